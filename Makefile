@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: MIT
+# The two commands a learner or CI needs:
+#   make lab    set up (first time only) and open JupyterLab on notebooks/
+#   make test   set up (first time only) and run the whole test suite
+# Both run scripts/setup.sh first, which is idempotent and quick once done.
+
+SHELL := /bin/bash
+VENV ?= .venv
+
+# Folders the test stages use; add yours here (or override: make test TEST_TARGETS=tests/xen).
+LINT_PATHS ?= pvlab tests benchmarks
+TEST_TARGETS ?= tests
+NOTEBOOK_DIRS ?= notebooks solutions
+PYTEST_ARGS ?=
+# Extra arguments for `pvlab lab`, e.g. make lab LAB_ARGS="--port 9999" or LAB_ARGS=--app
+LAB_ARGS ?=
+
+export VENV LINT_PATHS TEST_TARGETS NOTEBOOK_DIRS PYTEST_ARGS
+
+.PHONY: lab app test setup setup-lab doctor lint clean help
+
+help:
+	@echo "make lab    - set up and start JupyterLab on notebooks/ (prints the URL with its token)"
+	@echo "make app    - set up and serve the scenario lab as a standalone Voila page"
+	@echo "make test   - set up and run ruff, pytest and every notebook"
+	@echo "make doctor - check the set-up (pvlab doctor)"
+	@echo "make clean  - remove .venv and caches"
+
+lab: setup-lab
+	$(VENV)/bin/pvlab lab $(LAB_ARGS)
+
+app: setup-lab
+	$(VENV)/bin/pvlab lab --app $(LAB_ARGS)
+
+test: setup
+	bash scripts/test.sh
+
+setup:
+	bash scripts/setup.sh --test
+
+setup-lab:
+	bash scripts/setup.sh --lab
+
+doctor: setup-lab
+	$(VENV)/bin/pvlab doctor
+
+lint: setup
+	$(VENV)/bin/ruff check $(wildcard $(LINT_PATHS))
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
