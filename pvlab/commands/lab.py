@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -131,6 +132,8 @@ def run(args: argparse.Namespace) -> int:
         what = f"JupyterLab on {notebooks}"
     print(f"Starting {what} ...", flush=True)
     proc = subprocess.Popen(cmd)
+    # `kill <pvlab pid>` stops the server too, as Ctrl-C does.
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         if wait_until_up(f"{base}/api/status?token={token}" if not args.app else url, proc):
             print("\n" + "=" * 72, flush=True)
@@ -148,6 +151,12 @@ def run(args: argparse.Namespace) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
