@@ -1,0 +1,161 @@
+# SPDX-License-Identifier: MIT
+"""Outcomes and their explanation traces.
+
+Every operation of the core returns an :class:`Outcome`: the return code Xen would
+give, and the ordered :class:`Event` list of the checks that led there, each naming
+the Xen function it models. Tests, the UI and the command line read the same trace.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, fields
+
+
+class Errno(enum.IntEnum):
+    """Xen's errno values (`xen/include/public/errno.h`); hypercalls return them negated."""
+
+    EPERM = 1
+    ENOENT = 2
+    ESRCH = 3
+    EINTR = 4
+    EAGAIN = 11
+    ENOMEM = 12
+    EACCES = 13
+    EFAULT = 14
+    EBUSY = 16
+    EEXIST = 17
+    EINVAL = 22
+    ERANGE = 34
+    ENOSYS = 38
+    EILSEQ = 84
+    ERESTART = 85
+    EOPNOTSUPP = 95
+
+
+def errno_name(rc: int) -> str:
+    """`"ok"` for 0, else the errno name of a negative return code (`-34` -> `"ERANGE"`)."""
+    if rc == 0:
+        return "ok"
+    try:
+        return Errno(-rc).name
+    except ValueError:
+        return f"E{-rc}"
+
+
+@dataclass(frozen=True)
+class Event:
+    """One check and what it decided."""
+
+    check: str
+    decision: str  # "pass", "fail" or "info"
+    explanation: str
+    xen_function: str
+    mfn: int | None = None
+    index: int | None = None
+    level: int | None = None
+    depth: int = 0
+
+    def line(self) -> str:
+        mark = {"pass": "ok  ", "fail": "FAIL", "info": "    "}.get(self.decision, "    ")
+        return f"{'  ' * self.depth}{mark} {self.explanation}  [{self.xen_function}]"
+
+
+@dataclass
+class Counters:
+    """What an operation cost, in the units Xen's own work is counted in."""
+
+    hypercalls: int = 0
+    type_acquisitions: int = 0
+    validations: int = 0
+    entries_checked: int = 0
+    max_depth: int = 0
+
+    def add(self, other: Counters) -> None:
+        for f in fields(self):
+            if f.name == "max_depth":
+                self.max_depth = max(self.max_depth, other.max_depth)
+            else:
+                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
+class Outcome:
+    """The result of one operation: Xen's return code plus the trace that explains it."""
+
+    op: str
+    rc: int = 0
+    events: list[Event] = field(default_factory=list)
+    counters: Counters = field(default_factory=Counters)
+    failed_mfn: int | None = None
+    failed_index: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    @property
+    def errno(self) -> str | None:
+        return None if self.rc == 0 else errno_name(self.rc)
+
+    @property
+    def result(self) -> str:
+        """`"ok"` or the errno name, as scenario files write expectations."""
+        return errno_name(self.rc)
+
+    @property
+    def failure(self) -> Event | None:
+        """The deepest-first failing event: where the operation stopped."""
+        for ev in self.events:
+            if ev.decision == "fail":
+                return ev
+        return None
+
+    @property
+    def reason(self) -> str:
+        ev = self.failure
+        return ev.explanation if ev else ""
+
+    def explain(self) -> str:
+        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
+        return "\n".join([head, *(ev.line() for ev in self.events)])
+
+    def __repr__(self) -> str:
+        why = f" — {self.reason}" if self.rc else ""
+        return f"<Outcome {self.op}: {self.result}{why}>"
+
+
+class Tracer:
+    """Collects events and counters while one operation runs (internal to the core)."""
+
+    def __init__(self, op: str) -> None:
+        self.outcome = Outcome(op=op)
+        self.depth = 0
+
+    def event(self, check: str, decision: str, explanation: str, xen_function: str, *,
+              mfn: int | None = None, index: int | None = None,
+              level: int | None = None) -> None:
+        self.outcome.events.append(Event(check, decision, explanation, xen_function,
+                                         mfn, index, level, self.depth))
+        if decision == "fail" and self.outcome.failed_mfn is None:
+            self.outcome.failed_mfn = mfn
+            self.outcome.failed_index = index
+
+    @contextmanager
+    def deeper(self) -> Iterator[None]:
+        self.depth += 1
+        c = self.outcome.counters
+        c.max_depth = max(c.max_depth, self.depth)
+        try:
+            yield
+        finally:
+            self.depth -= 1
+
+    def finish(self, rc: int) -> Outcome:
+        self.outcome.rc = rc
+        return self.outcome

@@ -1,0 +1,244 @@
+# SPDX-License-Identifier: MIT
+"""The hypervisor object: one machine, a profile, domains, and the hypercalls.
+
+```python
+from pvlab import Xen
+xen = Xen(profile="4.19", memory="8GiB")
+g = xen.create_domain(bitness=32)        # vCPU 0 exists, not initialised
+l3, l2 = g.alloc_frame(above="4GiB"), g.alloc_frame()
+g.write_entry(l3, 3, l2, "P")
+g.pin(l3, level=3)                       # -> Outcome
+```
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from pvlab.errors import PvlabError
+from pvlab.trace import Errno, Outcome, Tracer
+from pvlab.units import PAGE_SHIFT, MiB
+from pvlab.x86.cr3 import xen_pfn_to_cr3_x86_32, xen_pfn_to_cr3_x86_64
+from pvlab.x86.flags import NX, PS, A, D, P, RW, make_entry
+from pvlab.xen import hypercalls as hc
+from pvlab.xen.domain import (
+    VMASST_CMD_disable,
+    VMASST_CMD_enable,
+    VMASST_TYPE_m2p_strict,
+    Domain,
+    Vcpu,
+    vm_assist_number,
+)
+from pvlab.xen.machine import AllocError, Machine
+from pvlab.xen.page_info import PageInfo
+from pvlab.xen.profiles import Profile, get_profile
+from pvlab.xen.rules import COMPAT_L2_FIRST_XEN_SLOT
+from pvlab.xen.typesys import TypeSystem
+
+#: Slots of the PAE Xen L2 from 428 to 511 map 84 * 2 MiB of compat M2P at most.
+COMPAT_M2P_MAX_SLOTS = 512 - COMPAT_L2_FIRST_XEN_SLOT
+SUPERPAGE_FRAMES = 512
+
+
+class Xen:
+    """A 64-bit Xen hypervisor on one host."""
+
+    def __init__(self, profile: str | Profile | None = None, memory: int | str = "8GiB", *,
+                 placement: str = "low-first", seed: int = 0) -> None:
+        self.profile = get_profile(profile)
+        self.machine = Machine(memory, placement=placement, seed=seed)
+        self.ts = TypeSystem(self)
+        self.domains: dict[int, Domain] = {}
+        self._next_domid = 1
+        # Xen's own frames at the top of memory: the read-only compat M2P (4 bytes per
+        # frame, mapped in 2 MiB superpages) and a few of its own pagetables.
+        m = self.machine
+        m2p_bytes = 4 * m.nr_frames
+        self.m2p_slots = min(COMPAT_M2P_MAX_SLOTS, -(-m2p_bytes // (2 * MiB)))
+        top = m.nr_frames - m.nr_frames % SUPERPAGE_FRAMES
+        self.compat_m2p_base = top - (self.m2p_slots + 1) * SUPERPAGE_FRAMES
+        self.xen_tables_base = top - SUPERPAGE_FRAMES  # idle/per-domain tables
+        m.reserve_xen(self.compat_m2p_base, m.nr_frames)
+
+    # ------------------------------------------------------------------ domains
+    def create_domain(self, bitness: int = 64, *, vcpus: int = 1,
+                      vm_assists: Iterable[str | int] = (), privileged: bool = False,
+                      name: str = "") -> Guest:
+        """`XEN_DOMCTL_createdomain` (+ `set_address_size` 32 for PV32, `max_vcpus`)."""
+        if bitness not in (32, 64):
+            raise PvlabError(f"guest bitness {bitness!r} is not 32 or 64",
+                             "use 32 (PV32 on 64-bit Xen) or 64")
+        if not isinstance(vcpus, int) or not 0 <= vcpus <= 128:
+            raise PvlabError(f"vcpus {vcpus!r} is out of range", "use 0 to 128 (0: before "
+                             "XEN_DOMCTL_max_vcpus)")
+        mask = 0
+        for a in vm_assists:
+            n = vm_assist_number(a)
+            from pvlab.xen.domain import vm_assist_mask
+            if not vm_assist_mask(bitness) >> n & 1:
+                raise PvlabError(f"VM-assist {a!r} is not valid for a {bitness}-bit PV guest",
+                                 "remove it (m2p_strict is 64-bit only)")
+            mask |= 1 << n
+        d = Domain(self._next_domid, bitness, mask, [Vcpu(i) for i in range(vcpus)],
+                   privileged, name)
+        self._next_domid += 1
+        self.domains[d.domid] = d
+        return Guest(self, d)
+
+    def max_vcpus(self, d: Domain, n: int) -> None:
+        """`XEN_DOMCTL_max_vcpus`: create vCPUs 0..n-1 (not initialised)."""
+        while len(d.vcpus) < n:
+            d.vcpus.append(Vcpu(len(d.vcpus)))
+
+    def domain_of(self, mfn: int) -> Domain | None:
+        owner = self.machine.owner(mfn)
+        return self.domains.get(owner) if owner is not None else None
+
+    # ------------------------------------------------------------------ Xen's slots
+    def init_xen_pae_l2_slots(self, mfn: int) -> None:
+        """`init_xen_pae_l2_slots`: the compat M2P, read-only 2 MiB mappings, slots 428+."""
+        for k in range(COMPAT_M2P_MAX_SLOTS):
+            value = 0
+            if k < self.m2p_slots:
+                value = ((self.compat_m2p_base + k * SUPERPAGE_FRAMES) << PAGE_SHIFT) | P | PS
+            self.machine.write_entry(mfn, COMPAT_L2_FIRST_XEN_SLOT + k, value)
+
+    def init_xen_l4_slots(self, mfn: int, d: Domain) -> None:
+        """`init_xen_l4_slots`: slots 256-271 are Xen's (258: this L4's linear self-map)."""
+        m = self.machine
+        rw = P | RW | A | D
+        for slot in range(256, 272):
+            m.write_entry(mfn, slot, 0)
+        if d.vm_assist >> VMASST_TYPE_m2p_strict & 1:
+            m.write_entry(mfn, 256, (self.compat_m2p_base << PAGE_SHIFT) | P | A)
+        m.write_entry(mfn, 258, (mfn << PAGE_SHIFT) | rw | NX)
+        m.write_entry(mfn, 260, ((self.xen_tables_base + 1) << PAGE_SHIFT) | rw)
+        m.write_entry(mfn, 261, ((self.xen_tables_base + 2) << PAGE_SHIFT) | rw)
+
+    # ------------------------------------------------------------------ memory
+    def populate_physmap(self, d: Domain, *, below: int | str | None = None,
+                         above: int | str | None = None, mfn: int | None = None) -> Outcome:
+        """`XENMEM_populate_physmap` / `increase_reservation` of one frame (rc 0 or -ENOMEM)."""
+        t = Tracer("XENMEM_populate_physmap")
+        t.outcome.counters.hypercalls += 1
+        try:
+            got = self.machine.alloc(d.domid, below=below, above=above, mfn=mfn)
+        except AllocError as err:
+            t.event("alloc", "fail", err.message, "alloc_domheap_pages")
+            return t.finish(-int(Errno.ENOMEM))
+        t.outcome.failed_mfn = None
+        t.event("alloc", "pass", f"MFN {got:#x} allocated to {d.label}", "alloc_domheap_pages",
+                mfn=got)
+        t.outcome.allocated = got  # type: ignore[attr-defined]
+        return t.finish(0)
+
+
+class Guest:
+    """A domain's handle: its frames and hypercalls, in Xen's vocabulary."""
+
+    def __init__(self, xen: Xen, domain: Domain) -> None:
+        self.xen = xen
+        self.domain = domain
+
+    def __repr__(self) -> str:
+        d = self.domain
+        return (f"<Guest {d.label} {d.bitness}-bit, vm_assist={d.vm_assist:#x}, "
+                f"vCPU0 {'initialised' if d.vcpu0_initialised else 'not initialised'}>")
+
+    @property
+    def domid(self) -> int:
+        return self.domain.domid
+
+    @property
+    def bitness(self) -> int:
+        return self.domain.bitness
+
+    # frames
+    def alloc_frame(self, *, below: int | str | None = None, above: int | str | None = None,
+                    mfn: int | None = None) -> int:
+        """Allocate a frame (raises a clear `PvlabError` when nothing fits; nothing changes)."""
+        return self.xen.machine.alloc(self.domid, below=below, above=above, mfn=mfn)
+
+    def free_frame(self, mfn: int) -> None:
+        self.xen.machine.free(mfn)
+
+    def page(self, mfn: int) -> PageInfo:
+        return self.xen.machine.page(mfn)
+
+    def frames(self) -> list[int]:
+        return self.xen.machine.allocated(self.domid)
+
+    def read_entry(self, table: int, index: int) -> int:
+        return self.xen.machine.read_entry(table, index)
+
+    def write_entry(self, table: int, index: int, target: int | None = None,
+                    flags: Iterable[str] | str | int = 0, *, value: int | None = None) -> None:
+        """A raw guest write into one of its frames (no hypercall, no check).
+
+        Refused for a live pagetable: the guest maps those read-only.
+        """
+        pi = self.page(table)
+        if pi.owner != self.domid:
+            raise PvlabError(f"MFN {table:#x} is not {self.domain.label}'s frame",
+                             "write only into the guest's own frames")
+        if pi.is_live_pagetable:
+            raise PvlabError(f"MFN {table:#x} is a live L{pi.level} pagetable: the guest maps "
+                             "it read-only, so a direct write would fault",
+                             "use mmu_update (MMU_NORMAL_PT_UPDATE) instead")
+        if value is None:
+            value = 0 if target is None else make_entry(target, flags)
+        self.xen.machine.write_entry(table, index, value)
+
+    # hypercalls
+    def pin(self, mfn: int, level: int) -> Outcome:
+        if level not in (1, 2, 3, 4):
+            raise PvlabError(f"pin level {level!r} is not 1-4", "use level 1, 2, 3 or 4")
+        return hc.mmuext_op(self.xen, self.domain, level - 1, mfn)
+
+    def unpin(self, mfn: int) -> Outcome:
+        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_UNPIN_TABLE, mfn)
+
+    def new_baseptr(self, mfn: int, *, vcpu: int = 0) -> Outcome:
+        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_NEW_BASEPTR, mfn, vcpu=vcpu)
+
+    def new_user_baseptr(self, mfn: int, *, vcpu: int = 0) -> Outcome:
+        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_NEW_USER_BASEPTR, mfn, vcpu=vcpu)
+
+    def tlb_flush(self) -> Outcome:
+        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_TLB_FLUSH_LOCAL)
+
+    def mmu_update(self, table: int, index: int, target: int | None = None,
+                   flags: Iterable[str] | str | int = 0, *, value: int | None = None) -> Outcome:
+        if value is None:
+            value = 0 if target is None else make_entry(target, flags)
+        return hc.mmu_update(self.xen, self.domain, table, index, value)
+
+    def machphys_update(self, mfn: int, pfn: int) -> Outcome:
+        return hc.mmu_update(self.xen, self.domain, mfn, 0, pfn, cmd=hc.MMU_MACHPHYS_UPDATE)
+
+    def vm_assist(self, cmd: str | int, assist: str | int) -> Outcome:
+        if isinstance(cmd, str):
+            c = {"enable": VMASST_CMD_enable, "disable": VMASST_CMD_disable}.get(cmd.lower())
+            if c is None:
+                raise PvlabError(f"vm_assist command {cmd!r} unknown", "use enable or disable")
+            cmd = c
+        return hc.vm_assist(self.xen, self.domain, cmd, vm_assist_number(assist))
+
+    def cr3_for(self, mfn: int) -> int:
+        """The CR3 value a toolstack puts in the vCPU context (`xen_pfn_to_cr3`)."""
+        if self.bitness == 32:
+            return xen_pfn_to_cr3_x86_32(mfn)
+        return xen_pfn_to_cr3_x86_64(mfn)
+
+    def set_vcpu_context(self, vcpu: int, *, cr3: int,
+                         vm_assists: Iterable[str | int] | None = None) -> Outcome:
+        """`XEN_DOMCTL_setvcpucontext` with CR3 = the frame `cr3` (encoded for the guest)."""
+        mask = None
+        if vm_assists is not None:
+            mask = 0
+            for a in vm_assists:
+                mask |= 1 << vm_assist_number(a)
+        return hc.set_vcpu_context(self.xen, self.domain, vcpu, self.cr3_for(cr3), mask)
+
+    def vcpu_reset(self, vcpu: int) -> Outcome:
+        return hc.vcpu_reset(self.xen, self.domain, vcpu)

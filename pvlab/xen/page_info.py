@@ -1,0 +1,141 @@
+# SPDX-License-Identifier: MIT
+"""`struct page_info` as Xen keeps it per machine frame (`xen/arch/x86/include/asm/mm.h`).
+
+`type_info` and `count_info` use Xen's own bit layout, so a value reads exactly as in
+Xen's logs (`taf=6000000000000001`: an L3, type count 1, not yet validated).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _pg_shift(idx: int) -> int:
+    return 64 - idx
+
+
+PGT_none = 0
+PGT_l1_page_table = 1 << 61
+PGT_l2_page_table = 2 << 61
+PGT_l3_page_table = 3 << 61
+PGT_l4_page_table = 4 << 61
+PGT_seg_desc_page = 5 << 61
+PGT_shared_page = 6 << 61
+PGT_writable_page = 7 << 61
+PGT_type_mask = 7 << 61
+PGT_root_page_table = PGT_l4_page_table
+
+PGT_locked = 1 << _pg_shift(4)  # bit 60
+PGT_pinned = 1 << _pg_shift(5)  # bit 59
+PGT_validated = 1 << _pg_shift(6)  # bit 58
+PGT_pae_xen_l2 = 1 << _pg_shift(7)  # bit 57, CONFIG_PV32
+PGT_partial = 1 << _pg_shift(8)  # bit 56
+PGT_non_coherent = 1 << _pg_shift(9)  # bit 55
+PGT_count_mask = (1 << 55) - 1
+
+PGC_allocated = 1 << 63
+PGC_xen_heap = 1 << 62
+PGC_count_mask = (1 << 56) - 1
+
+#: Special owners (`dom_io`, `dom_xen`) use Xen's reserved domain ids.
+DOMID_SELF = 0x7FF0
+DOMID_IO = 0x7FF1
+DOMID_XEN = 0x7FF2
+
+TYPE_NAMES = {
+    PGT_none: "none",
+    PGT_l1_page_table: "l1",
+    PGT_l2_page_table: "l2",
+    PGT_l3_page_table: "l3",
+    PGT_l4_page_table: "l4",
+    PGT_seg_desc_page: "seg_desc",
+    PGT_shared_page: "shared",
+    PGT_writable_page: "writable",
+}
+TYPE_BY_NAME = {v: k for k, v in TYPE_NAMES.items()}
+LEVEL_TYPE = {1: PGT_l1_page_table, 2: PGT_l2_page_table,
+              3: PGT_l3_page_table, 4: PGT_l4_page_table}
+
+
+def type_level(ptype: int) -> int:
+    """1..4 for a pagetable type, 0 otherwise."""
+    t = ptype & PGT_type_mask
+    return t >> 61 if PGT_l1_page_table <= t <= PGT_l4_page_table else 0
+
+
+def type_name(type_info: int) -> str:
+    return TYPE_NAMES[type_info & PGT_type_mask]
+
+
+def owner_name(owner: int | None) -> str:
+    if owner is None:
+        return "free"
+    return {DOMID_IO: "dom_io", DOMID_XEN: "dom_xen"}.get(owner, f"d{owner}")
+
+
+@dataclass
+class PageInfo:
+    """Per-frame state: owner, general references (`count_info`), type (`type_info`)."""
+
+    mfn: int
+    owner: int | None = None
+    count_info: int = 0
+    type_info: int = 0
+    linear_pt_count: int = 0
+
+    @property
+    def count(self) -> int:
+        return self.count_info & PGC_count_mask
+
+    @property
+    def allocated(self) -> bool:
+        return bool(self.count_info & PGC_allocated)
+
+    @property
+    def type(self) -> int:
+        return self.type_info & PGT_type_mask
+
+    @property
+    def type_name(self) -> str:
+        return type_name(self.type_info)
+
+    @property
+    def type_count(self) -> int:
+        return self.type_info & PGT_count_mask
+
+    @property
+    def level(self) -> int:
+        return type_level(self.type_info)
+
+    @property
+    def validated(self) -> bool:
+        return bool(self.type_info & PGT_validated)
+
+    @property
+    def pinned(self) -> bool:
+        return bool(self.type_info & PGT_pinned)
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.type_info & PGT_partial)
+
+    @property
+    def pae_xen_l2(self) -> bool:
+        return bool(self.type_info & PGT_pae_xen_l2)
+
+    @property
+    def is_live_pagetable(self) -> bool:
+        """A validated pagetable with type references: the guest may not write it."""
+        return self.level > 0 and self.type_count > 0 and self.validated
+
+    def flags_text(self) -> str:
+        bits = [name for flag, name in ((PGT_pinned, "pinned"), (PGT_validated, "validated"),
+                                         (PGT_pae_xen_l2, "pae_xen_l2"),
+                                         (PGT_partial, "partial")) if self.type_info & flag]
+        return ",".join(bits)
+
+    def summary(self) -> str:
+        return (f"mfn {self.mfn:#x} {owner_name(self.owner)} type={self.type_name} "
+                f"type_count={self.type_count} count={self.count}"
+                + (f" {self.flags_text()}" if self.flags_text() else "")
+                + f" caf={self.count_info:016x} taf={self.type_info:016x}")

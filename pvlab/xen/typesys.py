@@ -1,0 +1,532 @@
+# SPDX-License-Identifier: MIT
+"""Xen's page type system: type references, promotion and demotion (`xen/arch/x86/mm.c`).
+
+The first type reference to a pagetable validates ("promotes") it, recursively taking
+references on everything its entries name; dropping the last type reference demotes it
+and releases them. Failures unwind exactly as Xen does, including Xen's documented
+exceptions (the slot-3 reference leaked by a failed "PAE L3 3rd slot is shared" check).
+
+Preemption and continuations are not modelled: a promotion runs to its end, which is
+what a guest observes (`PGT_partial` never stays set). After a failure at entry i > 0
+of an L2..L4, the frame keeps its type field at count 0, as Xen's
+`put_old_guest_table` leaves it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pvlab.trace import Errno, Tracer
+from pvlab.units import MFN_4GIB
+from pvlab.x86.flags import A, NX, RW, US, D, G, P, PS, entry_mfn
+from pvlab.xen.domain import VMASST_TYPE_m2p_strict, VMASST_TYPE_pae_extended_cr3, Domain
+from pvlab.xen.page_info import (
+    LEVEL_TYPE,
+    PGT_count_mask,
+    PGT_l1_page_table,
+    PGT_l2_page_table,
+    PGT_l3_page_table,
+    PGT_l4_page_table,
+    PGT_pae_xen_l2,
+    PGT_partial,
+    PGT_pinned,
+    PGT_type_mask,
+    PGT_validated,
+    PGT_writable_page,
+    TYPE_NAMES,
+    DOMID_IO,
+    owner_name,
+    type_level,
+)
+from pvlab.xen.rules import (
+    COMPAT_L2_FIRST_XEN_SLOT,
+    L4_FIRST_XEN_SLOT,
+    L4_LAST_XEN_SLOT,
+    RuleSet,
+    flag_word_names,
+    ruleset,
+)
+
+if TYPE_CHECKING:
+    from pvlab.xen.hypervisor import Xen
+
+_PAGE_GUEST_KERNEL = 1 << 52
+ENTRIES = 512
+
+
+def tname(ptype: int) -> str:
+    name = TYPE_NAMES[ptype & PGT_type_mask]
+    return name + ("+pae_xen_l2" if ptype & PGT_pae_xen_l2 else "")
+
+
+def describe_type(pi_type_info: int) -> str:
+    count = pi_type_info & PGT_count_mask
+    return f"{tname(pi_type_info)} (type count {count})"
+
+
+class TypeSystem:
+    """Type and general references over one machine, as `mm.c` keeps them."""
+
+    def __init__(self, xen: Xen) -> None:
+        self.xen = xen
+        self.m = xen.machine
+
+    @property
+    def profile(self):  # type: ignore[no-untyped-def]
+        return self.xen.profile
+
+    # ------------------------------------------------------------------ helpers
+    def fail(self, t: Tracer, rules: RuleSet, rule_id: str, detail: str, *,
+             mfn: int | None = None, index: int | None = None, level: int | None = None,
+             errno: Errno | None = None) -> int:
+        rule = rules[rule_id]
+        t.event(rule_id, "fail", detail, rule.xen_function, mfn=mfn, index=index,
+                level=level if level is not None else (rule.level or None))
+        e = errno or rule.errno or Errno.EINVAL
+        return -int(e)
+
+    # ------------------------------------------------------- general references
+    def get_page(self, mfn: int, d: Domain) -> bool:
+        """`get_page(pg, d)`: a general reference, only if `d` owns an allocated frame."""
+        if not self.m.mfn_valid(mfn):
+            return False
+        pi = self.m.page(mfn)
+        if pi.owner != d.domid or pi.count == 0:
+            return False
+        pi.count_info += 1
+        return True
+
+    def put_page(self, mfn: int) -> None:
+        pi = self.m.page(mfn)
+        assert pi.count > 0, f"put_page underflow on {mfn:#x}"
+        pi.count_info -= 1
+
+    # ---------------------------------------------------------- type references
+    def get_page_type(self, t: Tracer, mfn: int, ptype: int, d: Domain, *,
+                      quiet_conflict: bool = False) -> int:
+        """`_get_page_type`: take one type reference, validating on the first one."""
+        pi = self.m.page(mfn)
+        rules = ruleset(d)
+        t.outcome.counters.type_acquisitions += 1
+        x = pi.type_info
+        count = x & PGT_count_mask
+        want = ptype & (PGT_type_mask | PGT_pae_xen_l2)
+        if count == PGT_count_mask:
+            return self.fail(t, rules, "type_conflict", f"type count overflow on MFN {mfn:#x}",
+                             mfn=mfn)
+        if count == 0:
+            if (x & (PGT_type_mask | PGT_pae_xen_l2)) != want:
+                # A type change: nothing is remembered from the old type.
+                x = (x & ~(PGT_type_mask | PGT_pae_xen_l2 | PGT_validated | PGT_partial)) | want
+        elif (x & (PGT_type_mask | PGT_pae_xen_l2)) != want:
+            have = type_level(x)
+            linear_pair = have >= 2 and type_level(want) == have - 1 and not want & PGT_pae_xen_l2
+            msg = (f"MFN {mfn:#x} is {describe_type(x)}; it cannot also be taken as "
+                   f"{tname(want)}")
+            if quiet_conflict or (linear_pair and not x & PGT_pae_xen_l2):
+                t.event("type_conflict", "info", msg, "_get_page_type", mfn=mfn)
+                return -int(Errno.EINVAL)
+            return self.fail(t, rules, "type_conflict", msg, mfn=mfn)
+        pi.type_info = x + 1
+        if pi.type_info & PGT_validated:
+            return 0
+        level = type_level(want)
+        if level == 0:  # writable, seg_desc, shared: nothing to validate
+            pi.type_info |= PGT_validated
+            return 0
+        t.outcome.counters.validations += 1
+        t.event("promote", "info", f"promote MFN {mfn:#x} to L{level} "
+                f"({'first type reference' if count == 0 else 'validation'})",
+                f"promote_l{level}_table", mfn=mfn, level=level)
+        with t.deeper():
+            rc, stopped_at = self._promote(t, mfn, level, want, d)
+        if rc == 0:
+            pi.type_info |= PGT_validated
+            t.event("promote", "pass", f"L{level} MFN {mfn:#x} validated", f"promote_l{level}_table",
+                    mfn=mfn, level=level)
+            return 0
+        # validate_page failed: a failure part-way (L2..L4, entry i > 0) is cleaned up by
+        # the hypercall continuation (put_old_guest_table) and keeps the type field.
+        pi.type_info = (pi.type_info & PGT_type_mask) if (level >= 2 and stopped_at > 0) else 0
+        t.event("promote", "fail", f"L{level} MFN {mfn:#x} not validated: {Errno(-rc).name}",
+                f"promote_l{level}_table", mfn=mfn, level=level)
+        return rc
+
+    def put_page_type(self, t: Tracer | None, mfn: int) -> None:
+        """`_put_page_type`: drop one type reference; the last one demotes a pagetable."""
+        pi = self.m.page(mfn)
+        assert pi.type_count > 0, f"put_page_type underflow on {mfn:#x}"
+        pi.type_info -= 1
+        if pi.type_count == 0 and pi.level and pi.type_info & PGT_validated:
+            pi.type_info &= ~(PGT_validated | PGT_partial)
+            self._demote(t, mfn, pi.level)
+            pi.type_info &= ~PGT_pae_xen_l2
+
+    def get_page_and_type(self, t: Tracer, mfn: int, d: Domain, ptype: int, *,
+                          index: int | None = None, table: int | None = None,
+                          quiet_conflict: bool = False) -> int:
+        if not self.get_page(mfn, d):
+            owner = owner_name(self.m.owner(mfn)) if self.m.mfn_valid(mfn) else "no one"
+            where = f" (entry {index} of MFN {table:#x})" if table is not None else ""
+            return self.fail(t, ruleset(d), "not_owned",
+                             f"MFN {mfn:#x}{where} belongs to {owner}, not {d.label}",
+                             mfn=table if table is not None else mfn, index=index)
+        rc = self.get_page_type(t, mfn, ptype, d, quiet_conflict=quiet_conflict)
+        if rc:
+            self.put_page(mfn)
+        return rc
+
+    def put_page_and_type(self, t: Tracer | None, mfn: int) -> None:
+        self.put_page_type(t, mfn)
+        self.put_page(mfn)
+
+    # --------------------------------------------------------------- promotion
+    def _promote(self, t: Tracer, mfn: int, level: int, ptype: int, d: Domain) -> tuple[int, int]:
+        if level == 1:
+            return self.promote_l1_table(t, mfn, d)
+        if level == 2:
+            return self.promote_l2_table(t, mfn, d, ptype)
+        if level == 3:
+            return self.promote_l3_table(t, mfn, d)
+        return self.promote_l4_table(t, mfn, d)
+
+    def guest_slots(self, level: int, ptype: int, d: Domain) -> range | list[int]:
+        """The slots Xen validates (`is_guest_l2_slot`, `is_guest_l4_slot`)."""
+        if level == 2 and ptype & PGT_pae_xen_l2:
+            return range(COMPAT_L2_FIRST_XEN_SLOT)
+        if level == 3 and d.is_pv_32bit:
+            return range(4)
+        if level == 4:
+            if d.is_pv_32bit:
+                return range(1)
+            return [i for i in range(ENTRIES) if not L4_FIRST_XEN_SLOT <= i <= L4_LAST_XEN_SLOT]
+        return range(ENTRIES)
+
+    # L1 ------------------------------------------------------------------------
+    def promote_l1_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
+        done: list[int] = []
+        for i, e in list(self.m.entries(mfn)):
+            if not e & P:
+                continue
+            t.outcome.counters.entries_checked += 1
+            rc = self.get_page_from_l1e(t, e, d, d, table=mfn, index=i)
+            if rc:
+                t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l1_table: "
+                        f"slot {i:#x}", "promote_l1_table", mfn=mfn, index=i, level=1)
+                for j in done:
+                    self.put_page_from_l1e(t, self.m.read_entry(mfn, j), d)
+                return rc, 0  # L1 promotion is never partial
+            self.m.write_entry(mfn, i, self.adjust_guest_l1e(e, d))
+            done.append(i)
+        return 0, 0
+
+    def adjust_guest_l1e(self, e: int, d: Domain) -> int:
+        """`adjust_guest_l1e`: 64-bit guest kernels run in ring 3, so Xen marks kernel pages."""
+        if d.is_pv_32bit or not e & P:
+            return e
+        if not e & US:
+            e |= _PAGE_GUEST_KERNEL | US
+        if not e & _PAGE_GUEST_KERNEL:
+            e |= G | US
+        return e
+
+    def get_page_from_l1e(self, t: Tracer, e: int, l1e_owner: Domain, pg_owner: Domain, *,
+                          table: int, index: int) -> int:
+        rules = ruleset(l1e_owner)
+        bad = rules.bad_flags(1, e, l1e_owner, self.profile)
+        if bad:
+            return self.fail(t, rules, "l1_flags",
+                             f"L1 entry {index} of MFN {table:#x} sets {flag_word_names(bad, 1)}, "
+                             "which an L1 entry of this domain may not", mfn=table, index=index,
+                             level=1)
+        target = entry_mfn(e)
+        owner = self.m.owner(target)
+        if not self.m.mfn_valid(target) or owner == DOMID_IO:
+            if not pg_owner.privileged:
+                return self.fail(t, rules, "l1_mmio",
+                                 f"L1 entry {index} of MFN {table:#x} maps MMIO/dom_io frame "
+                                 f"{target:#x} without I/O memory permission",
+                                 mfn=table, index=index, level=1)
+            return 0
+        if owner != pg_owner.domid or not self.get_page(target, pg_owner):
+            return self.fail(t, rules, "l1_foreign",
+                             f"L1 entry {index} of MFN {table:#x} maps MFN {target:#x}, owned by "
+                             f"{owner_name(owner)}, not {pg_owner.label}",
+                             mfn=table, index=index, level=1)
+        if e & RW:
+            rc = self.get_page_type(t, target, PGT_writable_page, pg_owner, quiet_conflict=True)
+            if rc:
+                self.put_page(target)
+                pi = self.m.page(target)
+                return self.fail(t, rules, "l1_writable_pagetable",
+                                 f"L1 entry {index} of MFN {table:#x} maps MFN {target:#x} "
+                                 f"writable, but it is {describe_type(pi.type_info)}",
+                                 mfn=table, index=index, level=1)
+        return 0
+
+    def put_page_from_l1e(self, t: Tracer | None, e: int, d: Domain) -> None:
+        if not e & P:
+            return
+        target = entry_mfn(e)
+        if not self.m.mfn_valid(target) or self.m.owner(target) == DOMID_IO:
+            return
+        if e & RW:
+            self.put_page_and_type(t, target)
+        else:
+            self.put_page(target)
+
+    # L2 ------------------------------------------------------------------------
+    def promote_l2_table(self, t: Tracer, mfn: int, d: Domain, ptype: int) -> tuple[int, int]:
+        slots = self.guest_slots(2, ptype, d)
+        done: list[int] = []
+        for i, e in list(self.m.entries(mfn)):
+            if i not in slots or not e & P:
+                continue
+            t.outcome.counters.entries_checked += 1
+            rc = self.get_page_from_lne(t, 2, e, mfn, i, d)
+            if rc:
+                t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l2_table: "
+                        f"slot {i:#x}", "promote_l2_table", mfn=mfn, index=i, level=2)
+                for j in done:
+                    self.put_page_from_lne(t, 2, self.m.read_entry(mfn, j), mfn)
+                return rc, i
+            if not d.is_pv_32bit:
+                self.m.write_entry(mfn, i, e | US)  # adjust_guest_l2e
+            done.append(i)
+        if ptype & PGT_pae_xen_l2:
+            self.xen.init_xen_pae_l2_slots(mfn)
+            t.event("pae_xen_l2_slots", "info",
+                    f"Xen writes its compat M2P mappings into slots "
+                    f"{COMPAT_L2_FIRST_XEN_SLOT}-511 of MFN {mfn:#x}",
+                    "init_xen_pae_l2_slots", mfn=mfn, level=2)
+        return 0, 0
+
+    # L3 ------------------------------------------------------------------------
+    def pae_l3_check(self, t: Tracer, mfn: int, d: Domain) -> int:
+        """The PAE-extended-CR3 rule at the top of `promote_l3_table` (Xen 4.19+)."""
+        p = self.profile
+        if mfn < MFN_4GIB or not (d.is_pv_32bit or not p.pae_l3_check_pv32_only):
+            return 0
+        assist = bool(d.vm_assist >> VMASST_TYPE_pae_extended_cr3 & 1)
+        v0 = d.vcpu(0)
+        v0_init = bool(v0 and v0.is_initialised)
+        where = f"L3 at MFN {mfn:#x} is at or above 4 GiB"
+        if not p.pae_l3_below_4g_check:
+            why = f"profile {p.name} has no PAE-extended-CR3 check"
+        elif assist:
+            why = "the guest enabled pae_extended_cr3"
+        elif p.pae_l3_check_tools_slack and not v0_init:
+            why = ("vCPU 0 " + ("does not exist yet" if v0 is None else "is not initialised")
+                   + ": the toolstack's slack")
+        else:
+            state = "initialised" if v0_init else "not initialised (no slack in this profile)"
+            return self.fail(
+                t, ruleset(d), "pae_l3_below_4g",
+                f"{where} and pae_extended_cr3 is off, vCPU 0 is {state}: "
+                f"'PAE pgd must be below 4GB ({mfn:#x} >= 0x100000)'",
+                mfn=mfn, level=3, errno=p.pae_l3_check_errno)
+        if d.is_pv_32bit:
+            t.event("pae_l3_below_4g", "pass", f"{where}, allowed: {why}", "promote_l3_table",
+                    mfn=mfn, level=3)
+        return 0
+
+    def promote_l3_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
+        rc = self.pae_l3_check(t, mfn, d)
+        if rc:
+            return rc, 0
+        rules = ruleset(d)
+        if d.is_pv_32bit:
+            cleared = [i for i, _ in self.m.entries(mfn) if i >= 4]
+            for i in cleared:
+                self.m.write_entry(mfn, i, 0)
+            if cleared:
+                t.event("pv32_l3_high_slots", "info",
+                        f"entries 4-511 of MFN {mfn:#x} cleared ({len(cleared)} were non-zero)",
+                        "promote_l3_table", mfn=mfn, level=3)
+        done: list[int] = []
+
+        def unwind() -> None:
+            for j in done:
+                e = self.m.read_entry(mfn, j)
+                self.put_page_from_lne(t, 3, e, mfn)
+                if d.is_pv_32bit:
+                    self.m.write_entry(mfn, j, e & ~(RW | US | A))  # unadjust_guest_l3e
+
+        slots = range(4) if d.is_pv_32bit else range(ENTRIES)
+        for i in slots:
+            e = self.m.read_entry(mfn, i)
+            if d.is_pv_32bit and i == 3:
+                t.outcome.counters.entries_checked += 1
+                if not e & P:
+                    rc = self.fail(t, rules, "pv32_l3_slot3",
+                                   f"slot 3 of L3 MFN {mfn:#x} is not present", mfn=mfn,
+                                   index=3)
+                    unwind()
+                    return rc, 3
+                bad = rules.bad_flags(3, e, d, self.profile)
+                if bad:
+                    rc = self.fail(t, rules, "l3_flags", f"L3 entry 3 of MFN {mfn:#x} sets "
+                                   f"{flag_word_names(bad, 3)}", mfn=mfn, index=3)
+                    unwind()
+                    return rc, 3
+                l2 = entry_mfn(e)
+                with t.deeper():
+                    rc = self.get_page_and_type(t, l2, d, PGT_l2_page_table | PGT_pae_xen_l2,
+                                                index=3, table=mfn)
+                if rc:
+                    unwind()
+                    return rc, 3
+                if self.m.page(l2).type_count != 1:
+                    rc = self.fail(t, rules, "pv32_l3_slot3_shared",
+                                   f"'PAE L3 3rd slot is shared': L2 MFN {l2:#x} in slot 3 of "
+                                   f"MFN {mfn:#x} is already in use "
+                                   f"(type count {self.m.page(l2).type_count - 1})",
+                                   mfn=mfn, index=3)
+                    if self.profile.pae_l3_shared_leak:
+                        t.event("pv32_l3_slot3_shared", "info",
+                                f"Xen 4.14+ quirk: the type and general reference just taken "
+                                f"on MFN {l2:#x} is never dropped (leaked)",
+                                "promote_l3_table (nr_validated_ptes stays 3)", mfn=l2)
+                    else:
+                        self.put_page_and_type(t, l2)
+                    unwind()
+                    return rc, 3
+                self.m.write_entry(mfn, 3, e | RW | US)  # adjust_guest_l3e (compat)
+                done.append(3)
+                break
+            if not e & P:
+                continue
+            t.outcome.counters.entries_checked += 1
+            rc = self.get_page_from_lne(t, 3, e, mfn, i, d)
+            if rc:
+                t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l3_table: "
+                        f"slot {i:#x}", "promote_l3_table", mfn=mfn, index=i, level=3)
+                unwind()
+                return rc, i
+            self.m.write_entry(mfn, i, e | US | (RW if d.is_pv_32bit else 0))
+            done.append(i)
+        return 0, 0
+
+    # L4 ------------------------------------------------------------------------
+    def promote_l4_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
+        slots = set(self.guest_slots(4, PGT_l4_page_table, d))
+        done: list[int] = []
+        for i, e in list(self.m.entries(mfn)):
+            if i not in slots or not e & P:
+                continue
+            t.outcome.counters.entries_checked += 1
+            rc = self.get_page_from_lne(t, 4, e, mfn, i, d)
+            if rc:
+                t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l4_table: "
+                        f"slot {i:#x}", "promote_l4_table", mfn=mfn, index=i, level=4)
+                for j in done:
+                    self.put_page_from_lne(t, 4, self.m.read_entry(mfn, j), mfn)
+                return rc, i
+            self.m.write_entry(mfn, i, e | A | US)  # adjust_guest_l4e
+            done.append(i)
+        self.xen.init_xen_l4_slots(mfn, d)
+        t.event("l4_xen_slots", "info", f"Xen writes its slots 256-271 of MFN {mfn:#x} "
+                "(258: linear map of this L4)", "init_xen_l4_slots", mfn=mfn, level=4)
+        return 0, 0
+
+    # L2..L4 entries --------------------------------------------------------------
+    def get_page_from_lne(self, t: Tracer, level: int, e: int, table: int, index: int,
+                          d: Domain) -> int:
+        """`get_page_from_l{2,3,4}e`: flags, then the next level's type, else linear."""
+        rules = ruleset(d)
+        bad = rules.bad_flags(level, e, d, self.profile)
+        if bad:
+            names = flag_word_names(bad, level)
+            extra = " (PV guests cannot use superpages)" if bad & 0x80 else ""
+            return self.fail(t, rules, f"l{level}_flags",
+                             f"L{level} entry {index} of MFN {table:#x} sets {names}{extra}",
+                             mfn=table, index=index, level=level)
+        target = entry_mfn(e)
+        with t.deeper():
+            rc = self.get_page_and_type(t, target, d, LEVEL_TYPE[level - 1], index=index,
+                                        table=table)
+        if rc != -int(Errno.EINVAL):
+            return rc
+        if level == 3 and d.is_pv_32bit and not self.profile.pv32_linear_l3:
+            if self.m.owner(target) == d.domid and self.m.page(target).level == 3:
+                return self.fail(t, rules, "pv32_no_linear_l3",
+                                 f"L3 entry {index} of MFN {table:#x} points at L3 MFN "
+                                 f"{target:#x}: no linear L3 for 32-bit PV guests",
+                                 mfn=table, index=index, level=3)
+            return rc
+        return self.get_linear_pagetable(t, level, e, table, index, d, rc)
+
+    def get_linear_pagetable(self, t: Tracer, level: int, e: int, table: int, index: int,
+                             d: Domain, rc: int) -> int:
+        """`define_get_linear_pagetable(level)`: a read-only same-level entry."""
+        rules = ruleset(d)
+        target = entry_mfn(e)
+        if self.m.owner(target) != d.domid or self.m.page(target).level != level:
+            return rc  # not a linear attempt: the original error stands
+        where = f"L{level} entry {index} of MFN {table:#x} -> L{level} MFN {target:#x}"
+        if not self.profile.linear_pagetables:
+            return self.fail(t, rules, "linear_disabled", f"{where}: linear pagetables are "
+                             "disabled", mfn=table, index=index, level=level)
+        if e & RW:
+            return self.fail(t, rules, "linear_rw", f"{where}: a linear entry must not have RW",
+                             mfn=table, index=index, level=level)
+        if target == table:
+            t.event("linear", "pass", f"{where}: a read-only self-map, no reference taken",
+                    "define_get_linear_pagetable", mfn=table, index=index, level=level)
+            return 0
+        container, tgt = self.m.page(table), self.m.page(target)
+        if container.linear_pt_count < 0 or tgt.linear_pt_count > 0:
+            return self.fail(t, rules, "linear_one_level",
+                             f"{where}: linear use is limited to one level", mfn=table,
+                             index=index, level=level)
+        want = LEVEL_TYPE[level] | PGT_validated
+        if (tgt.type_info & (PGT_type_mask | PGT_validated)) != want or not self.get_page(
+                target, d):
+            return self.fail(t, rules, "linear_target",
+                             f"{where}: the target is {describe_type(tgt.type_info)}, not a "
+                             f"validated L{level}", mfn=table, index=index, level=level)
+        tgt.type_info += 1
+        container.linear_pt_count += 1
+        tgt.linear_pt_count -= 1
+        t.event("linear", "pass", f"{where}: linear entry accepted", "define_get_linear_pagetable",
+                mfn=table, index=index, level=level)
+        return 0
+
+    def put_page_from_lne(self, t: Tracer | None, level: int, e: int, table: int) -> None:
+        if not e & P:
+            return
+        target = entry_mfn(e)
+        if target == table:
+            return  # a linear self-map took no reference
+        tgt = self.m.page(target)
+        if tgt.level == level:  # a linear entry
+            self.m.page(table).linear_pt_count -= 1
+            tgt.linear_pt_count += 1
+        self.put_page_and_type(t, target)
+
+    # --------------------------------------------------------------- demotion
+    def _demote(self, t: Tracer | None, mfn: int, level: int) -> None:
+        """`devalidate_page` -> `demote_l{1..4}_table`: release what the entries held."""
+        pi = self.m.page(mfn)
+        d = self.xen.domain_of(mfn)
+        if t is not None:
+            t.event("demote", "info", f"L{level} MFN {mfn:#x} lost its last type reference: "
+                    "demoted, its entries' references released", f"demote_l{level}_table",
+                    mfn=mfn, level=level)
+        if d is None:
+            return
+        if level == 1:
+            for _i, e in list(self.m.entries(mfn)):
+                self.put_page_from_l1e(t, e, d)
+            return
+        ptype = LEVEL_TYPE[level] | (pi.type_info & PGT_pae_xen_l2)
+        slots = set(self.guest_slots(level, ptype, d))
+        for i, e in list(self.m.entries(mfn)):
+            if i in slots:
+                self.put_page_from_lne(t, level, e, mfn)
+                if level == 3 and d.is_pv_32bit and e & P:
+                    self.m.write_entry(mfn, i, e & ~(RW | US | A))  # unadjust_guest_l3e
+
+
+__all__ = ["TypeSystem", "PGT_pinned", "PGT_l1_page_table", "PGT_l2_page_table",
+           "PGT_l3_page_table", "PGT_l4_page_table", "VMASST_TYPE_m2p_strict", "NX", "D", "PS"]
