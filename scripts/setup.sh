@@ -108,5 +108,5 @@ else
         exit "$pip_rc"
     fi
     echo "$stamp" > "$stamp_file"
-    say "Installed: $("$VENV/bin/pvlab" --help >/dev/null && echo pvlab OK)"
+    say "pvlab and its dependencies are installed in $VENV."
 fi
