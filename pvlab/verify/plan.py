@@ -1,0 +1,299 @@
+# SPDX-License-Identifier: MIT
+"""Turn a scenario into a replay plan for the probe kernel: frames, entries, steps or skips.
+
+The plan is made from the scenario file's own data (the YAML mapping), so it does not depend on
+how the emulator represents a loaded scenario. pvlab's frame numbers, when known, decide on
+which side of 4 GiB a frame without a constraint is taken, so both sides see the same case.
+
+Two modes:
+- ``dom0``: vCPU 0 initialised; the probe, booted as dom0 of the scenario's bitness, is the
+  guest (a privileged one).
+- ``toolstack``: vCPU 0 not initialised; the 64-bit probe creates a PV domU of the scenario's
+  bitness and acts on it (mmuext_op/mmu_update with foreigndom, setvcpucontext).
+Operations that only the guest itself can issue are skipped with a reason in toolstack mode;
+operations on the probe's own running vCPU are skipped in dom0 mode.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pvlab.units import MFN_4GIB, PAGE_SHIFT, parse_size
+from pvlab.x86.flags import parse_flags
+
+# probe op codes (oracle/probe.c)
+OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
+OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
+OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR = 11, 12
+
+# frame kinds (oracle/probe.c)
+FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
+
+VMASST = {
+    "4gb_segments": 0,
+    "4gb_segments_notify": 1,
+    "writable_pagetables": 2,
+    "pae_extended_cr3": 3,
+    "architectural_iopl": 4,
+    "runstate_update_flag": 5,
+    "m2p_strict": 32,
+}
+
+SKIP_PAGE_INFO = "page_info cannot be read from inside a guest"
+SKIP_GUEST_ONLY = "only the guest itself can issue it; the probe plays the toolstack here"
+SKIP_OWN_VCPU = (
+    "the guest is the probe (dom0), whose vCPU 0 is running: its context cannot be set or reset"
+)
+SKIP_BASEPTR = (
+    "would switch the probe's own page tables to the scenario's table, which does not map the "
+    "probe; not replayed"
+)
+STATELESS_OPS = {"expect_page", "expect_entry", "tlb_flush"}  # skipping them changes nothing
+
+
+class PlanError(ValueError):
+    """The scenario file cannot be planned at all (shape error); the message says why."""
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    name: str
+    kind: int
+    mfn: int = 0  # exact frame (FK_EXACT) or the address-bits limit (FK_LOW/FK_OTHER_LOW)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    frame: int
+    index: int
+    target: int | None  # frame index, or None for a raw value
+    value: int  # flags when target is set, else the raw entry
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    index: int  # 1-based step number, as in pvlab's results
+    op: str
+    code: int = 0
+    frame: int = 0
+    arg: int = 0
+    target: int | None = None
+    value: int = 0
+    skip: str | None = None
+    check: dict[str, Any] | None = None  # expect_entry arguments, evaluated on the read value
+
+
+@dataclass
+class ScenarioPlan:
+    id: int
+    name: str
+    source: str
+    mode: str  # "dom0" | "toolstack"
+    bitness: int
+    vcpus: int
+    assists: int
+    frames: list[FramePlan] = field(default_factory=list)
+    entries: list[EntryPlan] = field(default_factory=list)
+    steps: list[StepPlan] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skip: str | None = None  # the whole scenario cannot be replayed
+
+    @property
+    def boot(self) -> int:
+        """Which probe (32 or 64) replays it: toolstack scenarios always use the 64-bit one."""
+        return 64 if self.mode == "toolstack" else self.bitness
+
+    @property
+    def replayed(self) -> list[StepPlan]:
+        return [] if self.skip else [s for s in self.steps if s.skip is None]
+
+    def frame_index(self, name: str) -> int:
+        for i, f in enumerate(self.frames):
+            if f.name == name:
+                return i
+        raise PlanError(f"unknown frame '{name}'")
+
+
+def _op_of(step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    keys = [k for k in step if k != "expect"]
+    if len(keys) != 1:
+        raise PlanError(f"a step needs exactly one operation key, got {sorted(keys)}")
+    args = step[keys[0]]
+    return keys[0], args if isinstance(args, dict) else {}
+
+
+def _assist_mask(names: Any) -> int:
+    mask = 0
+    for name in names or []:
+        mask |= 1 << _assist_type(name)
+    return mask
+
+
+def _assist_type(name: Any) -> int:
+    if isinstance(name, int):
+        return name
+    if str(name) in VMASST:
+        return VMASST[str(name)]
+    raise PlanError(f"unknown VM-assist '{name}'")
+
+
+def _frame_plan(name: str, spec: dict[str, Any], pvlab_mfn: int | None) -> FramePlan:
+    spec = spec or {}
+    owner = spec.get("owner", "guest")
+    mfn = spec.get("mfn")
+    if owner == "io":
+        return FramePlan(name, FK_EXACT, int(mfn) if mfn is not None else 1)
+    note = None
+    below, above = spec.get("below"), spec.get("above")
+    if mfn is not None:
+        high = int(mfn) >= MFN_4GIB
+        note = (
+            f"frame {name}: exact MFN {int(mfn):#x} replaced by a frame "
+            f"{'at or above' if high else 'below'} 4 GiB (the same side of the boundary)"
+        )
+    elif above is not None:
+        limit = parse_size(above)
+        if limit > 4 << 30:
+            raise _Unreplayable(f"frame {name}: above {above} is beyond the QEMU machine's RAM")
+        high = True
+    elif below is not None:
+        high = False
+    else:
+        high = pvlab_mfn is None or pvlab_mfn >= MFN_4GIB
+    bits = 32
+    if not high and below is not None:
+        limit = parse_size(below)
+        bits = min(32, limit.bit_length() - 1)
+        if bits < 24:
+            raise _Unreplayable(f"frame {name}: below {below} is too low to request from Xen")
+    if owner == "other":
+        return FramePlan(name, FK_OTHER_HIGH if high else FK_OTHER_LOW, 0 if high else bits, note)
+    return FramePlan(name, FK_HIGH if high else FK_LOW, 0 if high else bits, note)
+
+
+class _Unreplayable(Exception):
+    pass
+
+
+def _entry(plan: ScenarioPlan, spec: dict[str, Any]) -> tuple[int | None, int]:
+    """(target frame index or None, flags or raw value) of an entry spec."""
+    if "value" in spec:
+        return None, int(spec["value"])
+    flags = parse_flags(spec.get("flags", []))
+    if "to" in spec:
+        return plan.frame_index(str(spec["to"])), flags
+    if "mfn" in spec:
+        return None, (int(spec["mfn"]) << PAGE_SHIFT) | flags
+    return None, flags
+
+
+def plan_scenario(
+    data: dict[str, Any],
+    *,
+    id: int,
+    source: str = "",
+    pvlab_frames: dict[str, int] | None = None,
+) -> ScenarioPlan:
+    """Plan one scenario (the mapping read from its YAML file)."""
+    guest = data.get("guest") or {}
+    plan = ScenarioPlan(
+        id=id,
+        name=str(data.get("name", source)),
+        source=source,
+        mode="dom0" if guest.get("vcpu0_initialised", False) else "toolstack",
+        bitness=int(guest.get("bitness", 64)),
+        vcpus=int(guest.get("vcpus", 1)),
+        assists=_assist_mask(guest.get("vm_assists")),
+    )
+    pvlab_frames = pvlab_frames or {}
+    try:
+        for name, spec in (data.get("frames") or {}).items():
+            plan.frames.append(_frame_plan(str(name), spec or {}, pvlab_frames.get(str(name))))
+    except _Unreplayable as err:
+        plan.skip = str(err)
+    plan.notes.extend(f.note for f in plan.frames if f.note)
+    if plan.mode == "toolstack" and plan.assists:
+        plan.skip = (
+            "vm_assists on a domain whose vCPU 0 is not initialised: real Xen has no way to set "
+            "them before vCPU 0's context is loaded"
+        )
+    if plan.mode == "toolstack" and guest.get("privileged", False):
+        plan.skip = "a privileged domain still being built cannot be created by the probe"
+    if plan.mode == "dom0" and not guest.get("privileged", False):
+        plan.notes.append(
+            "replayed as dom0, which is privileged: L1 cache-attribute bits (PWT/PCD/PAT) "
+            "are allowed for it"
+        )
+    if plan.skip:
+        for i, step in enumerate(data.get("steps") or [], start=1):
+            plan.steps.append(StepPlan(i, _op_of(step)[0], skip=plan.skip))
+        return plan
+    for name, entries in (data.get("tables") or {}).items():
+        fi = plan.frame_index(str(name))
+        for index, spec in (entries or {}).items():
+            target, value = _entry(plan, spec or {})
+            plan.entries.append(EntryPlan(fi, int(index), target, value))
+    poisoned: int | None = None
+    for i, step in enumerate(data.get("steps") or [], start=1):
+        op, args = _op_of(step)
+        sp = _step(plan, i, op, args)
+        if poisoned is not None and sp.skip is None:
+            sp = StepPlan(i, op, skip=f"follows step {poisoned}, which was not replayed")
+        elif sp.skip is not None and op not in STATELESS_OPS and poisoned is None:
+            poisoned = i
+        plan.steps.append(sp)
+    return plan
+
+
+def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
+    toolstack = plan.mode == "toolstack"
+    if op == "pin":
+        return StepPlan(i, op, OP_PIN, plan.frame_index(str(a["frame"])), int(a["level"]))
+    if op == "unpin":
+        return StepPlan(i, op, OP_UNPIN, plan.frame_index(str(a["frame"])))
+    if op in ("mmu_update", "write"):
+        target, value = _entry(plan, a)
+        code = OP_MMU_UPDATE if op == "mmu_update" else OP_WRITE
+        return StepPlan(
+            i, op, code, plan.frame_index(str(a["table"])), int(a["index"]), target, value
+        )
+    if op == "expect_entry":
+        return StepPlan(
+            i, op, OP_READ, plan.frame_index(str(a["table"])), int(a["index"]), check=dict(a)
+        )
+    if op == "expect_page":
+        return StepPlan(i, op, skip=SKIP_PAGE_INFO)
+    if op == "vm_assist":
+        if toolstack:
+            return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
+        cmd = 0 if "enable" in a else 1
+        return StepPlan(i, op, OP_VM_ASSIST, arg=cmd, value=_assist_type(a.get("enable",
+                                                                               a.get("disable"))))
+    if op == "vcpu_initialise":
+        if not toolstack:
+            return StepPlan(i, op, skip=SKIP_OWN_VCPU)
+        return StepPlan(
+            i, op, OP_VCPU_INIT, plan.frame_index(str(a["cr3"])), int(a.get("vcpu", 0)),
+            value=_assist_mask(a.get("vm_assists")),
+        )
+    if op == "vcpu_reset":
+        if not toolstack:
+            return StepPlan(i, op, skip=SKIP_OWN_VCPU)
+        return StepPlan(i, op, OP_VCPU_RESET, arg=int(a.get("vcpu", 0)))
+    if op in ("tlb_flush", "machphys_update", "new_user_baseptr"):
+        if toolstack:
+            return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
+        if op == "tlb_flush":
+            return StepPlan(i, op, OP_TLB_FLUSH)
+        if op == "machphys_update":
+            return StepPlan(i, op, OP_MACHPHYS, plan.frame_index(str(a["frame"])),
+                            value=int(a["pfn"]))
+        frame = a.get("frame", 0)
+        if frame in (0, None, "0"):
+            return StepPlan(i, op, OP_NEW_USER_BASEPTR, target=None)
+        return StepPlan(i, op, OP_NEW_USER_BASEPTR, plan.frame_index(str(frame)), target=1)
+    if op == "new_baseptr":
+        return StepPlan(i, op, skip=SKIP_BASEPTR if not toolstack else SKIP_GUEST_ONLY)
+    return StepPlan(i, op, skip=f"operation '{op}' is not supported by the probe")
