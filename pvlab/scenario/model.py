@@ -300,7 +300,8 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
                                    "frames", "tables", "steps", "placement", "seed"}, {"name"})
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
-        raise ctx.err("key 'name'", "the name must be a non-empty string", "write name: my-scenario")
+        raise ctx.err("key 'name'", "the name must be a non-empty string",
+                      "write name: my-scenario")
     xen = data.get("xen")
     if xen is not None:
         try:
@@ -318,7 +319,8 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
                       "write bitness: 32 (PV32 on 64-bit Xen) or 64")
     assists = g.get("vm_assists") or []
     if not isinstance(assists, list):
-        raise ctx.err("guest: key 'vm_assists'", "expected a list", "write vm_assists: [pae_extended_cr3]")
+        raise ctx.err("guest: key 'vm_assists'", "expected a list",
+                      "write vm_assists: [pae_extended_cr3]")
     for a in assists:
         try:
             vm_assist_number(a)

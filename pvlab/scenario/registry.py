@@ -30,9 +30,14 @@ class StepKind:
 EXTRA_STEPS: dict[str, StepKind] = {}
 
 
+StepRunner = Callable[[Any, Any], Any]
+
+
 def register_step(op: str, *, required: set[str], optional: set[str] | None = None,
-                  doc: str = "") -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
-    def deco(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+                  doc: str = "") -> Callable[[StepRunner], StepRunner]:
+    """Decorator: register `fn(run, step) -> Outcome` as the scenario step `op`."""
+
+    def deco(fn: StepRunner) -> StepRunner:
         EXTRA_STEPS[op] = StepKind(op, set(required), set(optional or ()), fn, doc)
         return fn
     return deco

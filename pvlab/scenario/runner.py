@@ -170,7 +170,8 @@ def _check_entry(run: ScenarioRun, args: dict[str, Any]) -> Outcome:
                        f"{'|'.join(flag_names(args['flags'])) or '0'}")
     if "present" in args and bool(actual & 1) != bool(args["present"]):
         bad.append(f"present is {bool(actual & 1)}")
-    detail = f"entry {idx} of MFN {mfn:#x} reads {actual:#x} ({'|'.join(flag_names(actual)) or '-'})"
+    names = "|".join(flag_names(actual)) or "-"
+    detail = f"entry {idx} of MFN {mfn:#x} reads {actual:#x} ({names})"
     t.event("expect_entry", "fail" if bad else "pass", detail + ("; " + "; ".join(bad) if bad
                                                                else ""), "guest read", mfn=mfn,
             index=idx)

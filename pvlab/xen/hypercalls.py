@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.x86.cr3 import xen_cr3_to_pfn_x86_32, xen_cr3_to_pfn_x86_64
-from pvlab.x86.flags import ADDR_MASK, RW, US, A, D, G, NX, P, PS, PWT, PCD, entry_mfn
+from pvlab.x86.flags import NX, PCD, PS, PWT, RW, US, A, D, G, P, entry_mfn
 from pvlab.xen.domain import (
+    Domain,
     VMASST_CMD_disable,
     VMASST_CMD_enable,
     VMASST_TYPE_pae_extended_cr3,
-    Domain,
     vm_assist_mask,
     vm_assist_names,
 )
@@ -330,7 +330,8 @@ def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     rules = ruleset(d)
     if vtype >= 64 or not vm_assist_mask(d.bitness) >> vtype & 1:
         return t.finish(xen.ts.fail(t, rules, "vm_assist_valid",
-                                    f"VM-assist {name} is not valid for a {d.bitness}-bit PV guest"))
+                                    f"VM-assist {name} is not valid for a {d.bitness}-bit "
+                                    "PV guest"))
     if cmd not in (VMASST_CMD_enable, VMASST_CMD_disable):
         return t.finish(xen.ts.fail(t, rules, "vm_assist_cmd", f"vm_assist command {cmd} unknown"))
     if vtype == VMASST_TYPE_pae_extended_cr3 and not d.is_pv_32bit and cmd == VMASST_CMD_enable:

@@ -19,14 +19,14 @@ from pvlab.errors import PvlabError
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.units import PAGE_SHIFT, MiB
 from pvlab.x86.cr3 import xen_pfn_to_cr3_x86_32, xen_pfn_to_cr3_x86_64
-from pvlab.x86.flags import NX, PS, A, D, P, RW, make_entry
+from pvlab.x86.flags import NX, PS, RW, A, D, P, make_entry
 from pvlab.xen import hypercalls as hc
 from pvlab.xen.domain import (
+    Domain,
+    Vcpu,
     VMASST_CMD_disable,
     VMASST_CMD_enable,
     VMASST_TYPE_m2p_strict,
-    Domain,
-    Vcpu,
     vm_assist_number,
 )
 from pvlab.xen.machine import AllocError, Machine

@@ -14,7 +14,15 @@ from collections.abc import Iterator
 from pvlab.errors import PvlabError
 from pvlab.trace import Errno
 from pvlab.units import PAGE_SHIFT, PAGE_SIZE, TiB, format_size, parse_size
-from pvlab.xen.page_info import DOMID_IO, DOMID_XEN, PGC_allocated, PGT_validated, PGT_writable_page, PageInfo, owner_name
+from pvlab.xen.page_info import (
+    DOMID_IO,
+    DOMID_XEN,
+    PageInfo,
+    PGC_allocated,
+    PGT_validated,
+    PGT_writable_page,
+    owner_name,
+)
 
 #: Frames of the first MiB belong to `dom_io` (`arch_init_memory`).
 FIRST_RAM_MFN = 0x100
@@ -166,7 +174,8 @@ class Machine:
         if mfn is not None:
             if not self.mfn_valid(mfn):
                 raise AllocError(f"MFN {mfn:#x} is beyond this host's memory "
-                                 f"({format_size(self.memory)}: MFNs up to {self.nr_frames - 1:#x})",
+                                 f"({format_size(self.memory)}: MFNs up to "
+                                 f"{self.nr_frames - 1:#x})",
                                  "use a smaller MFN or a larger host_memory")
             if not self._free(mfn):
                 raise AllocError(f"MFN {mfn:#x} is not free: it belongs to "

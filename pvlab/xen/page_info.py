@@ -134,6 +134,9 @@ class PageInfo:
                                          (PGT_partial, "partial")) if self.type_info & flag]
         return ",".join(bits)
 
+    def __repr__(self) -> str:
+        return f"<PageInfo {self.summary()}>"
+
     def summary(self) -> str:
         return (f"mfn {self.mfn:#x} {owner_name(self.owner)} type={self.type_name} "
                 f"type_count={self.type_count} count={self.count}"

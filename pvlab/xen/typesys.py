@@ -18,10 +18,12 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Tracer
 from pvlab.units import MFN_4GIB
-from pvlab.x86.flags import A, NX, RW, US, D, G, P, PS, entry_mfn
-from pvlab.xen.domain import VMASST_TYPE_m2p_strict, VMASST_TYPE_pae_extended_cr3, Domain
+from pvlab.x86.flags import NX, PS, RW, US, A, D, G, P, entry_mfn
+from pvlab.xen.domain import Domain, VMASST_TYPE_m2p_strict, VMASST_TYPE_pae_extended_cr3
 from pvlab.xen.page_info import (
+    DOMID_IO,
     LEVEL_TYPE,
+    TYPE_NAMES,
     PGT_count_mask,
     PGT_l1_page_table,
     PGT_l2_page_table,
@@ -33,8 +35,6 @@ from pvlab.xen.page_info import (
     PGT_type_mask,
     PGT_validated,
     PGT_writable_page,
-    TYPE_NAMES,
-    DOMID_IO,
     owner_name,
     type_level,
 )
@@ -142,8 +142,8 @@ class TypeSystem:
             rc, stopped_at = self._promote(t, mfn, level, want, d)
         if rc == 0:
             pi.type_info |= PGT_validated
-            t.event("promote", "pass", f"L{level} MFN {mfn:#x} validated", f"promote_l{level}_table",
-                    mfn=mfn, level=level)
+            t.event("promote", "pass", f"L{level} MFN {mfn:#x} validated",
+                    f"promote_l{level}_table", mfn=mfn, level=level)
             return 0
         # validate_page failed: a failure part-way (L2..L4, entry i > 0) is cleaned up by
         # the hypercall continuation (put_old_guest_table) and keeps the type field.
