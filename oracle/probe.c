@@ -8,7 +8,10 @@
  * into them, and the steps, each one real hypercall.  Two modes:
  *   MODE_DOM0       the probe itself is the guest (vCPU 0 initialised, privileged);
  *   MODE_TOOLSTACK  the probe (64-bit) creates a PV domU, 32- or 64-bit, whose vCPU 0 is not
- *                   initialised yet, and acts on its behalf (foreigndom, setvcpucontext).
+ *                   initialised yet, and acts on its behalf (foreigndom, setvcpucontext);
+ *   MODE_DOMU_RUNNING  the same, but vCPU 0's context (an extra top-level table of its own
+ *                   and the scenario's VM-assists) is loaded first: an unprivileged guest
+ *                   whose vCPU 0 is initialised (never unpaused).
  * Every step prints "PVLAB: scenario <id> step <n> rc=<rc>" (or value=<hex> for read-backs);
  * pvlab/verify/logparse.py reads them back.  The probe ends with a reboot-shutdown, which
  * makes QEMU (-no-reboot) exit.
@@ -144,7 +147,7 @@ struct pl_scn {
     uint32_t nframes, frame0, nentries, entry0, nsteps, step0;
 };
 enum { FK_HIGH = 1, FK_LOW = 2, FK_EXACT = 3, FK_OTHER_HIGH = 4, FK_OTHER_LOW = 5 };
-enum { MODE_DOM0 = 0, MODE_TOOLSTACK = 1 };
+enum { MODE_DOM0 = 0, MODE_TOOLSTACK = 1, MODE_DOMU_RUNNING = 2 };
 enum {
     OP_PIN = 1, OP_UNPIN = 2, OP_MMU_UPDATE = 3, OP_MACHPHYS = 4, OP_VM_ASSIST = 5,
     OP_VCPU_INIT = 6, OP_VCPU_RESET = 7, OP_WRITE = 8, OP_TLB_FLUSH = 9, OP_READ = 10,
@@ -405,6 +408,27 @@ static void set_own_assists(uint64_t want)
     }
 }
 
+/* vCPU 0's first context for MODE_DOMU_RUNNING: a top-level table the scenario does not use
+ * (PV32: an L3 whose slot 3 is an empty L2; 64-bit: an empty L4) and the scenario's assists */
+static long load_first_context(const struct pl_scn *s, uint16_t guest)
+{
+    uint64_t top = reserve_frame(guest, 0, guest_gpfn++);
+    uint64_t l2 = s->bitness == 32 ? reserve_frame(guest, 0, guest_gpfn++) : 1;
+    long rc;
+    if (!top || !l2) return -12;
+    if (s->bitness == 32) {
+        if ((rc = map_scratch(l2, 1, guest))) return rc;
+        memset((void *)scratch, 0, PAGE_SIZE);
+        unmap_scratch();
+    }
+    if ((rc = map_scratch(top, 1, guest))) return rc;
+    memset((void *)scratch, 0, PAGE_SIZE);
+    if (s->bitness == 32) ((uint64_t *)scratch)[3] = (l2 << 12) | F_P;
+    unmap_scratch();
+    scn_line(s->id, "vcpu0-cr3 mfn="); puthex(top); put("\n");
+    return set_vcpu_context(guest, s->bitness, 0, top, s->assists, 0);
+}
+
 static void run_scenario(const struct pl_scn *s)
 {
     uint16_t guest = DOMID_SELF;
@@ -412,7 +436,7 @@ static void run_scenario(const struct pl_scn *s)
 
     scn_line(s->id, "begin\n");
     if (s->nframes > MAXF) { scn_line(s->id, "setup-failed too-many-frames\n"); return; }
-    if (s->mode == MODE_TOOLSTACK) {
+    if (s->mode != MODE_DOM0) {
         rc = create_domain(s->vcpus ? s->vcpus : 1, &guest);
         if (rc == 0) rc = setup_domain(guest, s->bitness, s->vcpus);
         if (rc) {
@@ -429,6 +453,10 @@ static void run_scenario(const struct pl_scn *s)
         goto out;
     }
     if (s->mode == MODE_DOM0) set_own_assists(s->assists);
+    if (s->mode == MODE_DOMU_RUNNING && (rc = load_first_context(s, guest))) {
+        scn_line(s->id, "setup-failed vcpu0-context rc="); putdec(rc); put("\n");
+        goto out;
+    }
     scn_line(s->id, "ready\n");
 
     unsigned fd = s->mode == MODE_DOM0 ? DOMID_SELF : guest;
@@ -475,7 +503,7 @@ static void run_scenario(const struct pl_scn *s)
         put("\n");
     }
 out:
-    if (s->mode == MODE_TOOLSTACK) destroy_domain(guest);
+    if (s->mode != MODE_DOM0) destroy_domain(guest);
     scn_line(s->id, "end\n");
 }
 

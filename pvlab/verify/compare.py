@@ -124,7 +124,8 @@ def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
     for rep in reports:
         p = rep.plan
         head = f"== {p.name} [{rep.profile}] ({p.source}): {p.bitness}-bit guest, "
-        head += "probe is the guest (dom0)" if p.mode == "dom0" else "probe is its toolstack"
+        head += {"dom0": "probe is the guest (dom0)", "toolstack": "probe is its toolstack",
+                 "domu": "probe is its toolstack, vCPU 0 loaded"}[p.mode]
         out.append(head)
         for note in p.notes:
             out.append(f"   note: {note}")

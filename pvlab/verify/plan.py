@@ -10,6 +10,10 @@ Two modes:
   guest (a privileged one).
 - ``toolstack``: vCPU 0 not initialised; the 64-bit probe creates a PV domU of the scenario's
   bitness and acts on it (mmuext_op/mmu_update with foreigndom, setvcpucontext).
+- ``domu``: an unprivileged guest whose vCPU 0 is initialised: as ``toolstack``, but the probe
+  first loads vCPU 0's context (its own extra top-level table, the scenario's VM-assists).
+  Chosen for unprivileged running guests unless a step is one only the guest can issue
+  (vm_assist, new_baseptr, ...); those run as ``dom0``, which is privileged (noted).
 Operations that only the guest itself can issue are skipped with a reason in toolstack mode;
 operations on the probe's own running vCPU are skipped in dom0 mode.
 """
@@ -44,6 +48,19 @@ SKIP_PAGE_INFO = "page_info cannot be read from inside a guest"
 SKIP_GUEST_ONLY = "only the guest itself can issue it; the probe plays the toolstack here"
 SKIP_OWN_VCPU = (
     "the guest is the probe (dom0), whose vCPU 0 is running: its context cannot be set or reset"
+)
+SKIP_VCPU0_TAKEN = (
+    "vCPU 0 of the replayed guest was initialised by the probe with a context of its own, so "
+    "its context cannot be set or reset as the scenario does"
+)
+SKIP_RAW_MFN = (
+    "names machine frame {mfn:#x} directly; that frame's state on the QEMU machine differs "
+    "from pvlab's"
+)
+GUEST_ONLY_OPS = {"vm_assist", "new_baseptr", "new_user_baseptr", "tlb_flush", "machphys_update"}
+SKIP_COMPAT_ASSIST = (
+    "a 32-bit guest's vCPU context holds vm_assist in a 32-bit field: assist bits 32+ "
+    "cannot be expressed"
 )
 SKIP_BASEPTR = (
     "would switch the probe's own page tables to the scenario's table, which does not map the "
@@ -90,7 +107,7 @@ class ScenarioPlan:
     id: int
     name: str
     source: str
-    mode: str  # "dom0" | "toolstack"
+    mode: str  # "dom0" | "toolstack" | "domu"
     bitness: int
     vcpus: int
     assists: int
@@ -99,11 +116,12 @@ class ScenarioPlan:
     steps: list[StepPlan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     skip: str | None = None  # the whole scenario cannot be replayed
+    pvlab_frames: dict[str, int] = field(default_factory=dict)
 
     @property
     def boot(self) -> int:
         """Which probe (32 or 64) replays it: toolstack scenarios always use the 64-bit one."""
-        return 64 if self.mode == "toolstack" else self.bitness
+        return self.bitness if self.mode == "dom0" else 64
 
     @property
     def replayed(self) -> list[StepPlan]:
@@ -180,13 +198,41 @@ class _Unreplayable(Exception):
 def _entry(plan: ScenarioPlan, spec: dict[str, Any]) -> tuple[int | None, int]:
     """(target frame index or None, flags or raw value) of an entry spec."""
     if "value" in spec:
-        return None, int(spec["value"])
+        value = int(spec["value"])
+        mfn = (value >> PAGE_SHIFT) & ADDR_MFN_MASK
+        exact = _exact_frame(plan, mfn) if value & 1 else None
+        if exact is not None:
+            return exact, value & ~(ADDR_MFN_MASK << PAGE_SHIFT)
+        return None, value
     flags = parse_flags(spec.get("flags", []))
     if "to" in spec:
         return plan.frame_index(str(spec["to"])), flags
     if "mfn" in spec:
+        exact = _exact_frame(plan, int(spec["mfn"]))
+        if exact is not None:
+            return exact, flags
         return None, (int(spec["mfn"]) << PAGE_SHIFT) | flags
     return None, flags
+
+
+ADDR_MFN_MASK = (1 << 40) - 1
+
+
+def _exact_frame(plan: ScenarioPlan, mfn: int) -> int | None:
+    """The scenario frame whose MFN (exact, or pvlab's) is `mfn`."""
+    for i, f in enumerate(plan.frames):
+        if f.kind == FK_EXACT and f.mfn == mfn:
+            return i
+        if plan.pvlab_frames.get(f.name) == mfn:
+            return i
+    return None
+
+
+def _raw_mfn(plan: ScenarioPlan, target: int | None, value: int) -> int | None:
+    """The machine frame a present raw entry names outside the scenario's frames, if any."""
+    if target is not None or not value & 1:
+        return None
+    return (value >> PAGE_SHIFT) & ADDR_MFN_MASK
 
 
 def plan_scenario(
@@ -198,14 +244,22 @@ def plan_scenario(
 ) -> ScenarioPlan:
     """Plan one scenario (the mapping read from its YAML file)."""
     guest = data.get("guest") or {}
+    ops = {_op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
+    if not guest.get("vcpu0_initialised", False):
+        mode = "toolstack"
+    elif guest.get("privileged", False) or ops & GUEST_ONLY_OPS:
+        mode = "dom0"
+    else:
+        mode = "domu"
     plan = ScenarioPlan(
         id=id,
         name=str(data.get("name", source)),
         source=source,
-        mode="dom0" if guest.get("vcpu0_initialised", False) else "toolstack",
+        mode=mode,
         bitness=int(guest.get("bitness", 64)),
         vcpus=int(guest.get("vcpus", 1)),
         assists=_assist_mask(guest.get("vm_assists")),
+        pvlab_frames=dict(pvlab_frames or {}),
     )
     pvlab_frames = pvlab_frames or {}
     try:
@@ -223,8 +277,8 @@ def plan_scenario(
         plan.skip = "a privileged domain still being built cannot be created by the probe"
     if plan.mode == "dom0" and not guest.get("privileged", False):
         plan.notes.append(
-            "replayed as dom0, which is privileged: L1 cache-attribute bits (PWT/PCD/PAT) "
-            "are allowed for it"
+            "replayed as dom0 (a step only the guest itself can issue), which is privileged: "
+            "L1 cache-attribute bits and MMIO frames are allowed for it"
         )
     if plan.skip:
         for i, step in enumerate(data.get("steps") or [], start=1):
@@ -234,7 +288,15 @@ def plan_scenario(
         fi = plan.frame_index(str(name))
         for index, spec in (entries or {}).items():
             target, value = _entry(plan, spec or {})
+            raw = _raw_mfn(plan, target, value)
+            if raw is not None:
+                plan.skip = f"table {name} entry {index} " + SKIP_RAW_MFN.format(mfn=raw)
             plan.entries.append(EntryPlan(fi, int(index), target, value))
+    if plan.skip:
+        plan.entries.clear()
+        for i, step in enumerate(data.get("steps") or [], start=1):
+            plan.steps.append(StepPlan(i, _op_of(step)[0], skip=plan.skip))
+        return plan
     poisoned: int | None = None
     for i, step in enumerate(data.get("steps") or [], start=1):
         op, args = _op_of(step)
@@ -248,13 +310,16 @@ def plan_scenario(
 
 
 def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
-    toolstack = plan.mode == "toolstack"
+    toolstack = plan.mode != "dom0"
     if op == "pin":
         return StepPlan(i, op, OP_PIN, plan.frame_index(str(a["frame"])), int(a["level"]))
     if op == "unpin":
         return StepPlan(i, op, OP_UNPIN, plan.frame_index(str(a["frame"])))
     if op in ("mmu_update", "write"):
         target, value = _entry(plan, a)
+        raw = _raw_mfn(plan, target, value)
+        if raw is not None:
+            return StepPlan(i, op, skip=SKIP_RAW_MFN.format(mfn=raw))
         code = OP_MMU_UPDATE if op == "mmu_update" else OP_WRITE
         return StepPlan(
             i, op, code, plan.frame_index(str(a["table"])), int(a["index"]), target, value
@@ -271,9 +336,14 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
         cmd = 0 if "enable" in a else 1
         return StepPlan(i, op, OP_VM_ASSIST, arg=cmd, value=_assist_type(a.get("enable",
                                                                                a.get("disable"))))
+    if op in ("vcpu_initialise", "vcpu_reset") and plan.mode == "domu" and \
+            int(a.get("vcpu", 0)) == 0:
+        return StepPlan(i, op, skip=SKIP_VCPU0_TAKEN)
     if op == "vcpu_initialise":
         if not toolstack:
             return StepPlan(i, op, skip=SKIP_OWN_VCPU)
+        if plan.bitness == 32 and _assist_mask(a.get("vm_assists")) >> 32:
+            return StepPlan(i, op, skip=SKIP_COMPAT_ASSIST)
         return StepPlan(
             i, op, OP_VCPU_INIT, plan.frame_index(str(a["cr3"])), int(a.get("vcpu", 0)),
             value=_assist_mask(a.get("vm_assists")),

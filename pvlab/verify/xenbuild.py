@@ -50,7 +50,8 @@ def xen_for(profile: str, explicit: str | None, build: bool) -> Path:
     if explicit:
         path = Path(explicit)
         if not path.is_file():
-            raise PvlabError(f"--xen {explicit}: no such file", "give the path of Xen's xen/xen ELF")
+            raise PvlabError(f"--xen {explicit}: no such file",
+                             "give the path of the xen/xen ELF of a Xen build")
         return path
     if build:
         build_xen((profile,))

@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: MIT
+"""The public scenario corpus replayed on real Xen (4.17 and 4.17+check as "4.19") under QEMU.
+
+Needs the two hypervisor builds (oracle/build-xen.sh), qemu-system-x86_64, gcc and gcc-multilib.
+In CI (CI set, root, apt available) they are installed and built here (cached); locally the
+test is skipped when they are absent. One QEMU boot per (profile, probe bitness).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from pvlab.verify.compare import render, summary
+from pvlab.verify.runner import verify
+from pvlab.verify.xenbuild import PROFILES, build_xen, find_xen
+
+CORPUS = sorted((Path(__file__).resolve().parents[1] / "scenarios").glob("*.yaml"))
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _tools_ready() -> bool:
+    return all(shutil.which(t) for t in ("qemu-system-x86_64", "gcc", "make")) and \
+        Path("/usr/lib/gcc/x86_64-linux-gnu").exists()
+
+
+def _prepare() -> dict[str, Path]:
+    if IN_CI and os.geteuid() == 0 and not (_tools_ready() and Path("/usr/include/i386-linux-gnu"
+                                                                    ).exists()):
+        subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
+                        "qemu-system-x86", "seabios", "ipxe-qemu", "gcc-multilib", "flex",
+                        "bison", "dpkg-dev", "make"], check=True,
+                       env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    builds = {p: find_xen(p) for p in PROFILES}
+    if IN_CI and not all(builds.values()):
+        os.environ.setdefault("PVLAB_APT_INSTALL", "1")
+        build_xen(PROFILES)
+        builds = {p: find_xen(p) for p in PROFILES}
+    if not all(builds.values()) or not _tools_ready():
+        pytest.skip("Xen builds or QEMU absent (run oracle/build-xen.sh; CI builds them)")
+    return builds  # type: ignore[return-value]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", PROFILES)
+def test_corpus_agrees_with_real_xen(profile: str) -> None:
+    assert CORPUS, "the public corpus tests/scenarios/*.yaml is empty"
+    xen = _prepare()[profile]
+    reports = verify(CORPUS, profile, xen, timeout=400)
+    print(summary(reports))
+    for rep in reports:
+        if rep.plan.skip:
+            print(f"skipped scenario {rep.plan.source}: {rep.plan.skip}")
+    bad = [rep for rep in reports if not rep.ok]
+    assert not bad, render(bad)
+    replayed = sum(r.verdict == "agree" for rep in reports for r in rep.rows)
+    assert replayed > len(CORPUS), "too few steps were replayed on Xen to mean anything"

@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: MIT
+"""The replay plan and its C encoding (no QEMU needed)."""
+
+from __future__ import annotations
+
+import yaml
+
+from pvlab.verify.encode import encode_plans
+from pvlab.verify.plan import (
+    FK_EXACT,
+    FK_HIGH,
+    FK_LOW,
+    FK_OTHER_HIGH,
+    OP_PIN,
+    OP_READ,
+    OP_VCPU_INIT,
+    SKIP_GUEST_ONLY,
+    SKIP_PAGE_INFO,
+    plan_scenario,
+)
+
+SEED = yaml.safe_load("""
+name: seed
+guest: {bitness: 32, vm_assists: [], vcpu0_initialised: false}
+frames:
+  l3: {above: 4GiB}
+  l2: {}
+  lo: {below: 4GiB}
+tables:
+  l3:
+    3: {to: l2, flags: [P]}
+steps:
+  - pin: {frame: l3, level: 3}
+    expect: ok
+  - vcpu_initialise: {vcpu: 0, cr3: l3}
+  - expect_page: {frame: l3, type: l3}
+  - pin: {frame: lo, level: 3}
+  - vm_assist: {enable: pae_extended_cr3}
+  - pin: {frame: l3, level: 3}
+""")
+
+
+def test_toolstack_plan_frames_and_steps():
+    plan = plan_scenario(SEED, id=7, pvlab_frames={"l2": 0x1234})
+    assert plan.mode == "toolstack" and plan.boot == 64
+    kinds = {f.name: (f.kind, f.mfn) for f in plan.frames}
+    # pvlab put l2 below 4 GiB, so the replay asks Xen for a frame below 4 GiB too
+    assert kinds == {"l3": (FK_HIGH, 0), "l2": (FK_LOW, 32), "lo": (FK_LOW, 32)}
+    assert [(e.frame, e.index, e.target, e.value) for e in plan.entries] == [(0, 3, 1, 1)]
+    steps = {s.index: s for s in plan.steps}
+    assert steps[1].code == OP_PIN and steps[1].arg == 3 and steps[1].skip is None
+    assert steps[2].code == OP_VCPU_INIT
+    assert steps[3].skip == SKIP_PAGE_INFO            # page_info is not visible to a guest
+    assert steps[4].skip is None                       # a skipped expect_page changes nothing
+    assert steps[5].skip == SKIP_GUEST_ONLY           # vm_assist: only the guest can issue it
+    assert steps[6].skip is not None and "step 5" in steps[6].skip   # depends on step 5
+
+
+def test_running_unprivileged_guest_is_a_domu_unless_guest_only_ops():
+    data = yaml.safe_load("""
+name: l1
+guest: {bitness: 64, vcpu0_initialised: true}
+frames: {l1: {}, io: {owner: io, mfn: 0x1}, o: {owner: other}}
+tables: {l1: {0: {to: io, flags: [P]}}}
+steps:
+  - pin: {frame: l1, level: 1}
+  - expect_entry: {table: l1, index: 0, to: io}
+""")
+    plan = plan_scenario(data, id=1)
+    assert plan.mode == "domu" and plan.boot == 64
+    assert [f.kind for f in plan.frames] == [FK_HIGH, FK_EXACT, FK_OTHER_HIGH]
+    assert plan.steps[1].code == OP_READ
+    data["steps"].append({"vm_assist": {"enable": "m2p_strict"}})
+    plan = plan_scenario(data, id=1)
+    assert plan.mode == "dom0" and plan.boot == 64
+    assert any("privileged" in n for n in plan.notes)
+
+
+def test_exact_mfn_is_replaced_by_a_frame_on_the_same_side_and_noted():
+    data = yaml.safe_load("""
+name: x
+guest: {bitness: 32, vcpu0_initialised: true, privileged: true}
+frames: {at: {mfn: 0x100000}, below: {mfn: 0xfffff}}
+steps: [{pin: {frame: at, level: 3}}]
+""")
+    plan = plan_scenario(data, id=1)
+    assert [f.kind for f in plan.frames] == [FK_HIGH, FK_LOW]
+    assert len(plan.notes) == 2 and "0x100000" in plan.notes[0]
+
+
+def test_raw_machine_frame_entries_are_skipped_with_reason():
+    data = yaml.safe_load("""
+name: raw
+guest: {bitness: 64, vcpu0_initialised: true}
+frames: {l1: {}}
+steps:
+  - pin: {frame: l1, level: 1}
+  - mmu_update: {table: l1, index: 0, mfn: 0x300000, flags: [P]}
+  - unpin: {frame: l1}
+""")
+    plan = plan_scenario(data, id=1)
+    assert plan.steps[0].skip is None
+    assert "0x300000" in plan.steps[1].skip
+    assert "follows step 2" in plan.steps[2].skip
+
+
+def test_assists_on_a_domain_being_built_skip_the_scenario():
+    data = dict(SEED, guest={"bitness": 32, "vm_assists": ["pae_extended_cr3"]})
+    plan = plan_scenario(data, id=1)
+    assert plan.skip and all(s.skip == plan.skip for s in plan.steps)
+    assert "PL_NSCN 0" in encode_plans([plan])
+
+
+def test_encoding_lists_only_replayed_steps():
+    plan = plan_scenario(SEED, id=3)
+    text = encode_plans([plan])
+    assert "#define PL_NSCN 1" in text
+    assert "{ 3, 1, 32, 1, 0x0ULL, 3, 0, 1, 0, 3, 0 }" in text   # id, toolstack, 32-bit, ...
+    assert "{ 0, 3, 2, 0, 0x1ULL }," in text                     # l3[3] = frame 1 | P
+    assert "/* vm_assist */" not in text and text.count("/* pin */") == 2
