@@ -232,7 +232,12 @@ def _raw_mfn(plan: ScenarioPlan, target: int | None, value: int) -> int | None:
     """The machine frame a present raw entry names outside the scenario's frames, if any."""
     if target is not None or not value & 1:
         return None
-    return (value >> PAGE_SHIFT) & ADDR_MFN_MASK
+    mfn = (value >> PAGE_SHIFT) & ADDR_MFN_MASK
+    # the first MiB belongs to dom_io on real Xen as in pvlab: the same frame on both sides
+    return None if mfn < FIRST_MIB_MFNS else mfn
+
+
+FIRST_MIB_MFNS = 0x100
 
 
 def plan_scenario(

@@ -31,6 +31,7 @@ def _tools_ready() -> bool:
 def _prepare() -> dict[str, Path]:
     if IN_CI and os.geteuid() == 0 and not (_tools_ready() and Path("/usr/include/i386-linux-gnu"
                                                                     ).exists()):
+        subprocess.run(["apt-get", "update", "-q"], check=False)
         subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends",
                         "qemu-system-x86", "seabios", "ipxe-qemu", "gcc-multilib", "flex",
                         "bison", "dpkg-dev", "make"], check=True,
