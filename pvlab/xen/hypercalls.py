@@ -380,6 +380,12 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
                 "arch_set_info_guest")
         return t.finish(0)
     if vcpu == 0 and vm_assist_value is not None:
+        if d.is_pv_32bit and vm_assist_value >> 32:
+            # The compat vcpu_guest_context's vm_assist is an unsigned long: 32 bits.
+            t.event("vm_assist", "info", f"a 32-bit guest's context holds vm_assist in 32 bits: "
+                    f"{vm_assist_value:#x} arrives as {vm_assist_value & 0xFFFFFFFF:#x}",
+                    "arch_set_info_guest (compat context)")
+            vm_assist_value &= 0xFFFFFFFF
         if vm_assist_value & ~vm_assist_mask(d.bitness):
             return t.finish(ts.fail(t, rules, "vm_assist_valid",
                                     f"vm_assist {vm_assist_value:#x} has bits invalid for a "
