@@ -1,0 +1,585 @@
+# SPDX-License-Identifier: MIT
+"""The lab without widgets: actions, replay, undo, step/back, export.
+
+A :class:`LabSession` keeps a :class:`~pvlab.ui.document.Document` (a scenario in the
+making) and rebuilds the hypervisor state from it after every action by running it
+with the scenario runner. So undo is "restore the previous document", changing the
+guest's bitness or the Xen profile replays every step under the new settings, and
+export is the document itself. An action that cannot be carried out (a name that does
+not exist, a frame that cannot be allocated) changes nothing and says why in the status.
+
+Every method reports through :attr:`status_text` and :attr:`log`; none raises for a
+mistake a learner can make, because a widget callback's exception is never seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pvlab.errors import PvlabError
+from pvlab.scenario import ScenarioRun
+from pvlab.trace import Outcome
+from pvlab.units import MFN_4GIB, PAGE_SHIFT, format_size, parse_size
+from pvlab.x86.flags import parse_flags
+from pvlab.xen.domain import VM_ASSISTS, vm_assist_mask, vm_assist_names, vm_assist_number
+from pvlab.xen.profiles import PROFILES, get_profile
+
+from .document import (
+    Document,
+    HexInt,
+    describe_step,
+    dump_yaml,
+    export_data,
+    flags_list,
+    load_document,
+    role_from_name,
+    step_args,
+    step_op,
+)
+from .examples import example_path
+
+FrameRef = str | int
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    """One guest frame as the frame map shows it."""
+
+    name: str
+    mfn: int
+    role: int | None
+    type: str
+    type_count: int
+    count: int
+    pinned: bool
+    validated: bool
+    failed: bool
+
+    @property
+    def address(self) -> int:
+        return self.mfn << PAGE_SHIFT
+
+    @property
+    def above_4g(self) -> bool:
+        return self.mfn >= MFN_4GIB
+
+    @property
+    def side(self) -> str:
+        return "above 4 GiB" if self.above_4g else "below 4 GiB"
+
+
+def assist_validity(bitness: int) -> dict[str, str]:
+    """VM-assist name -> "" when valid for `bitness`, else why not (`vm_assist_mask`)."""
+    mask = vm_assist_mask(bitness)
+    out = {}
+    for name, bit in VM_ASSISTS.items():
+        if mask >> bit & 1:
+            out[name] = ""
+        else:
+            out[name] = (f"not valid for a {bitness}-bit PV guest: bit {bit} is outside "
+                         f"arch_vm_assist_valid_mask ({mask:#x}); do_vm_assist refuses it "
+                         "with -EINVAL")
+    return out
+
+
+class LabSession:
+    """The scenario lab's state and actions (no widgets; `pvlab.ui.Lab` adds them)."""
+
+    def __init__(self, *, profile: str | None = None, bitness: int = 64) -> None:
+        self.doc = Document(xen=get_profile(profile).name, bitness=bitness)
+        self._undo: list[Document] = []
+        self.log: list[str] = []
+        self.status_text = ""
+        self.status_kind = "info"  # ok, fail, error, info
+        self.last_outcome: Outcome | None = None
+        self.last_error: PvlabError | None = None
+        self.run: ScenarioRun = self.doc.build()
+        self._say("info", "empty lab: allocate frames, write entries, then pin")
+
+    # ------------------------------------------------------------------ reading state
+    @property
+    def bitness(self) -> int:
+        return self.doc.bitness
+
+    @property
+    def profile(self) -> str:
+        return self.doc.xen
+
+    @property
+    def vm_assists(self) -> list[str]:
+        return list(self.doc.vm_assists)
+
+    @property
+    def frames(self) -> dict[str, int]:
+        """Frame name -> MFN, as allocated now."""
+        return dict(self.run.frames)
+
+    @property
+    def position(self) -> int:
+        return self.doc.cursor
+
+    @property
+    def steps(self) -> list[str]:
+        return [describe_step(s) for s in self.doc.steps]
+
+    @property
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    @property
+    def failed_frame(self) -> str | None:
+        """The name of the frame where the last outcome stopped, if it failed there."""
+        out = self.last_outcome
+        if out is None or out.ok or out.failed_mfn is None:
+            return None
+        return self.run.frame_name(out.failed_mfn) or hex(out.failed_mfn)
+
+    def mfn(self, frame: FrameRef) -> int:
+        if isinstance(frame, int):
+            return frame
+        if frame not in self.run.frames:
+            raise PvlabError(f"no frame named {frame!r}", self._frame_fix())
+        return self.run.frames[frame]
+
+    def role(self, frame: str) -> int | None:
+        return self.doc.roles.get(frame)
+
+    def frame_rows(self) -> list[FrameRow]:
+        m = self.run.xen.machine
+        failed = self.last_outcome.failed_mfn if self.last_outcome is not None else None
+        rows = []
+        for name, mfn in self.run.frames.items():
+            pi = m.page(mfn)
+            rows.append(FrameRow(name, mfn, self.doc.roles.get(name), pi.type_name,
+                                 pi.type_count, pi.count, pi.pinned, pi.validated,
+                                 failed == mfn and not (self.last_outcome and
+                                                        self.last_outcome.ok)))
+        return sorted(rows, key=lambda r: r.mfn)
+
+    def domain_summary(self) -> str:
+        d = self.run.guest.domain
+        v0 = d.vcpu(0)
+        if v0 is None:
+            vcpu = "no vCPU 0 yet"
+        elif v0.is_initialised:
+            table = v0.guest_table
+            name = self.run.frame_name(table) if table is not None else None
+            vcpu = ("vCPU 0 initialised" + (f", CR3 -> {name or hex(table)}"
+                                              if table is not None else " (running guest)"))
+        else:
+            vcpu = "vCPU 0 not initialised (toolstack still building)"
+        assists = ", ".join(vm_assist_names(d.vm_assist)) or "none"
+        return (f"{d.bitness}-bit PV guest {d.label} on Xen profile {self.run.profile}; "
+                f"{vcpu}; VM-assists: {assists}")
+
+    def trace_text(self) -> str:
+        return self.last_outcome.explain() if self.last_outcome is not None else ""
+
+    # ------------------------------------------------------------------ reporting
+    def _say(self, kind: str, text: str) -> None:
+        self.status_kind = kind
+        self.status_text = text
+        self.log.append(text.splitlines()[0] if text else text)
+
+    def _frame_fix(self) -> str:
+        names = ", ".join(self.doc.frames) or "none yet"
+        return f"allocate it first (frames: {names})"
+
+    def _outcome_text(self, what: str, out: Outcome) -> str:
+        if out.ok:
+            return f"{what}: ok"
+        ev = out.failure
+        where = f" [{ev.xen_function}]" if ev else ""
+        return f"{what}: {out.result} ({out.rc}) — {out.reason}{where}"
+
+    def _commit(self, what: str, mutate: Callable[[Document], str | None], *,
+                is_step: bool = False) -> bool:
+        """Apply `mutate` to a copy of the document, rebuild, and keep it if it builds."""
+        new = self.doc.copy()
+        try:
+            note = mutate(new)
+            run = new.build()
+        except PvlabError as err:
+            self.last_error = err
+            fix = f" Fix: {err.fix}" if err.fix else ""
+            self._say("error", f"{what}: not done — {err.message}.{fix}")
+            return False
+        self.last_error = None
+        self._undo.append(self.doc)
+        self.doc, self.run = new, run
+        last = run.steps[-1] if run.steps else None
+        self.last_outcome = last.outcome if last is not None else None
+        extra = f" ({note})" if note else ""
+        if is_step and last is not None:
+            self._say("ok" if last.outcome.ok else "fail",
+                      self._outcome_text(f"#{last.index} {what}", last.outcome) + extra)
+        elif last is not None:
+            self._say("ok" if last.outcome.ok else "fail",
+                      f"{what}{extra}; replayed {len(run.steps)} step(s), last "
+                      + self._outcome_text(f"#{last.index} {last.description}", last.outcome))
+        else:
+            self._say("info", f"{what}{extra}")
+        return True
+
+    # ------------------------------------------------------------------ settings
+    def set_bitness(self, bitness: int) -> bool:
+        """64 (PV64) or 32 (PV32 on 64-bit Xen); replays every step."""
+
+        def mutate(d: Document) -> str | None:
+            if bitness not in (32, 64):
+                raise PvlabError(f"bitness {bitness!r} is not 32 or 64", "choose 32 or 64")
+            d.bitness = int(bitness)
+            valid = assist_validity(d.bitness)
+            dropped = [a for a in d.vm_assists if valid.get(a)]
+            d.vm_assists = [a for a in d.vm_assists if a not in dropped]
+            return f"dropped {', '.join(dropped)}: not valid for 32-bit" if dropped else None
+        return self._commit(f"guest bitness {bitness}", mutate)
+
+    def set_profile(self, profile: str) -> bool:
+        def mutate(d: Document) -> None:
+            d.xen = get_profile(profile).name
+        return self._commit(f"Xen profile {profile}", mutate)
+
+    def set_vm_assist(self, name: str, enabled: bool = True) -> bool:
+        """The VM-assists the domain has when the steps start (scenario `guest.vm_assists`)."""
+
+        def mutate(d: Document) -> None:
+            vm_assist_number(name)
+            key = str(name).lower().removeprefix("vmasst_type_")
+            why = assist_validity(d.bitness).get(key, "")
+            if enabled and why:
+                raise PvlabError(f"VM-assist {key} is {why}",
+                                 "switch the guest to 64-bit first" if d.bitness == 32
+                                 else "choose another VM-assist")
+            rest = [a for a in d.vm_assists if a != key]
+            d.vm_assists = [*rest, key] if enabled else rest
+        return self._commit(f"VM-assist {name} {'on' if enabled else 'off'}", mutate)
+
+    def set_vcpu0_initialised(self, initialised: bool) -> bool:
+        """Start with vCPU 0 running (the guest booted) or not (the toolstack is building)."""
+
+        def mutate(d: Document) -> None:
+            d.vcpu0_initialised = bool(initialised)
+        return self._commit(f"vCPU 0 {'initialised' if initialised else 'not initialised'} "
+                            "at start", mutate)
+
+    # ------------------------------------------------------------------ frames
+    def allocate(self, name: str | None = None, *, level: int | None = None,
+                 below: int | str | None = None, above: int | str | None = None,
+                 mfn: int | str | None = None) -> str | None:
+        """Allocate a guest frame; returns its name (None if it could not be done)."""
+        chosen = ""
+
+        def mutate(d: Document) -> None:
+            nonlocal chosen
+            if name is not None and name in d.frames:
+                raise PvlabError(f"a frame named {name!r} exists already",
+                                 "choose another name, or leave the name empty")
+            if name is not None and not str(name).isidentifier():
+                raise PvlabError(f"frame name {name!r} is not a simple name",
+                                 "use letters, digits and _ (e.g. l3b)")
+            if level is not None and level not in (1, 2, 3, 4):
+                raise PvlabError(f"level {level!r} is not 1-4", "choose L1, L2, L3 or L4")
+            base = name or (f"l{level}" if level else "f")
+            chosen = d.unique_name(base) if name is None else name
+            spec: dict[str, Any] = {}
+            if mfn is not None:
+                spec["mfn"] = HexInt(int(mfn, 0) if isinstance(mfn, str) else int(mfn))
+            if below is not None:
+                spec["below"] = format_size(parse_size(below, what="below"))
+            if above is not None:
+                spec["above"] = format_size(parse_size(above, what="above"))
+            d.frames[chosen] = spec
+            role = level or role_from_name(chosen)
+            if role:
+                d.roles[chosen] = role
+        where = ("at MFN " + (hex(mfn) if isinstance(mfn, int) else str(mfn)) if mfn is not None
+                 else f"below {below}" if below is not None
+                 else f"above {above}" if above is not None else "anywhere")
+        ok = self._commit(f"allocate {name or 'a frame'} {where}", mutate)
+        if not ok:
+            return None
+        got = self.run.frames[chosen]
+        self.status_text = (f"allocated {chosen} {where}: MFN {got:#x} (address "
+                            f"{got << PAGE_SHIFT:#x}, {'above' if got >= MFN_4GIB else 'below'}"
+                            " 4 GiB)")
+        self.log[-1] = self.status_text
+        return chosen
+
+    def free(self, name: str) -> bool:
+        """Give a frame back (only one that nothing in the sketch uses)."""
+
+        def mutate(d: Document) -> None:
+            if name not in d.frames:
+                raise PvlabError(f"no frame named {name!r}", self._frame_fix())
+            users = d.references(name)
+            if users:
+                raise PvlabError(f"{name} is still used by {', '.join(users)}",
+                                 "undo those actions first (undo), or free another frame")
+            del d.frames[name]
+            d.roles.pop(name, None)
+            d.tables.pop(name, None)
+        return self._commit(f"free {name}", mutate)
+
+    def set_role(self, name: str, level: int) -> bool:
+        """Mark a frame as meant to be an L`level` table (the pin default)."""
+
+        def mutate(d: Document) -> None:
+            if name not in d.frames:
+                raise PvlabError(f"no frame named {name!r}", self._frame_fix())
+            if level not in (1, 2, 3, 4):
+                raise PvlabError(f"level {level!r} is not 1-4", "choose L1, L2, L3 or L4")
+            d.roles[name] = level
+        return self._commit(f"make {name} an L{level}", mutate)
+
+    # ------------------------------------------------------------------ entries
+    @staticmethod
+    def _entry(d: Document, target: FrameRef | None, flags: Iterable[str] | str | int,
+               value: int | None) -> dict[str, Any]:
+        if value is not None:
+            return {"value": HexInt(int(value))}
+        if target is None or target == "":
+            return {"value": HexInt(0)}
+        bits = parse_flags(flags)
+        if isinstance(target, str):
+            if target.strip().lower().startswith("0x") or target.strip().isdigit():
+                return {"mfn": HexInt(int(target, 0)), "flags": flags_list(bits)}
+            if target not in d.frames:
+                names = ", ".join(d.frames) or "none yet"
+                raise PvlabError(f"no frame named {target!r}",
+                                 f"use a frame name ({names}) or a number such as 0x1234")
+            return {"to": target, "flags": flags_list(bits)}
+        return {"mfn": HexInt(int(target)), "flags": flags_list(bits)}
+
+    def _check_table(self, d: Document, table: str, index: int) -> None:
+        if table not in d.frames:
+            raise PvlabError(f"no frame named {table!r}", self._frame_fix())
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 511:
+            raise PvlabError(f"entry index {index!r} is not 0-511", "give an index 0-511")
+
+    def set_entry(self, table: str, index: int, target: FrameRef | None = None,
+                  flags: Iterable[str] | str | int = "P", *, value: int | None = None) -> bool:
+        """Write an entry as the guest writes its own memory (no hypercall).
+
+        Before any step this is the frame's initial content (scenario `tables:`); later it
+        is a `write` step, which faults on a live pagetable (use `mmu_update` then).
+        """
+        as_table = self.doc.cursor == 0
+
+        def mutate(d: Document) -> str | None:
+            self._check_table(d, table, index)
+            entry = self._entry(d, target, flags, value)
+            if as_table:
+                d.tables.setdefault(table, {})[index] = entry
+                return None
+            return self._append(d, {"write": {"table": table, "index": index, **entry}})
+        text = f"{table}[{index}] = " + (f"{value:#x}" if value is not None else
+                                         f"{target} {flags}" if target not in (None, "")
+                                         else "0")
+        return self._commit(f"write {text}", mutate, is_step=not as_table)
+
+    # ------------------------------------------------------------------ hypercalls
+    def _append(self, d: Document, step: dict[str, Any]) -> str | None:
+        dropped = len(d.steps) - d.cursor
+        del d.steps[d.cursor:]
+        d.steps.append(step)
+        d.cursor = len(d.steps)
+        return f"{dropped} later step(s) dropped" if dropped else None
+
+    def _step(self, what: str, make: Callable[[Document], dict[str, Any]]) -> Outcome | None:
+        def mutate(d: Document) -> str | None:
+            return self._append(d, make(d))
+        if not self._commit(what, mutate, is_step=True):
+            return None
+        return self.last_outcome
+
+    def _ref(self, d: Document, frame: FrameRef) -> FrameRef:
+        if isinstance(frame, str):
+            if frame.strip().lower().startswith("0x") or frame.strip().isdigit():
+                return HexInt(int(frame, 0))
+            if frame not in d.frames:
+                raise PvlabError(f"no frame named {frame!r}", self._frame_fix())
+            return frame
+        return HexInt(int(frame))
+
+    def pin(self, frame: FrameRef, level: int | None = None) -> Outcome | None:
+        """`MMUEXT_PIN_L<level>_TABLE` (level defaults to the frame's role)."""
+
+        def make(d: Document) -> dict[str, Any]:
+            lvl = level if level is not None else d.roles.get(str(frame))
+            if lvl not in (1, 2, 3, 4):
+                raise PvlabError(f"which level should {frame} be pinned as?",
+                                 "give level=1..4, or make the frame an L1..L4 first")
+            if isinstance(frame, str) and frame in d.frames:
+                d.roles.setdefault(frame, int(lvl))
+            return {"pin": {"frame": self._ref(d, frame), "level": int(lvl)}}
+        return self._step(f"pin {frame} as L{level or self.doc.roles.get(str(frame), '?')}",
+                          make)
+
+    def unpin(self, frame: FrameRef) -> Outcome | None:
+        return self._step(f"unpin {frame}",
+                          lambda d: {"unpin": {"frame": self._ref(d, frame)}})
+
+    def new_baseptr(self, frame: FrameRef, *, vcpu: int = 0) -> Outcome | None:
+        def make(d: Document) -> dict[str, Any]:
+            args: dict[str, Any] = {"frame": self._ref(d, frame)}
+            if vcpu:
+                args["vcpu"] = vcpu
+            return {"new_baseptr": args}
+        return self._step(f"new_baseptr {frame}", make)
+
+    def initialise_vcpu0(self, cr3: FrameRef,
+                         vm_assists: Iterable[str] | None = None) -> Outcome | None:
+        """`XEN_DOMCTL_setvcpucontext` for vCPU 0 with CR3 = `cr3`.
+
+        `vm_assists=None`: the context carries the domain's VM-assists as they are (the
+        checkboxes); a list replaces them, as the real context's `vm_assist` field does.
+        """
+
+        def make(d: Document) -> dict[str, Any]:
+            args: dict[str, Any] = {"vcpu": 0, "cr3": self._ref(d, cr3)}
+            if vm_assists is not None:
+                names = list(vm_assists)
+                for a in names:
+                    vm_assist_number(a)
+                args["vm_assists"] = names
+            return {"vcpu_initialise": args}
+        return self._step(f"initialise vCPU 0 with CR3 {cr3}", make)
+
+    def vcpu_reset(self, vcpu: int = 0) -> Outcome | None:
+        return self._step(f"vcpu_reset {vcpu}", lambda d: {"vcpu_reset": {"vcpu": vcpu}})
+
+    def vm_assist(self, cmd: str, name: str) -> Outcome | None:
+        """The guest's own `HYPERVISOR_vm_assist(enable|disable, name)` hypercall."""
+
+        def make(d: Document) -> dict[str, Any]:
+            if cmd not in ("enable", "disable"):
+                raise PvlabError(f"vm_assist command {cmd!r} unknown", "use enable or disable")
+            vm_assist_number(name)
+            return {"vm_assist": {cmd: name}}
+        return self._step(f"vm_assist {cmd} {name}", make)
+
+    def mmu_update(self, table: str, index: int, target: FrameRef | None = None,
+                   flags: Iterable[str] | str | int = "P", *,
+                   value: int | None = None) -> Outcome | None:
+        """`MMU_NORMAL_PT_UPDATE` of entry `index` of `table` (checked by `mod_lN_entry`)."""
+
+        def make(d: Document) -> dict[str, Any]:
+            self._check_table(d, table, index)
+            return {"mmu_update": {"table": table, "index": index,
+                                   **self._entry(d, target, flags, value)}}
+        return self._step(f"mmu_update {table}[{index}]", make)
+
+    def add_step(self, step: dict[str, Any]) -> Outcome | None:
+        """Append any scenario step given as a mapping, e.g. `{"tlb_flush": {}}`."""
+        return self._step(describe_step(step), lambda d: dict(step))
+
+    # ------------------------------------------------------------------ history
+    def undo(self) -> bool:
+        """Take back the last action (restores the previous sketch and replays it)."""
+        if not self._undo:
+            self._say("info", "nothing to undo")
+            return False
+        prev = self._undo.pop()
+        try:
+            run = prev.build()
+        except PvlabError as err:  # pragma: no cover - every kept document built once
+            self._say("error", f"undo: {err}")
+            return False
+        self.doc, self.run = prev, run
+        last = run.steps[-1] if run.steps else None
+        self.last_outcome = last.outcome if last is not None else None
+        tail = (f"; now after #{last.index} {last.description}: {last.result}" if last
+                else "; no steps applied")
+        self._say("info", f"undone{tail}")
+        return True
+
+    def _goto(self, cursor: int, what: str) -> bool:
+        new = self.doc.copy()
+        new.cursor = cursor
+        try:
+            run = new.build()
+        except PvlabError as err:
+            self._say("error", f"{what}: {err}")
+            return False
+        self.doc, self.run = new, run
+        last = run.steps[-1] if run.steps else None
+        self.last_outcome = last.outcome if last is not None else None
+        if last is None:
+            self._say("info", f"{what}: at the start, {len(self.doc.steps)} step(s) ahead")
+            return True
+        held = "" if last.held is None else (" (as expected)" if last.held
+                                             else f" (expected {last.expected or 'the check'})")
+        text = self._outcome_text(f"#{last.index}/{len(self.doc.steps)} {last.description}",
+                                  last.outcome) + held
+        if last.is_check:
+            ev = last.outcome.events[0] if last.outcome.events else None
+            text = (f"#{last.index}/{len(self.doc.steps)} {last.description}: "
+                    f"{'holds' if last.held else 'does not hold'}"
+                    + (f" — {ev.explanation}" if ev else ""))
+        self._say("ok" if last.outcome.ok and last.held is not False else "fail", text)
+        return True
+
+    def step(self) -> bool:
+        """Apply the next step of a loaded scenario."""
+        if self.doc.cursor >= len(self.doc.steps):
+            self._say("info", "step: no more steps (add one, or go back)")
+            return False
+        return self._goto(self.doc.cursor + 1, "step")
+
+    def back(self) -> bool:
+        """Go back one step (the state is rebuilt up to the step before)."""
+        if self.doc.cursor == 0:
+            self._say("info", "back: already at the start")
+            return False
+        return self._goto(self.doc.cursor - 1, "back")
+
+    def run_to_end(self) -> bool:
+        return self._goto(len(self.doc.steps), "run to the end")
+
+    # ------------------------------------------------------------------ files
+    def load(self, path_or_text: str | Path, *, source: str | None = None) -> bool:
+        """Load a scenario (file path or YAML text); its steps wait for `step()`."""
+        try:
+            doc = load_document(path_or_text, source=source)
+            run = doc.build()
+        except PvlabError as err:
+            self.last_error = err
+            self._say("error", f"load: not done — {err}")
+            return False
+        self._undo.append(self.doc)
+        self.doc, self.run, self.last_outcome = doc, run, None
+        self._say("info", f"loaded {doc.name}: {len(doc.frames)} frame(s), "
+                          f"{len(doc.steps)} step(s) — press step to apply them")
+        return True
+
+    def load_example(self, name: str) -> bool:
+        try:
+            path = example_path(name)
+        except PvlabError as err:
+            self._say("error", f"load example: {err}")
+            return False
+        return self.load(path, source=f"example {path.stem}")
+
+    def reset(self) -> bool:
+        def mutate(d: Document) -> None:
+            fresh = Document(xen=d.xen, bitness=d.bitness)
+            d.__dict__.update(fresh.__dict__)
+        return self._commit("reset to an empty sketch", mutate)
+
+    def export_data(self) -> dict[str, Any]:
+        return export_data(self.doc, self.run)
+
+    def export_yaml(self, path: str | Path | None = None) -> str:
+        """The current state as a scenario file (steps so far, expectations = outcomes)."""
+        text = ("# Exported from the pvlab scenario lab; run it with `pvlab run FILE`.\n"
+                + dump_yaml(self.export_data()))
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+
+__all__ = ["FrameRow", "LabSession", "PROFILES", "assist_validity", "step_args", "step_op"]
