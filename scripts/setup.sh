@@ -107,6 +107,15 @@ else
         say "pip install failed (exit $pip_rc). Check the network/proxy, then run again."
         exit "$pip_rc"
     fi
+    # nbgrader (a test dependency: the exercises are checked with it) adds instructor menus
+    # to JupyterLab; learners do not need them. Instructors: `jupyter labextension enable
+    # @jupyter/nbgrader` and `jupyter server extension enable nbgrader.server_extensions.formgrader`.
+    "$VENV/bin/jupyter" labextension disable --level=sys_prefix @jupyter/nbgrader \
+        >/dev/null 2>&1 || true
+    for ext in formgrader assignment_list course_list validate_assignment; do
+        "$VENV/bin/jupyter" server extension disable --sys-prefix \
+            "nbgrader.server_extensions.$ext" >/dev/null 2>&1 || true
+    done
     echo "$stamp" > "$stamp_file"
     say "pvlab and its dependencies are installed in $VENV."
 fi
