@@ -84,6 +84,9 @@ class Document:
     steps: list[dict[str, Any]] = field(default_factory=list)
     #: how many steps are applied (step/back move it)
     cursor: int = 0
+    #: name -> MFN each frame got when first built; rebuilding keeps frames where they are
+    #: (lab-only: the export writes the specs above)
+    placed: dict[str, int] = field(default_factory=dict)
     placement: str = "low-first"
     seed: int = 0
 
@@ -91,8 +94,11 @@ class Document:
         return copy.deepcopy(self)
 
     # ------------------------------------------------------------------ as a scenario
-    def to_data(self, *, upto: int | None = None) -> dict[str, Any]:
-        """The document as a scenario mapping (steps up to `upto`, default all)."""
+    def to_data(self, *, upto: int | None = None, exact: bool = False) -> dict[str, Any]:
+        """The document as a scenario mapping (steps up to `upto`, default all).
+
+        `exact=True` pins every frame already placed to its MFN (how the lab rebuilds).
+        """
         guest: dict[str, Any] = {"bitness": self.bitness, "vm_assists": list(self.vm_assists),
                                  "vcpu0_initialised": self.vcpu0_initialised}
         if self.vcpus != 1:
@@ -109,7 +115,7 @@ class Document:
             data["placement"] = self.placement
             data["seed"] = self.seed
         data["guest"] = guest
-        data["frames"] = {n: Flow(s) for n, s in self.frames.items()}
+        data["frames"] = {n: Flow(self._spec(n, exact)) for n in self.frames}
         tables = {t: {i: Flow(e) for i, e in sorted(ents.items())}
                   for t, ents in self.tables.items() if ents}
         if tables:
@@ -119,12 +125,26 @@ class Document:
                           for k, v in s.items()} for s in steps]
         return data
 
-    def scenario(self, *, source: str = "the lab") -> Scenario:
-        return parse_scenario(self.to_data(), source=source)
+    def _spec(self, name: str, exact: bool) -> dict[str, Any]:
+        spec = dict(self.frames[name])
+        if exact and name in self.placed:
+            owner = spec.get("owner")
+            spec = {"mfn": HexInt(self.placed[name])}
+            if owner:
+                spec["owner"] = owner
+        return spec
+
+    def scenario(self, *, source: str = "the lab", exact: bool = True) -> Scenario:
+        return parse_scenario(self.to_data(exact=exact), source=source)
 
     def build(self) -> ScenarioRun:
-        """Set the guest up and run the applied steps (raises `PvlabError` if invalid)."""
-        return run_scenario(self.scenario(), stop_after=self.cursor)
+        """Set the guest up and run the applied steps (raises `PvlabError` if invalid).
+
+        Frames keep the MFNs they had (`placed`); new frames are placed and remembered.
+        """
+        run = run_scenario(self.scenario(), stop_after=self.cursor)
+        self.placed = {n: m for n, m in run.frames.items() if n in self.frames}
+        return run
 
     # ------------------------------------------------------------------ references
     def references(self, frame: str) -> list[str]:

@@ -287,7 +287,16 @@ class LabSession:
             chosen = d.unique_name(base) if name is None else name
             spec: dict[str, Any] = {}
             if mfn is not None:
-                spec["mfn"] = HexInt(int(mfn, 0) if isinstance(mfn, str) else int(mfn))
+                try:
+                    number = int(mfn, 0) if isinstance(mfn, str) else int(mfn)
+                except ValueError:
+                    raise PvlabError(f"MFN {mfn!r} is not a number",
+                                     "type a frame number such as 0x100200") from None
+                users = [n for n, m in d.placed.items() if m == number]
+                if users:
+                    raise PvlabError(f"MFN {number:#x} is already frame {users[0]}",
+                                     "choose a free frame number, or leave it to the allocator")
+                spec["mfn"] = HexInt(number)
             if below is not None:
                 spec["below"] = format_size(parse_size(below, what="below"))
             if above is not None:
@@ -320,6 +329,7 @@ class LabSession:
                 raise PvlabError(f"{name} is still used by {', '.join(users)}",
                                  "undo those actions first (undo), or free another frame")
             del d.frames[name]
+            d.placed.pop(name, None)
             d.roles.pop(name, None)
             d.tables.pop(name, None)
         return self._commit(f"free {name}", mutate)
