@@ -1,0 +1,93 @@
+# SPDX-License-Identifier: MIT
+"""`pvlab render SCENARIO.yaml`: draw a scenario's state after any step.
+
+The output format follows the file name: `.svg` (dot when installed, else the built-in
+fallback), `.png` (needs dot), `.dot` (Graphviz source) or `.txt` (the canonical text).
+Without `-o` the text form goes to standard output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pvlab.errors import PvlabError
+
+VIEWS = ("tables", "walk", "frames", "diff")
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (write 0x401000 or "
+                                         "4198400)") from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("render", help="draw a scenario's pagetables, a walk, the frame map "
+                                      "or a step's diff",
+                       description="Run a scenario up to a step and draw the state: the "
+                                   "pagetable graph (default), one address walk, the machine "
+                                   "frame map, or what the step changed.")
+    p.add_argument("file", metavar="SCENARIO.yaml", help="scenario file")
+    p.add_argument("--step", type=int, default=None,
+                   help="draw the state after step N (default: the last step; 0: set-up)")
+    p.add_argument("--view", choices=VIEWS, default="tables", help="what to draw")
+    p.add_argument("--va", type=_int, default=None,
+                   help="virtual address for --view walk (e.g. 0xc0000000)")
+    p.add_argument("--vcpu", type=int, default=0, help="vCPU whose tables --view walk uses")
+    p.add_argument("--write", action="store_true", help="walk as a write access")
+    p.add_argument("--user", action="store_true", help="walk as a user-mode access")
+    p.add_argument("--profile", "--xen", dest="profile", default=None,
+                   help="Xen profile (default: the file's xen:, else the newest)")
+    p.add_argument("--backend", choices=("auto", "dot", "fallback"), default="auto",
+                   help="SVG back end (default: dot when installed, else the fallback)")
+    p.add_argument("-o", "--output", metavar="FILE", default=None,
+                   help="output file: .svg, .png, .dot or .txt (default: text to stdout)")
+    p.set_defaults(func=main)
+
+
+def build_view(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from pvlab.render import diff_view, frames_view, snapshot, tables_view, walk_view
+    from pvlab.render.api import run_context
+    from pvlab.scenario import load_scenario, run_scenario
+
+    scn = load_scenario(args.file)
+    n = len(scn.steps) if args.step is None else args.step
+    if not 0 <= n <= len(scn.steps):
+        raise PvlabError(f"{args.file}: step {n} does not exist (the scenario has "
+                         f"{len(scn.steps)} steps)", f"use --step 0 to {len(scn.steps)}")
+    run = run_scenario(scn, profile=args.profile, stop_after=n)
+    if args.view == "tables":
+        return tables_view(run)
+    if args.view == "frames":
+        return frames_view(run)
+    if args.view == "walk":
+        if args.va is None:
+            raise PvlabError("--view walk needs an address", "add --va 0xc0000000, for example")
+        return walk_view(run, va=args.va, vcpu=args.vcpu, write=args.write, user=args.user)
+    if n == 0:
+        raise PvlabError("--view diff compares step N-1 with step N", "use --step 1 or later")
+    before = run_scenario(scn, profile=args.profile, stop_after=n - 1)
+    names, outcome, hints, title = run_context(run)
+    return diff_view(snapshot(before.xen, before.guest), snapshot(run.xen, run.guest),
+                     outcome=run.steps[-1].outcome, names=names, hints=hints,
+                     title=title.replace(" — after step", " — step", 1) + " — what changed")
+
+
+def main(args: argparse.Namespace) -> int:
+    from pvlab.render import set_backend
+
+    try:
+        set_backend(args.backend)
+        view = build_view(args)
+        if args.output is None:
+            sys.stdout.write(view.text())
+        else:
+            path = view.save(args.output)
+            print(f"pvlab render: wrote {path}")
+    except PvlabError as err:
+        print(f"pvlab render: {err}", file=sys.stderr)
+        return 2
+    return 0
