@@ -47,6 +47,9 @@ class Situation:
                     f"{who} a new L3 at MFN {self.mfn:#x}.")
         kernel = ("declares extended CR3 (PAE_MODE \"yes\")" if self.assist else
                   "is a legacy PAE=yes kernel without extended CR3")
+        if self.bitness == 64:
+            kernel = ("asks for pae_extended_cr3" if self.assist else
+                      "does not ask for pae_extended_cr3")
         if self.via == "builder":
             return (f"Xen {self.xen}: the domain builder builds a {bits} whose kernel "
                     f"{kernel}; its L3 landed at MFN {self.mfn:#x}.")
@@ -105,18 +108,33 @@ def trips(s: Situation) -> bool:
 
 
 def _situation(rng: random.Random, difficulty: str) -> Situation:
-    via = "guest" if difficulty == "pencil" and rng.random() < 0.6 else rng.choice(VIAS)
-    bitness = 64 if rng.random() < (0.15 if difficulty == "pencil" else 0.25) else 32
-    high = rng.random() < 0.7
-    if difficulty == "pencil":
-        mfn = rng.choice([0x100000, 0x123456, 0x180000]) if high else rng.choice(
-            [0xFFFFF, 0x1234, 0x80000])
+    """Start from a situation that trips, then change none, one or two of its factors."""
+    pencil = difficulty == "pencil"
+    via = rng.choice(["guest", "guest", "migration"] if pencil else ["guest", "migration"])
+    f = {"xen": "4.19", "bitness": 32, "assist": False, "high": True,
+         "vcpu0": "initialised", "via": via}
+    factors = ["xen", "bitness", "assist", "high", "slack"]
+    for factor in rng.sample(factors, rng.choice([0, 1, 1, 2] if not pencil else [0, 1, 1])):
+        if factor == "xen":
+            f["xen"] = "4.17"
+        elif factor == "bitness":
+            f["bitness"] = 64
+        elif factor == "assist":
+            f["assist"] = True
+        elif factor == "high":
+            f["high"] = False
+        elif pencil or rng.random() < 0.5:
+            f["via"], f["vcpu0"] = "guest", rng.choice(["not initialised", "absent"])
+        else:
+            f["via"], f["vcpu0"] = "builder", "not initialised"
+    if pencil:
+        mfn = rng.choice([0x100000, 0x123456, 0x180000] if f["high"] else
+                         [0xFFFFF, 0x1234, 0x80000])
     else:
-        mfn = rng.randrange(MFN_4GIB, 0x300000) if high else rng.randrange(0x1000, MFN_4GIB)
-    vcpu0 = {"guest": rng.choice(VCPU0_STATES), "builder": "not initialised",
-             "migration": "initialised"}[via]
-    xen = "4.19" if rng.random() < 0.75 else "4.17"
-    return Situation(xen, bitness, rng.random() < 0.4, mfn, vcpu0, via)
+        mfn = (rng.randrange(MFN_4GIB, 0x300000) if f["high"] else
+               rng.randrange(0x1000, MFN_4GIB))
+    return Situation(str(f["xen"]), int(f["bitness"]), bool(f["assist"]), mfn, str(f["vcpu0"]),
+                     str(f["via"]))
 
 
 def make_l3check(rng: random.Random, difficulty: str, *, n: int | None = None) -> Problem:
