@@ -252,7 +252,13 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
     prof = get_profile(requested).name
     run = _setup(scn, prof)
     for step in scn.steps[: stop_after if stop_after is not None else None]:
-        outcome = perform(run, step)
+        try:
+            outcome = perform(run, step)
+        except ScenarioError:
+            raise
+        except PvlabError as e:
+            raise ScenarioError(f"{scn.source}: step {step.number} ({step.op}): {e.message}",
+                                e.fix) from None
         if step.op in CHECK_OPS:
             held: bool | None = outcome.failure is None
             expected = None

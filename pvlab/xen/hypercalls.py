@@ -402,8 +402,15 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
     if rc:
         ts.put_page(mfn)
         return t.finish(rc)
+    old = v.guest_table
     v.guest_table = mfn
     v.is_initialised = True
+    if old is not None:
+        # Only reachable in the emulator (a guest's NEW_BASEPTR before its vCPU ran):
+        # the new context replaces that base, whose references are dropped.
+        ts.put_page_and_type(t, old)
+        t.event("vcpu", "info", f"the previous base MFN {old:#x} is released",
+                "arch_set_info_guest", mfn=old)
     t.event("vcpu", "pass", f"vCPU {vcpu} initialised with CR3 MFN {mfn:#x}",
             "arch_set_info_guest", mfn=mfn)
     return t.finish(0)

@@ -156,9 +156,6 @@ def test_yaml_text_round_trip() -> None:
     assert scn.name == "ok" and scn.source == "inline" and len(scn.steps) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: run_scenario raises a bare PvlabError "
-                   "without file/step/key for raw MFNs out of range (expect_page, write, "
-                   "entry mfn >= 2**40, PV32 vcpu_initialise cr3 >= 2**32)")
 @pytest.mark.parametrize("step", [
     {"expect_page": {"frame": 1 << 40}},
     {"write": {"table": 1 << 40, "index": 0, "value": 1}},

@@ -144,12 +144,10 @@ def test_errno_values_are_xens() -> None:
             Errno.EOPNOTSUPP, Errno.ENOMEM, Errno.EEXIST) == (1, 16, 22, 34, 38, 95, 12, 17)
 
 
-@pytest.mark.xfail(strict=True, reason="core bug: NEW_BASEPTR accepted on an uninitialised "
-                   "vCPU; the next vCPU context overwrites guest_table without a put")
-def test_new_baseptr_on_uninitialised_vcpu_then_context_leaks() -> None:
-    """Core bug: see the report. NEW_BASEPTR acts on Xen's *current* vCPU, which is
-    running, hence initialised; the model accepts it for an uninitialised vCPU and a
-    later vCPU context then overwrites guest_table without dropping its reference."""
+def test_new_baseptr_on_uninitialised_vcpu_then_context_does_not_leak() -> None:
+    """NEW_BASEPTR acts on Xen's *current* vCPU, which is running, hence initialised;
+    the model accepts it for an uninitialised vCPU, so a later vCPU context must drop
+    that base's references when it replaces it."""
     g = guest(64)
     a, b = g.alloc_frame(), g.alloc_frame()
     out = g.new_baseptr(a)
