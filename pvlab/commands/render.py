@@ -77,8 +77,9 @@ def build_view(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def main(args: argparse.Namespace) -> int:
-    from pvlab.render import set_backend
+    from pvlab.render import get_backend, set_backend
 
+    old = get_backend()
     try:
         set_backend(args.backend)
         view = build_view(args)
@@ -90,4 +91,6 @@ def main(args: argparse.Namespace) -> int:
     except PvlabError as err:
         print(f"pvlab render: {err}", file=sys.stderr)
         return 2
+    finally:
+        set_backend(old)
     return 0

@@ -12,8 +12,8 @@ Every view returns a :class:`View`; Jupyter shows it through `_repr_mimebundle_`
 from .api import diff_view, frames_view, snapshot, tables_view, text_dump, walk_view
 from .model import Cluster, Edge, GraphModel, Node, Row
 from .state import Snapshot
-from .view import View, active_backend, dot_available, get_backend, set_backend
+from .view import View, active_backend, dot_available, get_backend, set_backend, svg_many
 
 __all__ = ["Cluster", "Edge", "GraphModel", "Node", "Row", "Snapshot", "View",
            "active_backend", "diff_view", "dot_available", "frames_view", "get_backend",
-           "set_backend", "snapshot", "tables_view", "text_dump", "walk_view"]
+           "set_backend", "snapshot", "svg_many", "tables_view", "text_dump", "walk_view"]

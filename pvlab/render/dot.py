@@ -169,3 +169,19 @@ def render_svg(m: GraphModel) -> str:
 def render_png(m: GraphModel) -> bytes:
     g = build_digraph(m)
     return g.pipe(format="png")
+
+
+def render_many(models: list[GraphModel]) -> list[str]:
+    """SVG for several models from one `dot` run (one process start instead of many)."""
+    import subprocess
+
+    if not models:
+        return []
+    src = "\n".join(dot_source(m) for m in models)
+    proc = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True,
+                          check=True)
+    out = proc.stdout.decode("utf-8")
+    docs = ["<?xml" + part for part in out.split("<?xml") if part.strip()]
+    if len(docs) != len(models):
+        raise RuntimeError(f"dot returned {len(docs)} pictures for {len(models)} graphs")
+    return docs

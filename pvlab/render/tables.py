@@ -33,7 +33,9 @@ class EntryRef:
     index: int
     value: int
     target: int
-    kind: str  # "table" (next level), "data" (a frame mapped), "super" (PS leaf), "linear"
+    #: "table" (next level), "data" (a frame mapped), "super" (PS leaf), "linear" (a
+    #: same-level table), "maps" (a pagetable frame mapped as data, e.g. an L1 self-map).
+    kind: str
 
     @property
     def flags(self) -> str:
@@ -98,14 +100,24 @@ class Forest:
 
 
 def _xen_slots(snap: Snapshot, mfn: int, level: int, page: PageSnap) -> tuple[int, int] | None:
-    """Xen's own slots in this table, when Xen filled them (they collapse into one node)."""
+    """Xen's own slots in this table, when Xen filled them (they collapse into one node).
+
+    Xen writes them when it validates a PAE Xen L2 (428-511) or a 64-bit L4 (256-271),
+    and leaves them behind when the table is demoted, so stale ones collapse too.
+    """
     lo, hi = snap.xen_range
+
+    def xen_written(first: int, last: int) -> bool:
+        got = [v for i, v in snap.present(mfn) if first <= i <= last]
+        return bool(got) and all(lo <= entry_mfn(v) < hi or entry_mfn(v) == mfn for v in got)
+
     if level == 2 and snap.bitness == 32:
-        high = [v for i, v in snap.present(mfn) if i >= COMPAT_L2_FIRST_XEN_SLOT]
-        if page.pae_xen_l2 or (high and all(lo <= entry_mfn(v) < hi for v in high)):
+        if page.pae_xen_l2 or xen_written(COMPAT_L2_FIRST_XEN_SLOT, 511):
             return (COMPAT_L2_FIRST_XEN_SLOT, 511)
-    if level == 4 and snap.bitness == 64 and page.level == 4 and page.validated:
-        return (L4_FIRST_XEN_SLOT, L4_LAST_XEN_SLOT)
+    if level == 4 and snap.bitness == 64:
+        if (page.level == 4 and page.validated) or xen_written(L4_FIRST_XEN_SLOT,
+                                                               L4_LAST_XEN_SLOT):
+            return (L4_FIRST_XEN_SLOT, L4_LAST_XEN_SLOT)
     return None
 
 
@@ -182,10 +194,10 @@ def analyse(snap: Snapshot, *, names: Mapping[int, str] | None = None,
                 kind = "super"
             elif lvl >= 2 and level.get(target) == lvl - 1:
                 kind = "table"
-            elif lvl >= 2 and target in level:
-                kind = "linear"
+            elif lvl >= 2 and level.get(target) == lvl:
+                kind = "linear"  # a linear pagetable: an entry naming a same-level table
             elif target in level:
-                kind = "linear"  # an L1 (or unknown) entry mapping a table frame
+                kind = "maps"  # an entry mapping a (candidate) pagetable frame as data
             else:
                 kind = "data"
             if kind in ("data", "super") and snap.mfn_valid(target):
@@ -210,10 +222,14 @@ def counts_text(p: PageSnap) -> str:
     return f"type={p.type_name} type_count={p.type_count} count={p.count}"
 
 
-def short_reason(outcome: Outcome) -> str:
+def short_reason(outcome: Outcome, *, arrow: str = "→") -> str:
     """The failure in a line: the first failing check, without Xen's quoted log text."""
     text = outcome.reason.split(": '", 1)[0].strip() or outcome.op
-    return f"{text} → -{outcome.errno}" if outcome.errno else text
+    return f"{text} {arrow} -{outcome.errno}" if outcome.errno else text
+
+
+def text_where(mfn: int) -> str:
+    return ">=4GiB" if mfn >= MFN_4GIB else "<4GiB"
 
 
 def run_groups(entries: list[EntryRef], *, data_only: bool = True) -> list[list[EntryRef]]:
@@ -240,7 +256,7 @@ def _table_line(forest: Forest, t: TableFrame) -> str:
     name = forest.name(t.mfn)
     head = f"{name} " if name else ""
     mark = " FAILED" if forest.outcome is not None and t.mfn == forest.outcome.failed_mfn else ""
-    return (f"{head}mfn={t.mfn:#x} {where(t.mfn).replace(' ', '')} {lvl} {counts_text(p)} "
+    return (f"{head}mfn={t.mfn:#x} {text_where(t.mfn)} {lvl} {counts_text(p)} "
             f"{flags}{mark}")
 
 
@@ -250,7 +266,7 @@ def _data_line(forest: Forest, mfn: int) -> str:
     if not forest.snap.mfn_valid(mfn):
         return f"{head}mfn={mfn:#x} (not a frame of this host)"
     p = forest.snap.page(mfn)
-    return f"{head}mfn={mfn:#x} {where(mfn).replace(' ', '')} {p.owner_name} {counts_text(p)}"
+    return f"{head}mfn={mfn:#x} {text_where(mfn)} {p.owner_name} {counts_text(p)}"
 
 
 def dump(forest: Forest) -> str:
@@ -278,8 +294,9 @@ def dump(forest: Forest) -> str:
                 else:
                     lines.append(head + _table_line(forest, child))
                     table(child, depth + 1)
-            elif e.kind == "linear":
-                lines.append(head + "linear " + _table_line(forest, forest.tables[e.target]))
+            elif e.kind in ("linear", "maps"):
+                what = "linear " if e.kind == "linear" else "maps table "
+                lines.append(head + what + _table_line(forest, forest.tables[e.target]))
             elif e.kind == "super":
                 lines.append(head + "superpage " + _data_line(forest, e.target))
             else:
@@ -305,5 +322,5 @@ def dump(forest: Forest) -> str:
             at = f" at {frame_ref(forest, o.failed_mfn)}"
             if o.failed_index is not None:
                 at += f" entry {o.failed_index}"
-        lines.append(f"failed: {o.op} -> {o.result}{at}: {short_reason(o)}")
+        lines.append(f"failed: {o.op} -> {o.result}{at}: {short_reason(o, arrow='->')}")
     return "\n".join(lines) + "\n"

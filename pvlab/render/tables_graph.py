@@ -29,6 +29,11 @@ def _ref(forest: Forest, mfn: int) -> str:
     return forest.name(mfn) or f"{mfn:#x}"
 
 
+def frame_label(forest: Forest, mfn: int) -> str:
+    n = forest.name(mfn)
+    return f"{n} ({mfn:#x})" if n else f"{mfn:#x}"
+
+
 def _flags(e: EntryRef) -> str:
     return e.flags
 
@@ -162,10 +167,11 @@ def build(forest: Forest, *, title: str) -> GraphModel:
             hl = bad_index == e.index
             if e.kind in ("data", "super"):
                 linked_data.add(e.target)
-            style = "dashed" if e.kind == "linear" else "solid"
+            style = "dashed" if e.kind in ("linear", "maps") else "solid"
             color = S.RED if hl else (S.INK if e.kind == "table" else "#5c7fa8")
+            label = {"linear": "linear", "maps": "maps " + ("RW" if e.value & 2 else "RO")}
             g.edges.append(Edge(node.id, node_id(e.target), f"e{e.index}",
-                                label="linear" if e.kind == "linear" else "",
+                                label=label.get(e.kind, ""),
                                 highlight=hl, style=style, color=color))
         for first, group in runs.items():
             rn = _run_node(forest, t, group)
@@ -184,18 +190,21 @@ def build(forest: Forest, *, title: str) -> GraphModel:
             Row("PAE L2 428–511: compat M2P (read-only)" if s.bitness == 32
                 else "L4 256–271: Xen's mappings, 258: linear"),),
             kind="xen", layer=min(xen_layer, S.DATA_LAYER), fill=S.XEN_FILL, border=S.MUTED))
+    top = min((n.layer for n in g.nodes if n.kind != "root"), default=1)
     for c in g.clusters:
         if not g.in_cluster(c.id):
             g.nodes.append(Node(f"empty_{c.id}", "(no frames here)", kind="note",
-                                layer=1, cluster=c.id, fill=c.fill, border=c.fill))
+                                layer=top, cluster=c.id, fill=c.fill, border=c.fill))
     o = forest.outcome
     if o is not None and not o.ok:
         where_txt = ""
         if o.failed_mfn is not None:
-            where_txt = f" at {_ref(forest, o.failed_mfn)}"
+            where_txt = f" at {frame_label(forest, o.failed_mfn)}"
             if o.failed_index is not None:
                 where_txt += f" entry {o.failed_index}"
-        g.notes.append(f"✗ {o.op} → {o.result}{where_txt}: {short_reason(o)}")
+        drawn = o.failed_mfn is not None and g.has_node(node_id(o.failed_mfn))
+        why = "" if drawn else f": {short_reason(o)}"
+        g.notes.append(f"✗ {o.op} → -{o.errno}{where_txt}{why}")
     elif o is not None:
         g.notes.append(f"✓ {o.op} → ok")
     return g

@@ -123,3 +123,23 @@ class View:
         if exclude:
             bundle = {k: v for k, v in bundle.items() if k not in exclude}
         return bundle
+
+
+def svg_many(views: list[View], *, backend: str | None = None) -> list[str]:
+    """SVG of several views; with dot, one process draws them all (a step slider's worth)."""
+    b = backend or active_backend()
+    if b == "auto":
+        b = "dot" if dot_available() else "fallback"
+    if b == "dot" and views:
+        from .dot import render_many
+
+        try:
+            return render_many([v.model for v in views])
+        except Exception as err:  # dot missing or failed: same rule as View.svg()
+            if backend is None and get_backend() == "auto":
+                _state["dot"] = False
+                return [v.svg(backend="fallback") for v in views]
+            raise PvlabError(f"Graphviz could not draw these pictures: {err}",
+                             "install Graphviz (apt-get install graphviz) or call "
+                             "pvlab.render.set_backend('fallback')") from None
+    return [v.svg(backend="fallback") for v in views]

@@ -2,17 +2,19 @@
 """The walk view: one virtual-address translation through a guest's current tables.
 
 A 64-bit guest's vCPU runs on its L4 (`guest_table`): a 4-level walk. A 32-bit PV
-guest's `guest_table` is its L3, used as a PAE page-directory-pointer table (4 of its
-512 slots). Xen links that L3 from its own per-vCPU L4, so the hardware reaches it
-even above 4 GiB; the walk here reads it wherever it lies.
+guest's `guest_table` is its L3, and the guest runs in compatibility mode under
+64-bit Xen: the hardware walks 4 levels, starting from Xen's per-vCPU compat L4
+whose slot 0 names the guest's L3 (`new_guest_cr3`, Xen's compat L4 slot 0). So the
+walk is a 4-level walk of a 32-bit VA through that L4 (L4 index 0, L3 index 0-3), and
+an L3 above 4 GiB is reachable: the 4 GiB limit is a PAE-hardware limit, not this one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from pvlab.x86.flags import flag_names
-from pvlab.x86.modes import PagingMode, index_shift, split_va
+from pvlab.x86.flags import RW, US, A, P, flag_names
+from pvlab.x86.modes import PagingMode, index_shift
 from pvlab.x86.walk import Walk, walk
 
 from . import style as S
@@ -21,27 +23,26 @@ from .state import Snapshot
 from .tables import where
 from .view import View
 
-#: Where a PAE L3 above 4 GiB is presented to the walk (a 32-byte-aligned PDPT below 4 GiB).
-_PDPT_ALIAS = 0xFFFFF000
+#: Flags of Xen's compat L4 slot 0 entry (present, writable, user, accessed).
+_COMPAT_L4E_FLAGS = P | RW | US | A
 
 
 class _Mem:
-    """The snapshot's memory, with a high PAE L3 aliased below 4 GiB for the walk."""
+    """The snapshot's memory, plus Xen's per-vCPU compat L4 for a 32-bit guest."""
 
-    def __init__(self, snap: Snapshot, l3_paddr: int | None) -> None:
+    def __init__(self, snap: Snapshot, compat_l4: int | None = None,
+                 l3: int | None = None) -> None:
         self.snap = snap
-        self.l3 = l3_paddr
-
-    def _map(self, paddr: int) -> int:
-        if self.l3 is not None and _PDPT_ALIAS <= paddr < _PDPT_ALIAS + 32:
-            return self.l3 + (paddr - _PDPT_ALIAS)
-        return paddr
+        self.l4 = compat_l4
+        self.l3 = l3
 
     def read_u64(self, paddr: int) -> int:
-        return self.snap.read_u64(self._map(paddr))
+        if self.l4 is not None and paddr >> 12 == self.l4:
+            return (self.l3 or 0) << 12 | _COMPAT_L4E_FLAGS if paddr & 0xFFF == 0 else 0
+        return self.snap.read_u64(paddr)
 
     def read_u32(self, paddr: int) -> int:
-        return self.snap.read_u32(self._map(paddr))
+        return self.read_u64(paddr & ~7) >> (8 * (paddr & 4)) & 0xFFFFFFFF
 
 
 def _name(names: Mapping[int, str], mfn: int) -> str:
@@ -59,16 +60,16 @@ def do_walk(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user
         return None, None, f"vCPU {vcpu} has no pagetable base (guest_table): not initialised"
     top = v.guest_table
     if snap.bitness == 32:
-        paddr = top << 12
-        alias = paddr if paddr + 32 > 1 << 32 else None
-        cr3 = _PDPT_ALIAS if alias is not None else paddr
-        w = walk(_Mem(snap, alias), PagingMode.PAE, cr3, va, write=write, user=user, fetch=fetch)
-        if alias is not None:  # show the real L3 address, not the alias
-            steps = tuple(s.__class__(s.level, paddr, s.index, paddr + 8 * s.index, s.entry,
-                                      s.decision) if s.level == 3 else s for s in w.steps)
-            w = Walk(w.mode, w.va, w.access, w.user, steps, w.paddr, w.fault, w.page_size)
+        if not 0 <= va < 1 << 32:
+            from pvlab.errors import PvlabError
+
+            raise PvlabError(f"virtual address {va:#x} does not fit a 32-bit guest",
+                             "give an address from 0 to 0xffffffff")
+        l4 = snap.nr_frames  # a frame number no real frame has
+        w = walk(_Mem(snap, l4, top), PagingMode.FOUR_LEVEL, l4 << 12, va, write=write,
+                 user=user, fetch=fetch)
         return w, top, ""
-    w = walk(_Mem(snap, None), PagingMode.FOUR_LEVEL, top << 12, va, write=write, user=user,
+    w = walk(_Mem(snap), PagingMode.FOUR_LEVEL, top << 12, va, write=write, user=user,
              fetch=fetch)
     return w, top, ""
 
@@ -89,12 +90,14 @@ def build(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user: 
         lines.append(f"fault: {problem}")
         return View(m, "\n".join(lines) + "\n")
     mode = w.mode
-    parts = split_va(mode, va) if mode is not PagingMode.FOUR_LEVEL else (
-        *((va >> s) & 0x1FF for s in (39, 30, 21, 12)), va & 0xFFF)
+    compat = snap.bitness == 32
+    parts = [*((va >> sh) & 0x1FF for sh in (39, 30, 21, 12)), va & 0xFFF]
+    if compat:
+        parts = parts[1:]
     nlev = len(parts) - 1
     split = " · ".join(f"L{nlev - i} [{p}]" for i, p in enumerate(parts[:-1]))
     split += f" · offset {parts[-1]:#x}"
-    mode_txt = ("PAE (32-bit PV: the L3 is the top)" if mode is PagingMode.PAE
+    mode_txt = ("32-bit PV: L3 is the top (via Xen's compat L4 slot 0)" if compat
                 else "4-level (64-bit PV)")
     m.nodes.append(Node("va", f"VA {va:#x}", (Row(f"{who} {access}", tone="muted"),
                                                 Row(split), Row(mode_txt, tone="muted")),
@@ -102,13 +105,14 @@ def build(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user: 
     lines.append(f"mode: {mode_txt}; indices: {split}")
     prev = "va"
     prev_label = f"CR3 → {_name(names, top or 0)}"
-    for i, s in enumerate(w.steps):
+    steps = [st for st in w.steps if not (compat and st.level == 4)]
+    for i, s in enumerate(steps):
         mfn = s.table >> 12
-        last = i == len(w.steps) - 1
+        last = i == len(steps) - 1
         failing = last and w.fault is not None and w.fault.level == s.level
         p = snap.page(mfn)
         lo = index_shift(mode, s.level)
-        width = 2 if (mode is PagingMode.PAE and s.level == 3) else 9
+        width = 2 if (compat and s.level == 3) else 9
         rows = [Row(f"MFN {mfn:#x} · {where(mfn)} · {p.type_name} ({p.type_count})",
                     tone="muted"),
                 Row(f"index {s.index} = VA bits {lo + width - 1}–{lo}", port="idx"),
@@ -126,7 +130,7 @@ def build(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user: 
         lines.append(f"L{s.level} {_name(names, mfn)} [{s.index}] = {s.entry:#018x} "
                      f"({'|'.join(flag_names(s.entry, s.level)) or '-'}): {s.decision}")
         prev, prev_label = nid, f"[{s.index}]"
-    layer = len(w.steps) + 1
+    layer = len(steps) + 1
     if w.fault is not None:
         f = w.fault
         kind = "#PF" if f.kind == "page-fault" else "#GP(0)"
