@@ -104,7 +104,14 @@ def _sides(g: Any, m: GraphModel, layers: dict[int, list[Node]]) -> None:
 
 def build_digraph(m: GraphModel) -> Any:
     """The `graphviz.Digraph` of a model (imports graphviz)."""
-    import graphviz
+    try:
+        import graphviz
+    except ImportError:
+        from pvlab.errors import PvlabError
+
+        raise PvlabError("the graphviz Python package is not installed, so there is no DOT "
+                         "source", "pip install graphviz (or pvlab[lab]); .svg still works "
+                         "through the built-in fallback") from None
 
     g = graphviz.Digraph(m.kind, format="svg")
     g.attr(rankdir=m.rankdir, newrank="true", fontname=FONT, labelloc="t", labeljust="l",

@@ -15,7 +15,14 @@ ROOT = Path(__file__).resolve().parents[2]
 CORPUS = sorted((ROOT / "tests" / "scenarios").glob("*.yaml"))
 OWN = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
 
-HAVE_DOT = shutil.which("dot") is not None
+try:
+    import graphviz  # noqa: F401
+
+    HAVE_GRAPHVIZ = True
+except ImportError:  # the `lab` extra brings it; the fallback needs nothing
+    HAVE_GRAPHVIZ = False
+HAVE_DOT = shutil.which("dot") is not None and HAVE_GRAPHVIZ
+needs_graphviz = pytest.mark.skipif(not HAVE_GRAPHVIZ, reason="graphviz package missing")
 BACKENDS = [pytest.param("dot", marks=pytest.mark.skipif(not HAVE_DOT, reason="no dot")),
             "fallback"]
 

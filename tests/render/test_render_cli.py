@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import ROOT
+from conftest import HAVE_GRAPHVIZ, ROOT
 
 from pvlab.cli import main
 
@@ -27,6 +27,8 @@ def test_step_zero_is_the_set_up(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("view", ["tables", "frames", "diff", "walk"])
 @pytest.mark.parametrize("suffix", ["svg", "dot", "txt"])
 def test_every_view_to_every_format(tmp_path, view: str, suffix: str) -> None:  # type: ignore[no-untyped-def]
+    if suffix == "dot" and not HAVE_GRAPHVIZ:
+        pytest.skip("graphviz package missing")
     out = tmp_path / f"pic.{suffix}"
     args = ["render", SEED, "--view", view, "-o", str(out), "--backend", "fallback"]
     if view == "walk":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import ROOT
+from conftest import ROOT, needs_graphviz
 
 from pvlab import Xen
 from pvlab.render import tables_view
@@ -131,6 +131,7 @@ def test_failed_entry_is_highlighted_with_its_edge(backend: str) -> None:
     ET.fromstring(v.svg())
 
 
+@needs_graphviz
 def test_dot_source_names_entry_ports() -> None:
     run = seed_run()
     src = tables_view(run).dot_source()
