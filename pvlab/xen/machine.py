@@ -9,6 +9,7 @@ frames that are touched. The allocator honours Xen's address-width memflag
 from __future__ import annotations
 
 import random
+import struct
 from collections.abc import Iterator
 
 from pvlab.errors import PvlabError
@@ -28,6 +29,7 @@ from pvlab.xen.page_info import (
 FIRST_RAM_MFN = 0x100
 MAX_HOST_MEMORY = 16 * TiB
 PLACEMENTS = ("low-first", "high-first", "random")
+_ENTRY_STRUCT = struct.Struct("<512Q")
 
 
 class AllocError(PvlabError):
@@ -89,6 +91,20 @@ class Machine:
             self._pages[mfn] = pi
         return pi
 
+    def peek(self, mfn: int) -> PageInfo:
+        """The frame's page_info without creating a record (read-only use)."""
+        pi = self._pages.get(mfn)
+        if pi is not None:
+            return pi
+        if not self.mfn_valid(mfn):
+            return PageInfo(mfn, None)
+        owner = self.owner(mfn)
+        pi = PageInfo(mfn, owner)
+        if owner is not None:
+            pi.count_info = PGC_allocated | 1
+            pi.type_info = PGT_writable_page | PGT_validated | 1
+        return pi
+
     def owner(self, mfn: int) -> int | None:
         if not self.mfn_valid(mfn):
             return None
@@ -134,11 +150,9 @@ class Machine:
         """(index, value) of every non-zero 64-bit entry of a frame."""
         buf = self._frames.get(mfn)
         if buf is None:
-            return
-        for i in range(PAGE_SIZE // 8):
-            v = int.from_bytes(buf[i * 8:i * 8 + 8], "little")
-            if v:
-                yield i, v
+            return iter(())
+        values = _ENTRY_STRUCT.unpack(buf)
+        return ((i, v) for i, v in enumerate(values) if v)
 
     def clear_frame(self, mfn: int) -> None:
         self._frames.pop(mfn, None)
