@@ -20,16 +20,8 @@ from pvlab.units import MFN_4GIB, PAGE_SIZE
 from pvlab.xen.page_info import (
     DOMID_IO,
     DOMID_XEN,
-    PGC_count_mask,
-    PGT_count_mask,
-    PGT_pae_xen_l2,
-    PGT_partial,
-    PGT_pinned,
-    PGT_type_mask,
-    PGT_validated,
+    PageInfoFields,
     owner_name,
-    type_level,
-    type_name,
 )
 
 if TYPE_CHECKING:
@@ -39,49 +31,13 @@ _UNPACK = struct.Struct(f"<{PAGE_SIZE // 8}Q").unpack
 
 
 @dataclass(frozen=True)
-class PageSnap:
+class PageSnap(PageInfoFields):
     """One frame's `page_info`, copied."""
 
     mfn: int
     owner: int | None
     count_info: int
     type_info: int
-
-    @property
-    def count(self) -> int:
-        return self.count_info & PGC_count_mask
-
-    @property
-    def type(self) -> int:
-        return self.type_info & PGT_type_mask
-
-    @property
-    def type_name(self) -> str:
-        return type_name(self.type_info)
-
-    @property
-    def type_count(self) -> int:
-        return self.type_info & PGT_count_mask
-
-    @property
-    def level(self) -> int:
-        return type_level(self.type_info)
-
-    @property
-    def validated(self) -> bool:
-        return bool(self.type_info & PGT_validated)
-
-    @property
-    def pinned(self) -> bool:
-        return bool(self.type_info & PGT_pinned)
-
-    @property
-    def partial(self) -> bool:
-        return bool(self.type_info & PGT_partial)
-
-    @property
-    def pae_xen_l2(self) -> bool:
-        return bool(self.type_info & PGT_pae_xen_l2)
 
     @property
     def owner_name(self) -> str:

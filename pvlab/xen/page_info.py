@@ -73,15 +73,11 @@ def owner_name(owner: int | None) -> str:
     return {DOMID_IO: "dom_io", DOMID_XEN: "dom_xen"}.get(owner, f"d{owner}")
 
 
-@dataclass
-class PageInfo:
-    """Per-frame state: owner, general references (`count_info`), type (`type_info`)."""
+class PageInfoFields:
+    """Read-only views of `count_info` / `type_info`, shared by PageInfo and snapshots."""
 
-    mfn: int
-    owner: int | None = None
-    count_info: int = 0
-    type_info: int = 0
-    linear_pt_count: int = 0
+    count_info: int
+    type_info: int
 
     @property
     def count(self) -> int:
@@ -133,6 +129,17 @@ class PageInfo:
                                          (PGT_pae_xen_l2, "pae_xen_l2"),
                                          (PGT_partial, "partial")) if self.type_info & flag]
         return ",".join(bits)
+
+
+@dataclass
+class PageInfo(PageInfoFields):
+    """Per-frame state: owner, general references (`count_info`), type (`type_info`)."""
+
+    mfn: int
+    owner: int | None = None
+    count_info: int = 0
+    type_info: int = 0
+    linear_pt_count: int = 0
 
     def __repr__(self) -> str:
         return f"<PageInfo {self.summary()}>"
