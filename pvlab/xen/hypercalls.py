@@ -386,6 +386,17 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
                     f"{vm_assist_value:#x} arrives as {vm_assist_value & 0xFFFFFFFF:#x}",
                     "arch_set_info_guest (compat context)")
             vm_assist_value &= 0xFFFFFFFF
+        pae_bit = 1 << VMASST_TYPE_pae_extended_cr3
+        if not d.is_pv_32bit and vm_assist_value & pae_bit:
+            policy = xen.profile.pv64_pae_extended_cr3
+            if policy == "refuse":
+                return t.finish(ts.fail(t, rules, "vm_assist_valid",
+                                        f"profile {xen.profile.name}: 64-bit guests may not "
+                                        "enable pae_extended_cr3"))
+            if policy == "ignore":
+                vm_assist_value &= ~pae_bit
+                t.event("vm_assist", "info", f"profile {xen.profile.name}: pae_extended_cr3 "
+                        "ignored for a 64-bit guest", "arch_set_info_guest")
         if vm_assist_value & ~vm_assist_mask(d.bitness):
             return t.finish(ts.fail(t, rules, "vm_assist_valid",
                                     f"vm_assist {vm_assist_value:#x} has bits invalid for a "

@@ -117,8 +117,12 @@ class Xen:
 
     # ------------------------------------------------------------------ memory
     def populate_physmap(self, d: Domain, *, below: int | str | None = None,
-                         above: int | str | None = None, mfn: int | None = None) -> Outcome:
-        """`XENMEM_populate_physmap` / `increase_reservation` of one frame (rc 0 or -ENOMEM)."""
+                         above: int | str | None = None, mfn: int | None = None,
+                         gpfn: int | None = None) -> Outcome:
+        """`XENMEM_populate_physmap` / `increase_reservation` of one frame (rc 0 or -ENOMEM).
+
+        With `gpfn`, the M2P entry of the new frame records it (`set_gpfn_from_mfn`).
+        """
         t = Tracer("XENMEM_populate_physmap")
         t.outcome.counters.hypercalls += 1
         try:
@@ -129,7 +133,27 @@ class Xen:
         t.outcome.failed_mfn = None
         t.event("alloc", "pass", f"MFN {got:#x} allocated to {d.label}", "alloc_domheap_pages",
                 mfn=got)
+        if gpfn is not None:
+            self.machine.m2p[got] = gpfn
         t.outcome.allocated = got  # type: ignore[attr-defined]
+        return t.finish(0)
+
+    def decrease_reservation(self, d: Domain, mfn: int) -> Outcome:
+        """`XENMEM_decrease_reservation` of one frame: it must hold no other reference."""
+        t = Tracer(f"XENMEM_decrease_reservation({mfn:#x})")
+        t.outcome.counters.hypercalls += 1
+        pi = self.machine.peek(mfn)
+        if pi.owner != d.domid:
+            t.event("not_owned", "fail", f"MFN {mfn:#x} is not {d.label}'s", "guest_remove_page",
+                    mfn=mfn)
+            return t.finish(-int(Errno.EINVAL))
+        if pi.count > 1 or pi.type_count:
+            t.event("in_use", "fail", f"MFN {mfn:#x} is still referenced (count {pi.count}, "
+                    f"type count {pi.type_count})", "guest_remove_page", mfn=mfn)
+            return t.finish(-int(Errno.EBUSY))
+        self.machine.free(mfn)
+        t.event("free", "pass", f"MFN {mfn:#x} returned to Xen's heap", "guest_remove_page",
+                mfn=mfn)
         return t.finish(0)
 
 

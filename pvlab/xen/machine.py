@@ -60,6 +60,10 @@ class Machine:
         self._frames: dict[int, bytearray] = {}
         self._pages: dict[int, PageInfo] = {}
         self.m2p: dict[int, int] = {}
+        # Every RAM frame below _next_low (and above _next_high) is taken: the low-first and
+        # high-first searches start there, so filling a guest is linear, not quadratic.
+        self._next_low = FIRST_RAM_MFN
+        self._next_high = self.nr_frames - 1
         #: Frames Xen keeps for itself (the compat M2P, its own tables): owned by dom_xen.
         self.xen_range = (self.nr_frames, self.nr_frames)
 
@@ -223,11 +227,18 @@ class Machine:
                 if self._free(m):
                     return m
         if self.placement == "high-first":
-            rng: range = range(hi - 1, lo - 1, -1)
-        else:
-            rng = range(lo, hi)
-        for m in rng:
+            top = min(hi - 1, self._next_high)
+            for m in range(top, lo - 1, -1):
+                if self._free(m):
+                    if top == self._next_high:
+                        self._next_high = m - 1
+                    return m
+            return None
+        start = max(lo, self._next_low)
+        for m in range(start, hi):
             if self._free(m):
+                if start == self._next_low:
+                    self._next_low = m + 1
                 return m
         return None
 
@@ -253,3 +264,5 @@ class Machine:
         del self._pages[mfn]
         self._frames.pop(mfn, None)
         self.m2p.pop(mfn, None)
+        self._next_low = min(self._next_low, mfn)
+        self._next_high = max(self._next_high, mfn)

@@ -34,6 +34,8 @@ class Profile:
     linear_pagetables: bool = True
     #: debug builds define `_PAGE_GNTTAB` (PTE bit 62) and refuse it in L1 entries.
     debug_build: bool = True
+    #: `dom0_construct_pv` (4.19+): a 32-bit dom0 without the assist gets MEMF_bits(32).
+    dom0_pv32_memf_bits32: bool = True
     first_release: str = ""
 
 
@@ -49,7 +51,7 @@ PROFILES: dict[str, Profile] = {
         _XEN_419, name="4.17",
         description="Xen 4.3 to 4.18 (measured on 4.17.7): no PAE-extended-CR3 check; it was "
                     "deleted with 32-bit Xen (commit 218adf19, 4.3).",
-        pae_l3_below_4g_check=False, first_release="4.3.0"),
+        pae_l3_below_4g_check=False, dom0_pv32_memf_bits32=False, first_release="4.3.0"),
     "4.19": _XEN_419,
     "no-slack": replace(
         _XEN_419, name="no-slack",
@@ -61,6 +63,13 @@ PROFILES: dict[str, Profile] = {
         description="Policy variant (Andrew Cooper, xen-devel April 2023): drop both the "
                     "is_pv_32bit_domain() and the vCPU-0 conditions.",
         pae_l3_check_tools_slack=False, pae_l3_check_pv32_only=False),
+    "cooper-2023": replace(
+        _XEN_419, name="cooper-2023",
+        description="Policy variant: Andrew Cooper's full suggestion (xen-devel, April 2023): "
+                    "64-bit guests may not set pae_extended_cr3, and the check keeps only "
+                    "'assist off and L3 at or above 4 GiB' (no 32-bit, no vCPU-0 condition).",
+        pae_l3_check_tools_slack=False, pae_l3_check_pv32_only=False,
+        pv64_pae_extended_cr3="refuse"),
     "refuse-pv64-assist": replace(
         _XEN_419, name="refuse-pv64-assist",
         description="Policy variant: 64-bit guests may not enable pae_extended_cr3 (-EINVAL).",
