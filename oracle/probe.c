@@ -151,7 +151,7 @@ enum { MODE_DOM0 = 0, MODE_TOOLSTACK = 1, MODE_DOMU_RUNNING = 2 };
 enum {
     OP_PIN = 1, OP_UNPIN = 2, OP_MMU_UPDATE = 3, OP_MACHPHYS = 4, OP_VM_ASSIST = 5,
     OP_VCPU_INIT = 6, OP_VCPU_RESET = 7, OP_WRITE = 8, OP_TLB_FLUSH = 9, OP_READ = 10,
-    OP_NEW_USER_BASEPTR = 11, OP_NEW_BASEPTR = 12,
+    OP_NEW_USER_BASEPTR = 11, OP_NEW_BASEPTR = 12, OP_MMUEXT = 13,
 };
 #include "plan.h"
 
@@ -495,6 +495,7 @@ static void run_scenario(const struct pl_scn *s)
             break;
         case OP_NEW_USER_BASEPTR: rc = mmuext(15, st->target ? mfn : 0, DOMID_SELF); break;
         case OP_NEW_BASEPTR: rc = mmuext(5, mfn, DOMID_SELF); break;
+        case OP_MMUEXT: rc = mmuext(st->arg, st->target ? mfn : 0, DOMID_SELF); break;
         default: rc = -38;
         }
         scn_line(s->id, "step "); putdec(st->num);

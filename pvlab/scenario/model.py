@@ -197,7 +197,10 @@ STEP_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     "tlb_flush": (set(), set()),
     "mmu_update": ({"table", "index"}, {"to", "mfn", "flags", "value", "preserve_ad"}),
     "machphys_update": ({"frame", "pfn"}, set()),
-    "vm_assist": (set(), {"enable", "disable"}),
+    "vm_assist": (set(), {"enable", "disable", "cmd", "type"}),
+    "update_va_mapping": ({"va"}, {"to", "mfn", "flags", "value", "vcpu"}),
+    "mmuext": ({"cmd"}, {"frame", "vcpu"}),
+    "vcpu_op_initialise": ({"vcpu", "cr3"}, set()),
     "vcpu_initialise": ({"vcpu", "cr3"}, {"vm_assists"}),
     "vcpu_reset": ({"vcpu"}, set()),
     "write": ({"table", "index"}, {"to", "mfn", "flags", "value"}),
@@ -245,21 +248,30 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec],
     for key in ("index",):
         if key in args:
             args[key] = _int(ctx, f"{where}: key {key!r}", args[key], lo=0, hi=511)
-    for key in ("vcpu", "type_count", "count", "pfn", "mfn", "value"):
+    for key in ("vcpu", "type_count", "count", "pfn", "mfn", "value", "va", "cmd"):
         if key in args and op not in extra_ops:
             args[key] = _int(ctx, f"{where}: key {key!r}", args[key])
     if "flags" in args and op != "expect_entry":
         args["flags"] = _flags(ctx, f"{where}: key 'flags'", args["flags"])
     elif "flags" in args:
         args["flags"] = _flags(ctx, f"{where}: key 'flags'", args["flags"])
-    if op in ("mmu_update", "write", "expect_entry"):
+    if op in ("mmu_update", "write", "expect_entry", "update_va_mapping"):
         if "value" in args and ({"to", "mfn"} & args.keys()):
             raise ctx.err(where, "give either value or to/mfn + flags, not both",
                           "remove value, or remove to/mfn")
         if "to" in args and "mfn" in args:
             raise ctx.err(where, "give either to (a frame name) or mfn (a number)",
                           "remove one of them")
-    if op == "vm_assist":
+    if op == "vm_assist" and ({"cmd", "type"} & args.keys()):
+        if set(args) != {"cmd", "type"}:
+            raise ctx.err(where, "the raw form needs exactly cmd: N and type: NAME|N",
+                          "write vm_assist: {cmd: 2, type: pae_extended_cr3}")
+        verb, name = "type", args["type"]
+        try:
+            vm_assist_number(name)
+        except PvlabError as e:
+            raise ctx.err(f"{where}: key 'type'", e.message, e.fix or "") from None
+    elif op == "vm_assist":
         if len(args) != 1:
             raise ctx.err(where, "give exactly one of enable: NAME or disable: NAME",
                           "write vm_assist: {enable: pae_extended_cr3}")

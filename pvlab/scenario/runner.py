@@ -220,8 +220,17 @@ def perform(run: ScenarioRun, step: Step) -> Outcome:
     if op == "machphys_update":
         return g.machphys_update(run.mfn(a["frame"]), a["pfn"])
     if op == "vm_assist":
+        if "cmd" in a:
+            return g.vm_assist(a["cmd"], a["type"])
         ((verb, name),) = a.items()
         return g.vm_assist(verb, name)
+    if op == "update_va_mapping":
+        return g.update_va_mapping(a["va"], value=_entry_value(run, a), vcpu=a.get("vcpu", 0))
+    if op == "mmuext":
+        return g.mmuext_op(a["cmd"], run.mfn(a["frame"]) if "frame" in a else 0,
+                           vcpu=a.get("vcpu", 0))
+    if op == "vcpu_op_initialise":
+        return g.vcpu_op_initialise(a["vcpu"], cr3=run.mfn(a["cr3"]))
     if op == "vcpu_initialise":
         assists = a.get("vm_assists")
         return g.set_vcpu_context(a["vcpu"], cr3=run.mfn(a["cr3"]),

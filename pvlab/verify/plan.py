@@ -29,7 +29,7 @@ from pvlab.x86.flags import parse_flags
 # probe op codes (oracle/probe.c)
 OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
 OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
-OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR = 11, 12
+OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
 
 # frame kinds (oracle/probe.c)
 FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
@@ -57,10 +57,18 @@ SKIP_RAW_MFN = (
     "names machine frame {mfn:#x} directly; that frame's state on the QEMU machine differs "
     "from pvlab's"
 )
-GUEST_ONLY_OPS = {"vm_assist", "new_baseptr", "new_user_baseptr", "tlb_flush", "machphys_update"}
+GUEST_ONLY_OPS = {"vm_assist", "new_baseptr", "new_user_baseptr", "tlb_flush", "machphys_update",
+                  "mmuext", "update_va_mapping", "vcpu_op_initialise"}
 SKIP_COMPAT_ASSIST = (
     "a 32-bit guest's vCPU context holds vm_assist in a 32-bit field: assist bits 32+ "
     "cannot be expressed"
+)
+SKIP_OWN_TABLES = (
+    "acts on the running vCPU's own pagetables, which are the probe's: not replayed"
+)
+SKIP_VCPU_OP = (
+    "the probe (dom0) has a single vCPU, so the guest's own VCPUOP_initialise cannot be "
+    "replayed as the scenario does"
 )
 SKIP_BASEPTR = (
     "would switch the probe's own page tables to the scenario's table, which does not map the "
@@ -338,9 +346,22 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
     if op == "vm_assist":
         if toolstack:
             return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
+        if "cmd" in a:
+            return StepPlan(i, op, OP_VM_ASSIST, arg=int(a["cmd"]), value=_assist_type(a["type"]))
         cmd = 0 if "enable" in a else 1
         return StepPlan(i, op, OP_VM_ASSIST, arg=cmd, value=_assist_type(a.get("enable",
                                                                                a.get("disable"))))
+    if op == "mmuext":
+        if toolstack:
+            return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
+        if "frame" in a:
+            return StepPlan(i, op, OP_MMUEXT, plan.frame_index(str(a["frame"])), int(a["cmd"]),
+                            target=1)
+        return StepPlan(i, op, OP_MMUEXT, arg=int(a["cmd"]), target=None)
+    if op == "update_va_mapping":
+        return StepPlan(i, op, skip=SKIP_OWN_TABLES if not toolstack else SKIP_GUEST_ONLY)
+    if op == "vcpu_op_initialise":
+        return StepPlan(i, op, skip=SKIP_VCPU_OP if not toolstack else SKIP_GUEST_ONLY)
     if op in ("vcpu_initialise", "vcpu_reset") and plan.mode == "domu" and \
             int(a.get("vcpu", 0)) == 0:
         return StepPlan(i, op, skip=SKIP_VCPU0_TAKEN)

@@ -49,10 +49,23 @@ MMUEXT_PIN_L4_TABLE = 3
 MMUEXT_UNPIN_TABLE = 4
 MMUEXT_NEW_BASEPTR = 5
 MMUEXT_TLB_FLUSH_LOCAL = 6
+MMUEXT_INVLPG_LOCAL = 7
+MMUEXT_TLB_FLUSH_MULTI = 8
+MMUEXT_INVLPG_MULTI = 9
+MMUEXT_TLB_FLUSH_ALL = 10
+MMUEXT_INVLPG_ALL = 11
 MMUEXT_NEW_USER_BASEPTR = 15
+MMUEXT_MARK_SUPER = 19
+MMUEXT_UNMARK_SUPER = 20
+TLB_FLUSH_CMDS = (MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL, MMUEXT_TLB_FLUSH_MULTI,
+                  MMUEXT_INVLPG_MULTI, MMUEXT_TLB_FLUSH_ALL, MMUEXT_INVLPG_ALL)
 MMUEXT_NAMES = {0: "MMUEXT_PIN_L1_TABLE", 1: "MMUEXT_PIN_L2_TABLE", 2: "MMUEXT_PIN_L3_TABLE",
                 3: "MMUEXT_PIN_L4_TABLE", 4: "MMUEXT_UNPIN_TABLE", 5: "MMUEXT_NEW_BASEPTR",
-                6: "MMUEXT_TLB_FLUSH_LOCAL", 15: "MMUEXT_NEW_USER_BASEPTR"}
+                6: "MMUEXT_TLB_FLUSH_LOCAL", 7: "MMUEXT_INVLPG_LOCAL",
+                8: "MMUEXT_TLB_FLUSH_MULTI", 9: "MMUEXT_INVLPG_MULTI",
+                10: "MMUEXT_TLB_FLUSH_ALL", 11: "MMUEXT_INVLPG_ALL",
+                15: "MMUEXT_NEW_USER_BASEPTR", 19: "MMUEXT_MARK_SUPER",
+                20: "MMUEXT_UNMARK_SUPER"}
 # mmu_update commands
 MMU_NORMAL_PT_UPDATE = 0
 MMU_MACHPHYS_UPDATE = 1
@@ -74,7 +87,7 @@ def _ref_mfn(xen: Xen, mfn: int, d: Domain, t: Tracer, what: str) -> int:
 def mmuext_op(xen: Xen, d: Domain, cmd: int, mfn: int = 0, *, vcpu: int = 0) -> Outcome:
     """`do_mmuext_op` for one op, on behalf of (or as) domain `d`."""
     name = MMUEXT_NAMES.get(cmd, f"mmuext cmd {cmd}")
-    t = Tracer(f"{name}({mfn:#x})" if cmd != MMUEXT_TLB_FLUSH_LOCAL else name)
+    t = Tracer(f"{name}({mfn:#x})" if cmd not in TLB_FLUSH_CMDS else name)
     t.outcome.counters.hypercalls += 1
     ts = xen.ts
     if cmd in (MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L2_TABLE, MMUEXT_PIN_L3_TABLE,
@@ -121,11 +134,50 @@ def mmuext_op(xen: Xen, d: Domain, cmd: int, mfn: int = 0, *, vcpu: int = 0) -> 
         return t.finish(new_guest_cr3(xen, d, vcpu, mfn, t))
     if cmd == MMUEXT_NEW_USER_BASEPTR:
         return t.finish(_new_user_baseptr(xen, d, vcpu, mfn, t))
-    if cmd == MMUEXT_TLB_FLUSH_LOCAL:
-        t.event("tlb_flush", "pass", "TLB flush accepted (no effect on types)", "do_mmuext_op")
+    if cmd in TLB_FLUSH_CMDS:
+        t.event("tlb_flush", "pass", f"{name} accepted (no effect on types)", "do_mmuext_op")
         return t.finish(0)
+    if cmd in (MMUEXT_MARK_SUPER, MMUEXT_UNMARK_SUPER):
+        t.event("mmuext", "fail", "PV superpages were removed in Xen 4.10 (commit 56fff3e5e9)",
+                "do_mmuext_op")
+        return t.finish(-int(Errno.EOPNOTSUPP))
     t.event("mmuext", "fail", f"unknown mmuext command {cmd}", "do_mmuext_op")
     return t.finish(-int(Errno.ENOSYS))
+
+
+def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0) -> Outcome:
+    """`do_update_va_mapping`: find the L1 entry of `va` through the vCPU's current tables
+    (Xen uses its linear map, `guest_map_l1e`), then `mod_l1_entry`."""
+    t = Tracer(f"update_va_mapping({va:#x}, {value:#x})")
+    t.outcome.counters.hypercalls += 1
+    m = xen.machine
+    v = d.vcpu(vcpu)
+    base = v.guest_table if v is not None else None
+
+    def refuse(why: str, mfn: int | None = None) -> Outcome:
+        t.event("update_va_mapping", "fail", why, "do_update_va_mapping", mfn=mfn)
+        return t.finish(-int(Errno.EINVAL))
+
+    if base is None:
+        return refuse(f"vCPU {vcpu} has no pagetable base to find VA {va:#x} in")
+    if d.is_pv_32bit and va >> 32:
+        return refuse(f"VA {va:#x} is beyond a 32-bit guest's 4 GiB")
+    table = base
+    for level in ((3, 2) if d.is_pv_32bit else (4, 3, 2)):
+        shift = 12 + 9 * (level - 1)
+        idx = (va >> shift) & (3 if level == 3 and d.is_pv_32bit else 511)
+        e = m.read_entry(table, idx)
+        if not e & P or (level == 2 and e & PS):
+            return refuse(f"no L1 maps VA {va:#x}: L{level} entry {idx} of MFN {table:#x} is "
+                          + ("a superpage" if e & P else "not present"), table)
+        table = entry_mfn(e)
+    pi = m.peek(table)
+    if pi.owner != d.domid:
+        return refuse(f"the L1 for VA {va:#x} (MFN {table:#x}) is not {d.label}'s", table)
+    if not (pi.is_live_pagetable and pi.level == 1):
+        return refuse(f"MFN {table:#x} is not a validated L1 (page_lock fails)", table)
+    index = (va >> 12) & 511
+    return t.finish(mod_l1_entry(xen, d, t, table, index, value))
 
 
 def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
@@ -425,6 +477,17 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
     t.event("vcpu", "pass", f"vCPU {vcpu} initialised with CR3 MFN {mfn:#x}",
             "arch_set_info_guest", mfn=mfn)
     return t.finish(0)
+
+
+def vcpu_op_initialise(xen: Xen, d: Domain, vcpu: int, cr3: int) -> Outcome:
+    """`VCPUOP_initialise` from the guest itself: -EEXIST on an initialised vCPU."""
+    v = d.vcpu(vcpu)
+    if v is not None and v.is_initialised:
+        t = Tracer(f"VCPUOP_initialise(vcpu {vcpu}, cr3={cr3:#x})")
+        t.outcome.counters.hypercalls += 1
+        t.event("vcpu", "fail", f"vCPU {vcpu} is already initialised", "default_initialise_vcpu")
+        return t.finish(-int(Errno.EEXIST))
+    return set_vcpu_context(xen, d, vcpu, cr3, None, op="VCPUOP_initialise")
 
 
 def vcpu_reset(xen: Xen, d: Domain, vcpu: int) -> Outcome:

@@ -231,6 +231,18 @@ class Guest:
     def tlb_flush(self) -> Outcome:
         return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_TLB_FLUSH_LOCAL)
 
+    def mmuext_op(self, cmd: int, mfn: int = 0, *, vcpu: int = 0) -> Outcome:
+        """Any `mmuext_op` command by number (unknown ones give -ENOSYS, as in Xen)."""
+        return hc.mmuext_op(self.xen, self.domain, cmd, mfn, vcpu=vcpu)
+
+    def update_va_mapping(self, va: int, target: int | None = None,
+                          flags: Iterable[str] | str | int = 0, *, value: int | None = None,
+                          vcpu: int = 0) -> Outcome:
+        """`HYPERVISOR_update_va_mapping`: rewrite the L1 entry mapping `va`."""
+        if value is None:
+            value = 0 if target is None else make_entry(target, flags)
+        return hc.update_va_mapping(self.xen, self.domain, va, value, vcpu=vcpu)
+
     def mmu_update(self, table: int, index: int, target: int | None = None,
                    flags: Iterable[str] | str | int = 0, *, value: int | None = None) -> Outcome:
         if value is None:
@@ -241,6 +253,7 @@ class Guest:
         return hc.mmu_update(self.xen, self.domain, mfn, 0, pfn, cmd=hc.MMU_MACHPHYS_UPDATE)
 
     def vm_assist(self, cmd: str | int, assist: str | int) -> Outcome:
+        """`HYPERVISOR_vm_assist(cmd, type)`: cmd "enable"/"disable" or a number."""
         if isinstance(cmd, str):
             c = {"enable": VMASST_CMD_enable, "disable": VMASST_CMD_disable}.get(cmd.lower())
             if c is None:
@@ -263,6 +276,10 @@ class Guest:
             for a in vm_assists:
                 mask |= 1 << vm_assist_number(a)
         return hc.set_vcpu_context(self.xen, self.domain, vcpu, self.cr3_for(cr3), mask)
+
+    def vcpu_op_initialise(self, vcpu: int, *, cr3: int) -> Outcome:
+        """`VCPUOP_initialise` issued by the guest itself (-EEXIST if already initialised)."""
+        return hc.vcpu_op_initialise(self.xen, self.domain, vcpu, self.cr3_for(cr3))
 
     def vcpu_reset(self, vcpu: int) -> Outcome:
         return hc.vcpu_reset(self.xen, self.domain, vcpu)
