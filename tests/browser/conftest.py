@@ -27,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -280,5 +281,9 @@ def run_all_cells(page: Any, timeout_ms: int = 120_000) -> None:
 
 @pytest.fixture(scope="session")
 def harness() -> Any:
-    """The module's helpers for tests: harness.run_all_cells(page), harness.CHROMIUM_ARGS, ..."""
-    return sys.modules[__name__]
+    """The module's helpers for tests: harness.run_all_cells(page), harness.CHROMIUM_ARGS, ...
+
+    A namespace of this module's globals, not `sys.modules[__name__]`: every conftest.py is
+    imported as "conftest", so that name can point at another folder's conftest.
+    """
+    return types.SimpleNamespace(**{k: v for k, v in globals().items() if not k.startswith("__")})

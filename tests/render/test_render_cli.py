@@ -6,7 +6,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import HAVE_GRAPHVIZ, ROOT
+from render_support import HAVE_GRAPHVIZ, ROOT
 
 from pvlab.cli import main
 

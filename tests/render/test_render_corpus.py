@@ -12,7 +12,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from conftest import CORPUS, OWN
+from render_support import CORPUS, OWN
 
 from pvlab.render import (
     View,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import ROOT
+from render_support import ROOT
 
 from pvlab.render import diff_view, frames_view, snapshot, tables_view, walk_view
 from pvlab.scenario import load_scenario, run_scenario

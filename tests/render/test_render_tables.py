@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from conftest import ROOT, needs_graphviz
+from render_support import ROOT, needs_graphviz
 
 from pvlab import Xen
 from pvlab.render import tables_view

@@ -9,7 +9,7 @@ checks the L3's own address before taking any reference).
 
 from __future__ import annotations
 
-from conftest import ROOT
+from render_support import ROOT
 
 from pvlab.render import text_dump
 from pvlab.scenario import load_scenario, run_scenario

@@ -8,7 +8,7 @@ import sys
 import xml.etree.ElementTree as ET
 
 import pytest
-from conftest import HAVE_GRAPHVIZ, ROOT
+from render_support import HAVE_GRAPHVIZ, ROOT
 
 import pvlab.render.view as view_mod
 from pvlab import Xen
