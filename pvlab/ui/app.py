@@ -305,7 +305,7 @@ class Lab:
         self.w_picture = _cls(w.HTML(layout=w.Layout(overflow="auto", max_height="640px")),
                               "lab-picture")
         self.w_trace = _cls(w.HTML(), "lab-trace")
-        self.w_log = _cls(w.HTML(layout=w.Layout(max_height="180px", overflow="auto")),
+        self.w_log = _cls(w.HTML(layout=w.Layout(max_height="240px", overflow="auto")),
                           "lab-log")
 
         # wiring

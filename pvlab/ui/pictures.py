@@ -123,14 +123,18 @@ def status_html(kind: str, text: str) -> str:
             f'font-weight:bold">{icon} {html.escape(text)}</div>')
 
 
+#: Explicit spacing, so the log reads the same in JupyterLab and on a Voila page.
+_PRE = 'style="margin:0;line-height:1.35;font-size:12px;white-space:pre-wrap"'
+
+
 def trace_html(outcome: Outcome | None) -> str:
     if outcome is None:
-        return '<pre class="lab-trace-text">(no hypercall yet)</pre>'
-    return f'<pre class="lab-trace-text">{html.escape(outcome.explain())}</pre>'
+        return f'<pre class="lab-trace-text" {_PRE}>(no hypercall yet)</pre>'
+    return f'<pre class="lab-trace-text" {_PRE}>{html.escape(outcome.explain())}</pre>'
 
 
 def log_html(lines: list[str], keep: int = 30) -> str:
     shown = lines[-keep:]
     start = len(lines) - len(shown)
     rows = "\n".join(f"{start + i + 1:3d}  {html.escape(line)}" for i, line in enumerate(shown))
-    return f'<pre class="lab-log-text">{rows}</pre>'
+    return f'<pre class="lab-log-text" {_PRE}>{rows}</pre>'
