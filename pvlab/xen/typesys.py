@@ -275,24 +275,37 @@ class TypeSystem:
         else:
             self.put_page(target)
 
-    # L2 ------------------------------------------------------------------------
-    def promote_l2_table(self, t: Tracer, mfn: int, d: Domain, ptype: int) -> tuple[int, int]:
-        slots = self.guest_slots(2, ptype, d)
+    # L2..L4 -------------------------------------------------------------------
+    def _validate_entries(self, t: Tracer, mfn: int, level: int, d: Domain,
+                          slots: range | list[int], adjust: int) -> tuple[int, int]:
+        """The loop of `promote_l{2,3,4}_table`: take each present guest entry's references,
+        adjust the entry, and on the first failure release the entries validated so far.
+        Returns (rc, the failing slot)."""
+        guest = set(slots)
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
-            if i not in slots or not e & P:
+            if i not in guest or not e & P:
                 continue
             t.outcome.counters.entries_checked += 1
-            rc = self.get_page_from_lne(t, 2, e, mfn, i, d)
+            rc = self.get_page_from_lne(t, level, e, mfn, i, d)
             if rc:
-                t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l2_table: "
-                        f"slot {i:#x}", "promote_l2_table", mfn=mfn, index=i, level=2)
+                t.event("promote", "fail", f"failure {Errno(-rc).name} in "
+                        f"promote_l{level}_table: slot {i:#x}", f"promote_l{level}_table",
+                        mfn=mfn, index=i, level=level)
                 for j in done:
-                    self.put_page_from_lne(t, 2, self.m.read_entry(mfn, j), mfn)
+                    self.put_page_from_lne(t, level, self.m.read_entry(mfn, j), mfn)
                 return rc, i
-            if not d.is_pv_32bit:
-                self.m.write_entry(mfn, i, e | US)  # adjust_guest_l2e
+            if adjust:
+                self.m.write_entry(mfn, i, e | adjust)
             done.append(i)
+        return 0, 0
+
+    def promote_l2_table(self, t: Tracer, mfn: int, d: Domain, ptype: int) -> tuple[int, int]:
+        # adjust_guest_l2e: 64-bit guests' L2 entries get US (the kernel runs in ring 3).
+        rc, i = self._validate_entries(t, mfn, 2, d, self.guest_slots(2, ptype, d),
+                                       0 if d.is_pv_32bit else US)
+        if rc:
+            return rc, i
         if ptype & PGT_pae_xen_l2:
             self.xen.init_xen_pae_l2_slots(mfn)
             t.event("pae_xen_l2_slots", "info",
@@ -334,28 +347,28 @@ class TypeSystem:
         rc = self.pae_l3_check(t, mfn, d)
         if rc:
             return rc, 0
+        if not d.is_pv_32bit:
+            return self._validate_entries(t, mfn, 3, d, range(ENTRIES), US)  # adjust_guest_l3e
+        # A 32-bit PV (compat) L3 from here on.
         rules = ruleset(d)
-        if d.is_pv_32bit:
-            cleared = [i for i, _ in self.m.entries(mfn) if i >= 4]
-            for i in cleared:
-                self.m.write_entry(mfn, i, 0)
-            if cleared:
-                t.event("pv32_l3_high_slots", "info",
-                        f"entries 4-511 of MFN {mfn:#x} cleared ({len(cleared)} were non-zero)",
-                        "promote_l3_table", mfn=mfn, level=3)
+        cleared = [i for i, _ in self.m.entries(mfn) if i >= 4]
+        for i in cleared:
+            self.m.write_entry(mfn, i, 0)
+        if cleared:
+            t.event("pv32_l3_high_slots", "info",
+                    f"entries 4-511 of MFN {mfn:#x} cleared ({len(cleared)} were non-zero)",
+                    "promote_l3_table", mfn=mfn, level=3)
         done: list[int] = []
 
         def unwind() -> None:
             for j in done:
                 e = self.m.read_entry(mfn, j)
                 self.put_page_from_lne(t, 3, e, mfn)
-                if d.is_pv_32bit:
-                    self.m.write_entry(mfn, j, e & ~(RW | US | A))  # unadjust_guest_l3e
+                self.m.write_entry(mfn, j, e & ~(RW | US | A))  # unadjust_guest_l3e
 
-        slots = range(4) if d.is_pv_32bit else range(ENTRIES)
-        for i in slots:
+        for i in range(4):
             e = self.m.read_entry(mfn, i)
-            if d.is_pv_32bit and i == 3:
+            if i == 3:
                 t.outcome.counters.entries_checked += 1
                 if not e & P:
                     rc = self.fail(t, rules, "pv32_l3_slot3",
@@ -403,27 +416,17 @@ class TypeSystem:
                         f"slot {i:#x}", "promote_l3_table", mfn=mfn, index=i, level=3)
                 unwind()
                 return rc, i
-            self.m.write_entry(mfn, i, e | US | (RW if d.is_pv_32bit else 0))
+            self.m.write_entry(mfn, i, e | US | RW)  # adjust_guest_l3e (compat)
             done.append(i)
         return 0, 0
 
     # L4 ------------------------------------------------------------------------
     def promote_l4_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
-        slots = set(self.guest_slots(4, PGT_l4_page_table, d))
-        done: list[int] = []
-        for i, e in list(self.m.entries(mfn)):
-            if i not in slots or not e & P:
-                continue
-            t.outcome.counters.entries_checked += 1
-            rc = self.get_page_from_lne(t, 4, e, mfn, i, d)
-            if rc:
-                t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l4_table: "
-                        f"slot {i:#x}", "promote_l4_table", mfn=mfn, index=i, level=4)
-                for j in done:
-                    self.put_page_from_lne(t, 4, self.m.read_entry(mfn, j), mfn)
-                return rc, i
-            self.m.write_entry(mfn, i, e | A | US)  # adjust_guest_l4e
-            done.append(i)
+        # adjust_guest_l4e: A|US.
+        rc, i = self._validate_entries(t, mfn, 4, d,
+                                       self.guest_slots(4, PGT_l4_page_table, d), A | US)
+        if rc:
+            return rc, i
         self.xen.init_xen_l4_slots(mfn, d)
         t.event("l4_xen_slots", "info", f"Xen writes its slots 256-271 of MFN {mfn:#x} "
                 "(258: linear map of this L4)", "init_xen_l4_slots", mfn=mfn, level=4)
