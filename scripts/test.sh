@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # The test suite, as `make test` runs it (after scripts/setup.sh):
-#   ruff, then pytest on the package tests, then nbmake on every notebook folder.
+#   ruff, then mypy on the package, then pytest on the package tests, then nbmake on every
+#   notebook folder.
 # Environment (all optional; the Makefile passes its variables):
 #   LINT_PATHS      folders ruff checks            (default: pvlab tests benchmarks)
 #   TEST_TARGETS    pytest paths for package tests (default: tests)
@@ -35,6 +36,10 @@ if [[ ${#lint[@]} -gt 0 ]]; then
     echo "[test] ruff check ${lint[*]}"
     "$VENV/bin/ruff" check "${lint[@]}"
 fi
+
+# The package is typed; [tool.mypy] in pyproject.toml holds the settings.
+echo "[test] mypy pvlab"
+"$VENV/bin/mypy" pvlab
 
 mapfile -t targets < <(existing "${test_targets[@]}")
 if [[ ${#targets[@]} -gt 0 ]]; then

@@ -19,7 +19,7 @@ from pvlab.scenario import StepResult, load_scenario, run_scenario
 from pvlab.xen.profiles import get_profile
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("diff", help="list the scenario steps whose outcome differs between two "
                                     "Xen profiles",
                        description="Run each scenario under two profiles and show every step "

@@ -15,7 +15,7 @@ from pvlab.exercises import DIFFICULTIES, EXERCISES, generate, generator_kinds
 from pvlab.exercises.notebooks import build
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("exercise", help="exercises: list them, make a new problem, rebuild",
                        description="Exercises with instant checks and a seeded generator.")
     esub = p.add_subparsers(dest="exercise_command", metavar="ACTION")

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from pvlab.errors import PvlabError
+
+if TYPE_CHECKING:
+    from pvlab.render.view import View
 
 VIEWS = ("tables", "walk", "frames", "diff")
 
@@ -24,7 +28,7 @@ def _int(text: str) -> int:
                                          "4198400)") from None
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("render", help="draw a scenario's pagetables, a walk, the frame map "
                                       "or a step's diff",
                        description="Run a scenario up to a step and draw the state: the "
@@ -48,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=main)
 
 
-def build_view(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def build_view(args: argparse.Namespace) -> View:
     from pvlab.render import diff_view, frames_view, snapshot, tables_view, walk_view
     from pvlab.render.api import run_context
     from pvlab.scenario import load_scenario, run_scenario

@@ -8,7 +8,7 @@ import argparse
 from pvlab.xen.rules import all_rules
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("rules", help="list every check Xen makes, with the Xen function",
                        description="List the rules registry: each check, its level, errno, "
                                    "the guests it applies to and the Xen function it models.")

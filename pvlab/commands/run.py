@@ -15,7 +15,7 @@ from pvlab.errors import PvlabError
 from pvlab.scenario import ScenarioRun, StepResult, load_scenario, run_scenario
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run scenario files and check their expectations",
                        description="Run scenario files step by step; print each result, "
                                    "whether its expectation held, and why a step failed.")

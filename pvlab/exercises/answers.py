@@ -85,11 +85,11 @@ _LEVEL_RE = re.compile(r"\b(?:l|level\s*)([1-4])\b", re.I)
 def as_translation(answer: Any) -> int | tuple[str, int | None]:
     """A physical address (int), or a fault: `"#PF at L2"`, `"#GP"`, `("#PF", 2)`."""
     if isinstance(answer, tuple | list) and len(answer) == 2:
-        kind = as_translation(str(answer[0]))
-        if not isinstance(kind, tuple):
+        fault = as_translation(str(answer[0]))
+        if not isinstance(fault, tuple):
             raise AnswerError(f"{answer!r} is not a fault", 'write e.g. ("#PF", 2) or "#GP"')
         level = None if answer[1] is None else as_int(answer[1], "fault level")
-        return kind[0], level
+        return fault[0], level
     if isinstance(answer, str):
         m = _FAULT_RE.search(answer)
         if m:

@@ -14,6 +14,8 @@ from .state import Snapshot, snapshot
 from .view import View
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeIs  # typing.TypeIs is Python 3.13+
+
     from pvlab.scenario.runner import ScenarioRun
     from pvlab.xen.hypervisor import Guest, Xen
 
@@ -21,7 +23,8 @@ __all__ = ["diff_view", "frames_view", "run_context", "snapshot", "tables_view",
            "walk_view"]
 
 
-def _is_run(obj: Any) -> bool:
+def _is_run(obj: object) -> TypeIs[ScenarioRun]:
+    """Duck-typed: anything with a ScenarioRun's scenario, steps and xen counts as a run."""
     return hasattr(obj, "scenario") and hasattr(obj, "steps") and hasattr(obj, "xen")
 
 

@@ -149,8 +149,8 @@ def build_digraph(m: GraphModel) -> Any:
                 for a, b in zip(row, row[1:], strict=False):
                     g.edge(a.id, b.id, style="invis")
         keys = list(layers)
-        for a, b in zip(keys, keys[1:], strict=False):
-            g.edge(layers[a][0].id, layers[b][0].id, style="invis")
+        for upper, lower in zip(keys, keys[1:], strict=False):
+            g.edge(layers[upper][0].id, layers[lower][0].id, style="invis")
     for e in m.edges:
         tail = f"{e.src}:{e.src_port}:e" if e.src_port else e.src
         attrs = {"color": S.RED if e.highlight else e.color, "style": e.style}

@@ -149,13 +149,13 @@ def analyse(snap: Snapshot, *, names: Mapping[int, str] | None = None,
                 failed.add(ev.mfn)
     # 3. the vCPUs' base pointers.
     roots: list[tuple[str, int, int]] = []
-    for v in snap.vcpus:
-        if v.guest_table is not None:
-            roots.append((f"vCPU {v.vcpu_id}", v.vcpu_id, v.guest_table))
-            claim(v.guest_table, top, "cr3")
-        if v.guest_table_user is not None:
-            roots.append((f"vCPU {v.vcpu_id} user", v.vcpu_id, v.guest_table_user))
-            claim(v.guest_table_user, 4, "cr3")
+    for vcpu in snap.vcpus:
+        if vcpu.guest_table is not None:
+            roots.append((f"vCPU {vcpu.vcpu_id}", vcpu.vcpu_id, vcpu.guest_table))
+            claim(vcpu.guest_table, top, "cr3")
+        if vcpu.guest_table_user is not None:
+            roots.append((f"vCPU {vcpu.vcpu_id} user", vcpu.vcpu_id, vcpu.guest_table_user))
+            claim(vcpu.guest_table_user, 4, "cr3")
     # 4. hints (a scenario's pins and CR3 loads), 5. a stale type field.
     for mfn, lvl in (hints or {}).items():
         claim(mfn, lvl, "hint")

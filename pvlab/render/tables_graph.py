@@ -169,9 +169,9 @@ def build(forest: Forest, *, title: str) -> GraphModel:
                 linked_data.add(e.target)
             style = "dashed" if e.kind in ("linear", "maps") else "solid"
             color = S.RED if hl else (S.INK if e.kind == "table" else "#5c7fa8")
-            label = {"linear": "linear", "maps": "maps " + ("RW" if e.value & 2 else "RO")}
+            edge_label = {"linear": "linear", "maps": "maps " + ("RW" if e.value & 2 else "RO")}
             g.edges.append(Edge(node.id, node_id(e.target), f"e{e.index}",
-                                label=label.get(e.kind, ""),
+                                label=edge_label.get(e.kind, ""),
                                 highlight=hl, style=style, color=color))
         for first, group in runs.items():
             rn = _run_node(forest, t, group)

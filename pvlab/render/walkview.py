@@ -123,8 +123,8 @@ def build(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user: 
         title_n = f"L{s.level} {nm}" if nm else f"L{s.level} table {mfn:#x}"
         nid = f"s{i}"
         m.nodes.append(Node(nid, title_n, tuple(rows), kind="step", layer=i + 1,
-                            fill=S.RED_FILL if failing else S.STATUS_FILL.get(
-                                "validated" if p.validated and p.level else "unvalidated"),
+                            fill=S.RED_FILL if failing else S.STATUS_FILL[
+                                "validated" if p.validated and p.level else "unvalidated"],
                             border=S.RED if failing else S.INK, highlight=failing, mfn=mfn))
         m.edges.append(Edge(prev, nid, label=prev_label, color=S.INK))
         lines.append(f"L{s.level} {_name(names, mfn)} [{s.index}] = {s.entry:#018x} "

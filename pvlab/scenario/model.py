@@ -375,24 +375,25 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
             raise ctx.err(f"tables: key {tname!r}", "not a declared frame",
                           "declare it under frames: first")
         out = []
-        for idx, e in _mapping(ctx, f"table {tname!r}", entries).items():
+        for idx, raw_entry in _mapping(ctx, f"table {tname!r}", entries).items():
             where = f"table {tname!r} entry {idx}"
             index = _int(ctx, where, idx, hi=511)
-            e = _mapping(ctx, where, e)
-            _keys(ctx, where, e, {"to", "mfn", "flags", "value"})
-            if "value" in e and ({"to", "mfn", "flags"} & e.keys()):
+            entry = _mapping(ctx, where, raw_entry)
+            _keys(ctx, where, entry, {"to", "mfn", "flags", "value"})
+            if "value" in entry and ({"to", "mfn", "flags"} & entry.keys()):
                 raise ctx.err(where, "give either value or to/mfn + flags", "remove one")
-            if "to" in e and "mfn" in e:
+            if "to" in entry and "mfn" in entry:
                 raise ctx.err(where, "give either to (a frame name) or mfn (a number)",
                               "remove one of them")
-            to = e.get("to")
+            to = entry.get("to")
             if to is not None and to not in frames:
                 raise ctx.err(f"{where}: key 'to'", f"unknown frame {to!r}",
                               f"use one of: {', '.join(frames)}")
             out.append(EntrySpec(
-                index, to, _int(ctx, f"{where}: key 'mfn'", e["mfn"]) if "mfn" in e else None,
-                _flags(ctx, f"{where}: key 'flags'", e.get("flags")),
-                _int(ctx, f"{where}: key 'value'", e["value"]) if "value" in e else None))
+                index, to,
+                _int(ctx, f"{where}: key 'mfn'", entry["mfn"]) if "mfn" in entry else None,
+                _flags(ctx, f"{where}: key 'flags'", entry.get("flags")),
+                _int(ctx, f"{where}: key 'value'", entry["value"]) if "value" in entry else None))
         tables[str(tname)] = out
 
     raw_steps = data.get("steps") or []

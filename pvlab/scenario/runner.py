@@ -84,10 +84,11 @@ def _entry_value(run: ScenarioRun, args: dict[str, Any] | EntrySpec) -> int:
     if value is not None:
         return int(value)
     to, mfn, flags = get("to"), get("mfn"), get("flags") or 0
-    if to is None and mfn is None:
-        return int(flags)
-    target = run.mfn(to) if to is not None else int(mfn)
-    return make_entry(target, flags)
+    if to is not None:
+        return make_entry(run.mfn(to), flags)
+    if mfn is not None:
+        return make_entry(int(mfn), flags)
+    return int(flags)
 
 
 def _setup(scn: Scenario, profile: str) -> ScenarioRun:
@@ -122,8 +123,8 @@ def _setup(scn: Scenario, profile: str) -> ScenarioRun:
         except AllocError as e:
             raise ScenarioError(f"{scn.source}: frame {f.name!r}: {e.message}", e.fix) from None
     for tname, entries in scn.tables.items():
-        for e in entries:
-            xen.machine.write_entry(run.frames[tname], e.index, _entry_value(run, e))
+        for entry in entries:
+            xen.machine.write_entry(run.frames[tname], entry.index, _entry_value(run, entry))
     return run
 
 

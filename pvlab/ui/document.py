@@ -32,7 +32,7 @@ class HexInt(int):
     """An int that YAML export writes in hex (MFNs, raw entry values)."""
 
 
-class Flow(dict):  # type: ignore[type-arg]
+class Flow(dict[str, Any]):
     """A mapping that YAML export writes on one line (`{to: l2, flags: [P]}`)."""
 
 

@@ -70,16 +70,18 @@ def entry_problems(check: dict, value: int, plan: ScenarioPlan, xen: XenScenario
     bad = []
     if "value" in check:
         want = int(check["value"])
-        target = (want >> 12) & ADDR_BITS
-        if by_pvlab.get(target) is not None:  # the value names a scenario frame: use Xen's MFN
-            want = (want & ~(ADDR_BITS << 12)) | (by_pvlab[target] << 12)
+        xen_target = by_pvlab.get((want >> 12) & ADDR_BITS)
+        if xen_target is not None:  # the value names a scenario frame: use Xen's MFN
+            want = (want & ~(ADDR_BITS << 12)) | (xen_target << 12)
         if value != want:
             bad.append(f"value {value:#x} != {want:#x}")
     if "to" in check or "mfn" in check:
-        want = xen_mfn.get(str(check["to"])) if "to" in check else int(check["mfn"])
-        if "mfn" in check and by_pvlab.get(want) is not None:
-            want = by_pvlab[want]
-        if (value >> 12) & ADDR_BITS != want:
+        want_mfn = xen_mfn.get(str(check["to"])) if "to" in check else int(check["mfn"])
+        if "mfn" in check and want_mfn is not None:
+            xen_target = by_pvlab.get(want_mfn)
+            if xen_target is not None:  # the MFN is a scenario frame's: use Xen's MFN
+                want_mfn = xen_target
+        if (value >> 12) & ADDR_BITS != want_mfn:
             bad.append("points elsewhere")
     if "flags" in check and value & FLAG_BITS != parse_flags(check["flags"]):
         bad.append("flags differ")

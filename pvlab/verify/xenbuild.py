@@ -55,10 +55,10 @@ def xen_for(profile: str, explicit: str | None, build: bool) -> Path:
         return path
     if build:
         build_xen((profile,))
-    path = find_xen(profile)
-    if path is None:
+    found = find_xen(profile)
+    if found is None:
         raise PvlabError(
             f"no Xen build for profile {profile} in {build_dir()}",
             "run `pvlab verify --build ...` (or oracle/build-xen.sh), or pass --xen PATH",
         )
-    return path
+    return found

@@ -11,7 +11,7 @@ compat guests: :data:`PV32` is derived from :data:`PV64` (the py65 variant patte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 from pvlab.trace import Errno
@@ -184,7 +184,7 @@ class RuleSet:
     def __getitem__(self, rule_id: str) -> Rule:
         return self._rules[rule_id]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[Rule]:
         return iter(self._rules.values())
 
     def __len__(self) -> int:

@@ -49,6 +49,7 @@ from pvlab.xen.rules import (
 
 if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
+    from pvlab.xen.profiles import Profile
 
 _PAGE_GUEST_KERNEL = 1 << 52
 ENTRIES = 512
@@ -72,7 +73,7 @@ class TypeSystem:
         self.m = xen.machine
 
     @property
-    def profile(self):  # type: ignore[no-untyped-def]
+    def profile(self) -> Profile:
         return self.xen.profile
 
     # ------------------------------------------------------------------ helpers

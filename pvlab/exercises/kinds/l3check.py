@@ -87,8 +87,8 @@ def play(s: Situation) -> list[Outcome]:
         return [g.pin(_l3(g, s.mfn), 3)]
     g = xen.create_domain(s.bitness, vcpus=1)
     if s.via == "builder":
-        mfn = s.mfn
-        if s.bitness == 32 and not s.assist and mfn >= MFN_4GIB:
+        mfn: int | None = s.mfn
+        if s.bitness == 32 and not s.assist and s.mfn >= MFN_4GIB:
             mfn = None  # move_l3_below_4G: a new frame with address_bits=32
         l3 = _l3(g, mfn, below="4GiB" if mfn is None else None)
         top = l3 if s.bitness == 32 else g.alloc_frame(below="4GiB")
@@ -111,7 +111,7 @@ def _situation(rng: random.Random, difficulty: str) -> Situation:
     """Start from a situation that trips, then change none, one or two of its factors."""
     pencil = difficulty == "pencil"
     via = rng.choice(["guest", "guest", "migration"] if pencil else ["guest", "migration"])
-    f = {"xen": "4.19", "bitness": 32, "assist": False, "high": True,
+    f: dict[str, str | int | bool] = {"xen": "4.19", "bitness": 32, "assist": False, "high": True,
          "vcpu0": "initialised", "via": via}
     factors = ["xen", "bitness", "assist", "high", "slack"]
     for factor in rng.sample(factors, rng.choice([0, 1, 1, 2] if not pencil else [0, 1, 1])):
