@@ -22,7 +22,7 @@ export VENV LINT_PATHS TEST_TARGETS NOTEBOOK_DIRS PYTEST_ARGS
 help:
 	@echo "make lab    - set up and start JupyterLab on notebooks/ (prints the URL with its token)"
 	@echo "make app    - set up and serve the scenario lab as a standalone Voila page"
-	@echo "make test   - set up and run ruff, pytest and every notebook"
+	@echo "make test   - set up and run ruff, mypy, pytest and every notebook"
 	@echo "make doctor - check the set-up (pvlab doctor)"
 	@echo "make clean  - remove .venv and caches"
 
@@ -48,4 +48,4 @@ lint: setup
 	$(VENV)/bin/ruff check $(wildcard $(LINT_PATHS))
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache .mypy_cache .hypothesis

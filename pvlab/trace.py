@@ -94,6 +94,8 @@ class Outcome:
     counters: Counters = field(default_factory=Counters)
     failed_mfn: int | None = None
     failed_index: int | None = None
+    #: What the hypercall handed back, e.g. the MFN `XENMEM_populate_physmap` allocated.
+    allocated: int | None = None
 
     @property
     def ok(self) -> bool:

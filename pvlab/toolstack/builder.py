@@ -28,7 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pvlab.errors import PvlabError
-from pvlab.toolstack.flow import FlowResult, absorb, plan_order
+from pvlab.toolstack.flow import FlowResult, absorb, allocated_mfn, plan_order
 from pvlab.toolstack.kernel import KernelImage, PaeMode, kernel_image
 from pvlab.toolstack.layout import ImageLayout, plan_image, table_entries
 from pvlab.trace import Errno, Outcome, Tracer
@@ -167,7 +167,7 @@ class _Builder:
                         + (f"({', '.join(f'{k} {v}' for k, v in limits.items())})"
                            if limits else ""), "meminit_pv")
                 return t.finish(out.rc)
-            self.res.p2m[pfn] = out.allocated  # type: ignore[attr-defined]
+            self.res.p2m[pfn] = allocated_mfn(out)
         # The toolstack batches: count one hypercall per batch of frames.
         t.outcome.counters.hypercalls = -(-self.layout.area_pages // POPULATE_BATCH)
         mfns = [self.res.p2m[p] for p in range(self.layout.area_pages)]
@@ -234,7 +234,7 @@ class _Builder:
                     f"guest. (L3 PFN {pfn:#x} MFN {mfn:#x})", "setup_pgtables_x86_32_pae",
                     mfn=mfn)
             return t.finish(-int(Errno.EINVAL))
-        new = out.allocated  # type: ignore[attr-defined]
+        new = allocated_mfn(out)
         t.event("increase_reservation", "info", f"new frame MFN {new:#x} below 4 GiB "
                 "(XENMEMF_address_bits(32))", "XENMEM_increase_reservation", mfn=new)
         self.res.p2m[pfn] = new

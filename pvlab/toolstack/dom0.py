@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from pvlab.errors import PvlabError
 from pvlab.toolstack.builder import L1_PROT, UPPER_PROT, BuildResult
+from pvlab.toolstack.flow import allocated_mfn
 from pvlab.toolstack.kernel import KernelImage, PaeMode, kernel_image
 from pvlab.toolstack.layout import TablePlan, plan_image, table_entries
 from pvlab.trace import Errno, Outcome, Tracer
@@ -136,7 +137,7 @@ def build_dom0(xen: Xen, options: Dom0Options | None = None, **kw: object) -> Bu
             t.event("alloc", "fail", f"dom0 memory: {out.reason}", "alloc_domheap_pages")
             step("alloc_memory", t.finish(out.rc))
             return res
-        res.p2m[pfn] = out.allocated  # type: ignore[attr-defined]
+        res.p2m[pfn] = allocated_mfn(out)
     if bits32:
         t.event("alloc", "info", "32-bit dom0 without pae_extended_cr3: memory allocated with "
                 "MEMF_bits(32), all below 4 GiB (Xen 4.19+)"

@@ -17,6 +17,13 @@ from pvlab.trace import Counters, Event, Outcome, Tracer, errno_name
 from pvlab.xen.hypervisor import Guest, Xen
 
 
+def allocated_mfn(out: Outcome) -> int:
+    """The frame a successful `XENMEM_populate_physmap` handed back."""
+    if out.allocated is None:
+        raise AssertionError(f"{out.op} returned no frame")
+    return out.allocated
+
+
 def absorb(t: Tracer, out: Outcome, *, events: bool = True) -> None:
     """Add a hypercall's outcome to the step being traced: its counters and events."""
     t.outcome.counters.add(out.counters)

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pvlab.errors import PvlabError
-from pvlab.toolstack.flow import FlowResult, absorb, plan_order
+from pvlab.toolstack.flow import FlowResult, absorb, allocated_mfn, plan_order
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.units import MFN_4GIB, PAGE_SIZE
 from pvlab.x86.flags import RW, US, A, D, P, make_entry
@@ -177,7 +177,7 @@ class _Restore:
             absorb(t, out, events=bool(out.rc))
             if out.rc:
                 return t.finish(out.rc)
-            self.res.p2m[pfn] = out.allocated  # type: ignore[attr-defined]
+            self.res.p2m[pfn] = allocated_mfn(out)
         t.outcome.counters.hypercalls = 1
         tops = ", ".join(f"{self.res.p2m[r]:#x}" for r in self.img.roots)
         t.event("populate", "info", f"{self.img.nr_pfns} frames, no address limit; top-level "
@@ -205,7 +205,7 @@ class _Restore:
                 t.event("relocate", "fail", f"no frame below 4 GiB for the L3 at pfn {pfn:#x}",
                         "xc_make_page_below_4G", mfn=mfn)
                 return t.finish(-int(Errno.ENOMEM))
-            new = out.allocated  # type: ignore[attr-defined]
+            new = allocated_mfn(out)
             self.res.p2m[pfn] = new
             absorb(t, g.machphys_update(new, pfn), events=False)
             self.res.relocated.append((mfn, new))

@@ -135,7 +135,7 @@ class Xen:
                 mfn=got)
         if gpfn is not None:
             self.machine.m2p[got] = gpfn
-        t.outcome.allocated = got  # type: ignore[attr-defined]
+        t.outcome.allocated = got
         return t.finish(0)
 
     def decrease_reservation(self, d: Domain, mfn: int) -> Outcome:
