@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.x86.cr3 import xen_cr3_to_pfn_x86_32, xen_cr3_to_pfn_x86_64
-from pvlab.x86.flags import NX, PCD, PS, PWT, RW, US, A, D, G, P, entry_mfn
+from pvlab.x86.flags import NX, PS, RW, US, A, D, G, P, entry_mfn
 from pvlab.xen.domain import (
     Domain,
     VMASST_CMD_disable,
@@ -508,5 +508,5 @@ def vcpu_reset(xen: Xen, d: Domain, vcpu: int) -> Outcome:
     return t.finish(0)
 
 
-__all__ = ["mmuext_op", "mmu_update", "vm_assist", "set_vcpu_context", "vcpu_reset",
-           "PWT", "PCD", "PS", "NX", "entry_mfn"]
+__all__ = ["mmu_update", "mmuext_op", "set_vcpu_context", "update_va_mapping", "vcpu_op_initialise",
+           "vcpu_reset", "vm_assist"]

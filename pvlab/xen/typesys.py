@@ -18,20 +18,17 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Tracer
 from pvlab.units import MFN_4GIB
-from pvlab.x86.flags import NX, PS, RW, US, A, D, G, P, entry_mfn
-from pvlab.xen.domain import Domain, VMASST_TYPE_m2p_strict, VMASST_TYPE_pae_extended_cr3
+from pvlab.x86.flags import RW, US, A, G, P, entry_mfn
+from pvlab.xen.domain import Domain, VMASST_TYPE_pae_extended_cr3
 from pvlab.xen.page_info import (
     DOMID_IO,
     LEVEL_TYPE,
     TYPE_NAMES,
     PGT_count_mask,
-    PGT_l1_page_table,
     PGT_l2_page_table,
-    PGT_l3_page_table,
     PGT_l4_page_table,
     PGT_pae_xen_l2,
     PGT_partial,
-    PGT_pinned,
     PGT_type_mask,
     PGT_validated,
     PGT_writable_page,
@@ -532,5 +529,4 @@ class TypeSystem:
                     self.m.write_entry(mfn, i, e & ~(RW | US | A))  # unadjust_guest_l3e
 
 
-__all__ = ["TypeSystem", "PGT_pinned", "PGT_l1_page_table", "PGT_l2_page_table",
-           "PGT_l3_page_table", "PGT_l4_page_table", "VMASST_TYPE_m2p_strict", "NX", "D", "PS"]
+__all__ = ["TypeSystem", "describe_type", "tname"]
