@@ -218,6 +218,14 @@ def frame_ref(forest: Forest, mfn: int) -> str:
     return f"{n} ({mfn:#x})" if n else f"{mfn:#x}"
 
 
+def failure_site(forest: Forest, outcome: Outcome) -> str:
+    """` at l3 (0x100000) entry 3`: where a failed outcome stopped, or ''."""
+    if outcome.failed_mfn is None:
+        return ""
+    site = f" at {frame_ref(forest, outcome.failed_mfn)}"
+    return site + (f" entry {outcome.failed_index}" if outcome.failed_index is not None else "")
+
+
 def counts_text(p: PageSnap) -> str:
     return f"type={p.type_name} type_count={p.type_count} count={p.count}"
 
@@ -317,10 +325,6 @@ def dump(forest: Forest) -> str:
             table(t, 0)
     o = forest.outcome
     if o is not None and not o.ok:
-        at = ""
-        if o.failed_mfn is not None:
-            at = f" at {frame_ref(forest, o.failed_mfn)}"
-            if o.failed_index is not None:
-                at += f" entry {o.failed_index}"
-        lines.append(f"failed: {o.op} -> {o.result}{at}: {short_reason(o, arrow='->')}")
+        lines.append(f"failed: {o.op} -> {o.result}{failure_site(forest, o)}: "
+                     f"{short_reason(o, arrow='->')}")
     return "\n".join(lines) + "\n"

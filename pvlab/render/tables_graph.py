@@ -9,7 +9,16 @@ from pvlab.units import MFN_4GIB
 
 from . import style as S
 from .model import Cluster, Edge, GraphModel, Node, Row
-from .tables import COLLAPSE_RUN, EntryRef, Forest, TableFrame, run_groups, short_reason, where
+from .tables import (
+    COLLAPSE_RUN,
+    EntryRef,
+    Forest,
+    TableFrame,
+    failure_site,
+    run_groups,
+    short_reason,
+    where,
+)
 
 LOW, HIGH = "low", "high"
 REASON_WIDTH = 46
@@ -27,11 +36,6 @@ def cluster_of(mfn: int, nr_frames: int) -> str | None:
 
 def _ref(forest: Forest, mfn: int) -> str:
     return forest.name(mfn) or f"{mfn:#x}"
-
-
-def frame_label(forest: Forest, mfn: int) -> str:
-    n = forest.name(mfn)
-    return f"{n} ({mfn:#x})" if n else f"{mfn:#x}"
 
 
 def _flags(e: EntryRef) -> str:
@@ -197,11 +201,7 @@ def build(forest: Forest, *, title: str) -> GraphModel:
                                 layer=top, cluster=c.id, fill=c.fill, border=c.fill))
     o = forest.outcome
     if o is not None and not o.ok:
-        where_txt = ""
-        if o.failed_mfn is not None:
-            where_txt = f" at {frame_label(forest, o.failed_mfn)}"
-            if o.failed_index is not None:
-                where_txt += f" entry {o.failed_index}"
+        where_txt = failure_site(forest, o)
         drawn = o.failed_mfn is not None and g.has_node(node_id(o.failed_mfn))
         why = "" if drawn else f": {short_reason(o)}"
         g.notes.append(f"✗ {o.op} → -{o.errno}{where_txt}{why}")
