@@ -132,6 +132,8 @@ def decode_field(name: str, raw: str, level: int | None) -> tuple[int | str, str
     if base in ("mfn", "mfn_last"):
         return value, mfn_place(value)
     if base in ("pfn", "gfn"):
+        if value == (1 << 64) - 1:
+            return value, "none: the frame has no M2P entry (INVALID_M2P_ENTRY), not the guest's"
         return value, "the guest's pseudo-physical frame number"
     if base == "rc":
         return value, errno(value)
