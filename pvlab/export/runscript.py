@@ -207,7 +207,7 @@ def main():
         print("Test result: ERROR (the probe did not finish; last Xen line: %s)" % last)
         return 2
     if first is not None:
-        print("Test result: FAILURE (%s)" % first)
+        print("Test result: FAILURE: %s" % first)
         return 1
     print("Test result: SUCCESS")
     return 0
