@@ -112,9 +112,9 @@ def slot(value: int, level: int | None) -> str:
     if level == 4 and 256 <= value <= 271:
         text += ", one of Xen's L4 slots 256-271"
     elif level == 3 and value == 3:
-        text += ", the top 1 GiB of a 32-bit guest (the PAE Xen L2)"
+        text += "; in a 32-bit guest's L3: the top 1 GiB (the PAE Xen L2)"
     elif level == 2 and value >= 428:
-        text += ", a Xen slot of the PAE Xen L2 (VA 0xF5800000 and up) for a 32-bit guest"
+        text += "; in a 32-bit guest's PAE Xen L2: one of Xen's slots (VA 0xF5800000 and up)"
     return text
 
 

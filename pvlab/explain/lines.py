@@ -164,7 +164,7 @@ def explain_line(line: str) -> Explanation:
     ex.explanation, ex.fix = note(fmt.id, fmt.xen_function)
     flags = ex.decoded.get("flags")
     if fmt.id.startswith("bad_l") and flags is not None and flags.meaning:
-        ex.fix = f"clear {flags.meaning.split(' ')[0]} in the L{fmt.level} entry ({ex.fix})"
+        ex.fix = f"clear {flags.meaning.split(' ')[0]} in the L{fmt.level} entry: {ex.fix}"
     rest = message[m.end():].strip()
     if rest:
         ex.explanation += (f" (Xen prints this message without a newline, so the next message, "

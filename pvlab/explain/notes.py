@@ -7,8 +7,7 @@ plain explanation from its Xen function.
 
 from __future__ import annotations
 
-_FLAGS_FIX = ("clear the named bits in the entry: PV guests may not use PWT/PCD/PAT without I/O "
-              "permission, superpages (PS) or global (G) in L2-L4 entries")
+_FLAGS_FIX = "PV guests cannot use superpages (PS), global (G) or PWT/PCD above L1"
 
 NOTES: dict[str, tuple[str, str]] = {
     "linear_disabled": (
@@ -22,7 +21,7 @@ NOTES: dict[str, tuple[str, str]] = {
         "The L1 entry (a PTE) sets bits in Xen's l1_disallow_mask, shown decoded: cache "
         "attributes (PWT/PCD/PAT) need I/O permission, bit 62 (_PAGE_GNTTAB) is refused by "
         "debug builds. The number is Xen's 24-bit flag word, not the PTE: bit 23 is NX.",
-        _FLAGS_FIX),
+        "cache attributes need I/O memory permission; bit 62 is Xen's own (grant mappings)"),
     "bad_l2_flags": (
         "The L2 entry sets disallowed bits (PWT, PCD, PS or G; the number is Xen's flag word): "
         "PV guests cannot use 2 MiB superpages.", _FLAGS_FIX),
@@ -30,7 +29,7 @@ NOTES: dict[str, tuple[str, str]] = {
         "The L3 entry sets disallowed bits. For a 32-bit PV (compat) guest every PTE bit 52-63 "
         "is disallowed too, so `800000` (flag-word bit 23 = PTE bit 63) is NX in a PAE L3, "
         "where the architecture reserves it.",
-        "clear the named bits; a PAE guest must not set NX (or bits 52-62) in L3 entries"),
+        "a PAE guest must not set NX (or bits 52-62) in L3 entries; no guest may set PS or G"),
     "bad_l4_flags": ("The L4 entry sets disallowed bits (PWT, PCD, PS or G).", _FLAGS_FIX),
     "l1_mmio_nonpriv": (
         "An unprivileged domain's L1 entry maps a frame that is MMIO (not RAM Xen knows) "

@@ -198,8 +198,9 @@ def main():
         shown = result if value is None else "%s (%#x)" % (result, value)
         verdict = "PASS" if result == step["expect"] else "FAIL"
         xen_line = first_message(got["log"])
-        print("%-28s %-8s expected %-8s got %-16s %s" % (
-            head, verdict, step["expect"], shown, ("xen: " + xen_line) if xen_line else ""))
+        print(("%-28s %-8s expected %-8s got %-16s %s" % (
+            head, verdict, step["expect"], shown, ("xen: " + xen_line) if xen_line else "")
+               ).rstrip())
         if verdict == "FAIL" and first is None:
             first = "%s: expected %s, got %s" % (head, step["expect"], shown)
     if first is None and not info["done"]:

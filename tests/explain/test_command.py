@@ -80,3 +80,14 @@ def test_scenario_option_prints_the_skeleton(monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     _, out = _run(["explain", "--scenario"], "mfn 00123 already pinned\n", monkeypatch, capsys)
     assert "scenario skeleton:" in out and "name: pin-twice" in out
+
+
+def test_docs_show_the_current_output_for_the_sample(monkeypatch: pytest.MonkeyPatch,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    root = Path(__file__).resolve().parents[2]
+    sample = root / "tests" / "explain" / "data" / "doc-sample.log"
+    assert main(["explain", str(sample)]) == 0
+    out = capsys.readouterr().out
+    doc = (root / "docs" / "explain.md").read_text()
+    assert sample.read_text() in doc and out in doc, \
+        "update docs/explain.md with: pvlab explain tests/explain/data/doc-sample.log"
