@@ -43,8 +43,9 @@ This module only computes; it never prints (the command in pvlab/commands/campai
 
 from __future__ import annotations
 
-import copy
+import pickle
 import random
+import struct
 import traceback
 from collections import Counter
 from collections.abc import Iterable
@@ -87,6 +88,8 @@ _PAGING = {
     64: _Paging(top_level=4, top_slot=None, pin_top_is_noop=False, adjust=US | G | A | BIT52),
     32: _Paging(top_level=3, top_slot=3, pin_top_is_noop=True, adjust=RW | US | A),
 }
+_ENTRIES = struct.Struct("<512Q")
+_ZERO_FRAME = bytes(_ENTRIES.size)
 _TYPE_BITS = (7 << 61) | (1 << 58) | (1 << 57)  # type field, validated, pae_xen_l2
 
 
@@ -102,7 +105,7 @@ class Snap:
     pages: dict[int, tuple[int | None, int, int, int]]
     vcpus: dict[int, list[tuple[bool, int | None, int | None]]]
     assists: dict[int, int]
-    contents: dict[int, dict[int, int]]
+    contents: dict[int, bytes]    # raw frame contents, decoded only where they differ
 
 
 def snapshot(xen: Xen) -> Snap:
@@ -113,7 +116,7 @@ def snapshot(xen: Xen) -> Snap:
         {d.domid: [(v.is_initialised, v.guest_table, v.guest_table_user) for v in d.vcpus]
          for d in xen.domains.values()},
         {d.domid: d.vm_assist for d in xen.domains.values()},
-        {mfn: dict(m.entries(mfn)) for mfn in list(m._frames)},
+        {mfn: bytes(buf) for mfn, buf in m._frames.items()},
     )
 
 
@@ -249,9 +252,11 @@ def _content_diffs(w: World, before: Snap, after: Snap, out: Outcome) -> list[st
     checks = {(ev.check, ev.mfn) for ev in out.events}
     adjust = w.paging.adjust
     for mfn in set(before.contents) | set(after.contents):
-        bc_, ac_ = before.contents.get(mfn, {}), after.contents.get(mfn, {})
-        for i in set(bc_) | set(ac_):
-            bv, av = bc_.get(i, 0), ac_.get(i, 0)
+        braw, araw = before.contents.get(mfn, _ZERO_FRAME), after.contents.get(mfn, _ZERO_FRAME)
+        if braw == araw:
+            continue
+        for i, (bv, av) in enumerate(zip(_ENTRIES.unpack(braw), _ENTRIES.unpack(araw),
+                                         strict=True)):
             if bv == av:
                 continue
             if i >= 4 and av == 0 and ("pv32_l3_high_slots", mfn) in checks:
@@ -282,7 +287,7 @@ def failure_diff(w: World, op: Op, before: Snap, after: Snap, out: Outcome) -> l
 
 def _check_pin_unpin(w: World, op: Op, before_counts: dict[int, Any]) -> None:
     """Property 3 on a copy: unpinning what was just pinned restores every count."""
-    xen2 = copy.deepcopy(w.xen)
+    xen2: Xen = pickle.loads(pickle.dumps(w.xen, pickle.HIGHEST_PROTOCOL))  # a deep copy
     g2 = xen2.domains[w.g.domid]
     un = hypercalls.mmuext_op(xen2, g2, hypercalls.MMUEXT_UNPIN_TABLE, w.frame(op[1]))
     if not un.ok:

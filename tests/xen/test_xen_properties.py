@@ -29,9 +29,11 @@ from pvlab.xen.campaign import (
     Op,
     World,
     check_sequence,
+    failure_diff,
     run_seeds,
     sample_op,
     sequence_for_seed,
+    snapshot,
 )
 
 flags_st = st.one_of(
@@ -189,3 +191,20 @@ def test_campaign_smoke_on_fresh_random_seeds() -> None:
     figs = run_seeds(range(start, start + 200))
     assert figs.sequences == 200 and figs.operations > 200
     assert figs.violations == [], (start, figs.violations[:3])
+
+
+def test_failure_diff_sees_what_a_failed_operation_must_not_change() -> None:
+    """The checker itself is not vacuous: a new page_info record, a changed count and a
+    changed entry after a failed operation are each reported."""
+    w = World(64, "4.19")
+    table = w.frame(0)
+    w.g.write_entry(table, 0, w.frame(1), "P")
+    before = snapshot(w.xen)
+    failed = w.g.unpin(table)  # not pinned: EINVAL
+    assert not failed.ok
+    assert failure_diff(w, ("unpin", 0), before, snapshot(w.xen), failed) == []
+    w.xen.machine.page(w.xen.compat_m2p_base + 7)           # a record appears
+    w.g.page(w.frame(2)).count_info += 1                    # a count changes
+    w.xen.machine.write_entry(table, 5, (w.frame(3) << 12) | P)  # an entry changes
+    diffs = failure_diff(w, ("unpin", 0), before, snapshot(w.xen), failed)
+    assert len(diffs) == 3, diffs
