@@ -38,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-from", type=int, default=0, metavar="S",
                    help="first seed; seeds S .. S+N-1 are run (default 0)")
     p.add_argument("--workers", type=int, default=2, metavar="W",
-                   help="worker processes (default 2)")
+                   help="worker processes (default 2; use the machine's cores)")
     p.add_argument("--replay", type=int, metavar="SEED",
                    help="re-run one seed and print its operations and any violation")
     p.set_defaults(func=main)
@@ -78,7 +78,8 @@ def main(args: argparse.Namespace) -> int:
           f"{args.workers} worker(s)", file=sys.stderr)
     total = CampaignFigures()
     t0 = time.monotonic()
-    with multiprocessing.get_context("fork").Pool(args.workers) as pool:
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with multiprocessing.get_context(method).Pool(args.workers) as pool:
         for figs in pool.imap_unordered(run_seeds, _chunks(start, n)):
             total.add(figs)
             elapsed = time.monotonic() - t0
