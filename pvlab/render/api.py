@@ -30,7 +30,7 @@ def _is_run(obj: object) -> TypeIs[ScenarioRun]:
 
 def scenario_hints(run: ScenarioRun) -> dict[int, int]:
     """MFN -> level from what the scenario does with its frames (pins, CR3 loads, checks)."""
-    top = 3 if run.guest.bitness == 32 else 4
+    top = run.guest.domain.abi.top_level
     hints: dict[int, int] = {}
     for step in run.scenario.steps:
         a = step.args

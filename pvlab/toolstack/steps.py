@@ -152,9 +152,9 @@ def _process_l3(run: Any, step: Any) -> Outcome:
         return top, g.alloc_frame()
 
     top, l2 = _guarded(run, step, alloc)
-    level = 3 if g.bitness == 32 else 4
-    slot = 3 if g.bitness == 32 else 0
-    if g.bitness == 64:
+    level = g.domain.abi.top_level
+    slot = 3 if level == 3 else 0  # a compat L3 must fill slot 3
+    if level == 4:
         l3 = _guarded(run, step, g.alloc_frame)
         g.write_entry(top, 0, value=make_entry(l3, P | RW | A | D | US))
         g.write_entry(l3, 0, value=make_entry(l2, P | RW | A | D | US))

@@ -25,6 +25,7 @@ from typing import Any
 
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, parse_size
 from pvlab.x86.flags import parse_flags
+from pvlab.xen.abi import abi_for
 
 # probe op codes (oracle/probe.c)
 OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
@@ -368,7 +369,7 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
     if op == "vcpu_initialise":
         if not toolstack:
             return StepPlan(i, op, skip=SKIP_OWN_VCPU)
-        if plan.bitness == 32 and _assist_mask(a.get("vm_assists")) >> 32:
+        if _assist_mask(a.get("vm_assists")) >> abi_for(plan.bitness).context_vm_assist_bits:
             return StepPlan(i, op, skip=SKIP_COMPAT_ASSIST)
         return StepPlan(
             i, op, OP_VCPU_INIT, plan.frame_index(str(a["cr3"])), int(a.get("vcpu", 0)),

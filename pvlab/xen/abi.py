@@ -69,6 +69,16 @@ class PV64Abi:
     entry_adjust: ClassVar[dict[int, int]] = {2: US, 3: US, 4: A | US}
     #: The L3 promotion path (`promote_l3_table`): every slot, or the compat 4-slot path.
     l3_promotion: ClassVar[Literal["native", "compat"]] = "native"
+    #: The level of the tables Xen writes its own slots into, and what those slots hold.
+    xen_table_level: ClassVar[int] = 4
+    xen_slots_summary: ClassVar[str] = "L4 256–271: Xen's mappings, 258: linear"
+    #: The domain is switched to compat by `XEN_DOMCTL_set_address_size` (`switch_compat`).
+    switch_compat: ClassVar[bool] = False
+    #: libxenguest's arch hooks (`alloc_pgtables_x86_64`) and the ELF guest type.
+    xc_arch: ClassVar[str] = "64"
+    guest_type: ClassVar[str] = "xen-3.0-x86_64"
+    #: Bytes per p2m entry (an unsigned long of the guest).
+    p2m_entry_size: ClassVar[int] = 8
 
     def __repr__(self) -> str:
         return f"<{self.name} ABI>"
@@ -86,9 +96,15 @@ class PV64Abi:
             return range(L4_FIRST_XEN_SLOT, L4_LAST_XEN_SLOT + 1)
         return range(0)
 
-    def drawn_xen_slots(self, level: int) -> range:
-        """The slots a picture of this guest's tables collapses into one "Xen" node."""
-        return self.xen_slots(level)
+    def drawn_xen_slots(self) -> range:
+        """The slots Xen writes into this guest's tables (`xen_table_level`): a picture
+        collapses them into one "Xen" node."""
+        return self.xen_slots(self.xen_table_level, pae_xen_l2=True)
+
+    def ps_means_superpage(self, level: int) -> bool:
+        """Whether PS (bit 7) in an entry of `level` asks for a superpage (a compat L3
+        entry is a PAE PDPTE, where bit 7 is reserved)."""
+        return level >= 2
 
     def guest_slots(self, level: int, *, pae_xen_l2: bool = False) -> range | list[int]:
         """The slots Xen validates (`is_guest_l2_slot`, `is_guest_l4_slot`)."""
@@ -172,6 +188,12 @@ class PV32Abi(PV64Abi):
     extended_cr3_codec: ClassVar[bool] = True
     entry_adjust: ClassVar[dict[int, int]] = {2: 0, 3: US | RW, 4: A | US}
     l3_promotion: ClassVar[Literal["native", "compat"]] = "compat"
+    xen_table_level: ClassVar[int] = 2
+    xen_slots_summary: ClassVar[str] = "PAE L2 428–511: compat M2P (read-only)"
+    switch_compat: ClassVar[bool] = True
+    xc_arch: ClassVar[str] = "32_pae"
+    guest_type: ClassVar[str] = "xen-3.0-x86_32p"
+    p2m_entry_size: ClassVar[int] = 4
 
     def slots(self, level: int) -> int:
         # The guest writes 4 L3 entries; Xen's per-vCPU compat L4 uses only slot 0.
@@ -182,8 +204,8 @@ class PV32Abi(PV64Abi):
             return range(COMPAT_L2_FIRST_XEN_SLOT, ENTRIES)
         return range(0)
 
-    def drawn_xen_slots(self, level: int) -> range:
-        return self.xen_slots(level, pae_xen_l2=level == 2)
+    def ps_means_superpage(self, level: int) -> bool:
+        return level == 2
 
     def update_refused(self, level: int, index: int, *, pae_xen_l2: bool) -> str | None:
         if level == 3 and index >= 3:
