@@ -48,8 +48,10 @@ class Situation:
             who = "the guest pins" if self.vcpu0 == "initialised" else "the toolstack pins"
             return (f"Xen {self.xen}, {bits}, {assist}, vCPU 0 {self.vcpu0}: "
                     f"{who} a new L3 at MFN {self.mfn:#x}.")
-        kernel = ("declares extended CR3 (PAE_MODE \"yes\")" if self.assist else
-                  "is a legacy PAE=yes kernel without extended CR3")
+        kernel = ("declares extended CR3 (ELF note PAE_MODE \"yes\": XEN_PAE_EXTCR3)"
+                  if self.assist else
+                  "is a legacy kernel whose __xen_guest string says PAE=yes (XEN_PAE_YES: no "
+                  "extended CR3)")
         if self.bitness == 64:
             kernel = ("asks for pae_extended_cr3" if self.assist else
                       "does not ask for pae_extended_cr3")
@@ -152,6 +154,11 @@ def situations_problem(sits: list[Situation]) -> Problem:
     q = ["For each situation: does the PAE-extended-CR3 check in promote_l3_table trip "
          "(the operation fails with -ERANGE)? Answer with a list of True (trips) / False."]
     q += [f"  {i + 1}. {s.describe()}" for i, s in enumerate(sits)]
+    if any(s.via != "guest" and s.bitness == 32 for s in sits):
+        q += ["Mind the naming trap: the ELF note PAE_MODE \"yes\" means extended CR3 "
+              "(XEN_PAE_EXTCR3), while the legacy string PAE=yes means no extended CR3 "
+              "(XEN_PAE_YES); libelf-dominfo.c (elf_xen_parse_note / "
+              "elf_xen_parse_guest_info) reads them so."]
     expl = "\n".join(f"{i + 1}. {'trips' if t else 'passes'}" for i, t in enumerate(answer))
     hints = (
         "The check needs all of: Xen 4.19 or later, a 32-bit guest, pae_extended_cr3 off, "
