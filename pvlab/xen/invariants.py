@@ -44,8 +44,6 @@ from pvlab.xen.page_info import (
     PageInfo,
     PGC_allocated,
     PGT_l2_page_table,
-    PGT_l3_page_table,
-    PGT_l4_page_table,
     PGT_writable_page,
 )
 
@@ -184,11 +182,11 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
                 exp_type[mfn] += 1
                 exp_gen[mfn] += 1
                 pi = m.page(mfn)
-                want = PGT_l3_page_table if d.bitness == 32 else PGT_l4_page_table
+                want = d.abi.top_type
                 if pi.type != want or not pi.validated:
                     out.append(f"d{d.domid} vCPU {v.vcpu_id} {attr} MFN {mfn:#x} is "
                                f"{pi.type_name}{'' if pi.validated else ' (not validated)'}, "
-                               f"expected a validated L{3 if d.bitness == 32 else 4}")
+                               f"expected a validated L{d.abi.top_level}")
     for mfn, n in leaked.items():
         exp_type[mfn] += n
         exp_gen[mfn] += n

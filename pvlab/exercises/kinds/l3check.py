@@ -68,14 +68,14 @@ class Situation:
 
 def _l3(g: Guest, mfn: int | None = None, *, below: str | None = None) -> int:
     l3 = g.alloc_frame(mfn=mfn, below=below)
-    if g.bitness == 32:  # a compat L3 needs slot 3
+    if g.domain.abi.l3_promotion == "compat":  # a compat L3 needs slot 3
         g.write_entry(l3, 3, g.alloc_frame(), "P")
     return l3
 
 
 def _top(g: Guest) -> int:
     """vCPU 0's own top-level table, below 4 GiB."""
-    if g.bitness == 32:
+    if g.domain.abi.top_level == 3:
         return _l3(g, below="4GiB")
     return g.alloc_frame(below="4GiB")
 
