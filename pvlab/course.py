@@ -1,0 +1,107 @@
+# SPDX-License-Identifier: MIT
+"""The course (notebooks and solution-free exercises) and copying it into a working folder.
+
+One source of truth: the checkout's `notebooks/` and `exercises/` folders. A built wheel
+carries a copy of them as package data under `pvlab/_course/` (made at wheel-build time by
+`setup.py`, never committed). `course_source()` finds whichever is there.
+
+`copy_course(dest)` copies the course into `dest` without ever overwriting a file that is
+already there: a learner's edits stay; a newer release's version of an edited notebook is
+added beside it (`NAME.new-<version>.ipynb`) and reported.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pvlab.errors import PvlabError
+
+#: The folders that make up the course, in the checkout and in the package data.
+COURSE_FOLDERS = ("notebooks", "exercises")
+#: Never shipped: the instructors' solutions.
+EXCLUDED_FOLDERS = ("solutions",)
+PACKAGE_COURSE = Path(__file__).resolve().parent / "_course"
+CHECKOUT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class CopyReport:
+    """What `copy_course` did, file by file (paths relative to the destination)."""
+
+    dest: Path
+    added: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    beside: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = []
+        if self.added:
+            lines.append(f"copied {len(self.added)} course file(s) into {self.dest}")
+        if self.beside:
+            lines.append("you edited these files; this release's version was put beside them:")
+            lines += [f"  {name}" for name in self.beside]
+        if not lines:
+            lines.append(f"course in {self.dest} is up to date (your edits are kept)")
+        return "\n".join(lines)
+
+
+def _is_course_root(path: Path) -> bool:
+    return (path / "notebooks").is_dir()
+
+
+def course_source() -> Path:
+    """The folder holding notebooks/ and exercises/: the package data, else the checkout."""
+    for candidate in (PACKAGE_COURSE, CHECKOUT):
+        if _is_course_root(candidate):
+            return candidate
+    raise PvlabError("this pvlab installation carries no course (no notebooks/ found)",
+                     "reinstall pvlab from a wheel built by `pip wheel .` or use a checkout")
+
+
+def course_files(source: Path) -> list[Path]:
+    """Course files relative to `source`: every file under the course folders."""
+    files = []
+    for folder in COURSE_FOLDERS:
+        root = source / folder
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.is_file() and not any(
+                    part in (".ipynb_checkpoints", "__pycache__") for part in path.parts):
+                files.append(path.relative_to(source))
+    return files
+
+
+def _beside_name(rel: Path, version: str) -> Path:
+    return rel.with_name(f"{rel.stem}.new-{version}{rel.suffix}")
+
+
+def copy_course(dest: Path, source: Path | None = None, version: str | None = None) -> CopyReport:
+    """Copy the course into `dest` (created if needed); never overwrite an existing file."""
+    from pvlab import __version__
+
+    source = course_source() if source is None else source
+    version = version or __version__
+    dest = Path(dest)
+    if dest.exists() and not dest.is_dir():
+        raise PvlabError(f"course folder {dest} exists and is not a folder",
+                         "pass another --course-dir")
+    report = CopyReport(dest)
+    for rel in course_files(source):
+        src, target = source / rel, dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            shutil.copy2(src, target)
+            report.added.append(str(rel))
+        elif filecmp.cmp(src, target, shallow=False):
+            report.kept.append(str(rel))
+        else:
+            beside = dest / _beside_name(rel, version)
+            report.kept.append(str(rel))
+            if not beside.exists():
+                shutil.copy2(src, beside)
+                report.beside.append(str(beside.relative_to(dest)))
+    return report
