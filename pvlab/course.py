@@ -6,13 +6,14 @@ carries a copy of them as package data under `pvlab/_course/` (made at wheel-bui
 `setup.py`, never committed). `course_source()` finds whichever is there.
 
 `copy_course(dest)` copies the course into `dest` without ever overwriting a file that is
-already there: a learner's edits stay; a newer release's version of an edited notebook is
-added beside it (`NAME.new-<version>.ipynb`) and reported.
+already edited by the learner: their edits stay; a newer release's version of an edited
+notebook is added beside it (`NAME.new-<version>.ipynb`) and reported.
 """
 
 from __future__ import annotations
 
-import filecmp
+import hashlib
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +35,15 @@ class CopyReport:
     dest: Path
     added: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
     beside: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = []
         if self.added:
             lines.append(f"copied {len(self.added)} course file(s) into {self.dest}")
+        if self.updated:
+            lines.append(f"updated {len(self.updated)} file(s) you had not edited")
         if self.beside:
             lines.append("you edited these files; this release's version was put beside them:")
             lines += [f"  {name}" for name in self.beside]
@@ -75,12 +79,24 @@ def course_files(source: Path) -> list[Path]:
     return files
 
 
+MANIFEST = ".pvlab-course.json"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _beside_name(rel: Path, version: str) -> Path:
     return rel.with_name(f"{rel.stem}.new-{version}{rel.suffix}")
 
 
 def copy_course(dest: Path, source: Path | None = None, version: str | None = None) -> CopyReport:
-    """Copy the course into `dest` (created if needed); never overwrite an existing file."""
+    """Copy the course into `dest` (created if needed); never overwrite a learner's edit.
+
+    `dest/.pvlab-course.json` remembers the digest of each file as last copied. A file whose
+    release version changed is updated in place only if the learner never edited it;
+    otherwise the new version goes beside it as NAME.new-VERSION.ipynb (listed in `beside`).
+    """
     from pvlab import __version__
 
     source = course_source() if source is None else source
@@ -89,19 +105,36 @@ def copy_course(dest: Path, source: Path | None = None, version: str | None = No
     if dest.exists() and not dest.is_dir():
         raise PvlabError(f"course folder {dest} exists and is not a folder",
                          "pass another --course-dir")
+    dest.mkdir(parents=True, exist_ok=True)
+    manifest_path = dest / MANIFEST
+    try:
+        shipped: dict[str, str] = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        shipped = {}
     report = CopyReport(dest)
     for rel in course_files(source):
+        key = rel.as_posix()
         src, target = source / rel, dest / rel
+        new = _digest(src)
         target.parent.mkdir(parents=True, exist_ok=True)
         if not target.exists():
             shutil.copy2(src, target)
-            report.added.append(str(rel))
-        elif filecmp.cmp(src, target, shallow=False):
-            report.kept.append(str(rel))
+            report.added.append(key)
         else:
-            beside = dest / _beside_name(rel, version)
-            report.kept.append(str(rel))
-            if not beside.exists():
-                shutil.copy2(src, beside)
-                report.beside.append(str(beside.relative_to(dest)))
+            have = _digest(target)
+            if have == new or shipped.get(key) == new:
+                report.kept.append(key)  # identical, or the learner's edit of this release
+            elif shipped.get(key) == have:
+                shutil.copy2(src, target)  # never edited: take the new release
+                report.updated.append(key)
+            else:
+                beside = _beside_name(rel, version)
+                report.kept.append(key)
+                if not (dest / beside).exists():
+                    shutil.copy2(src, dest / beside)
+                    report.beside.append(beside.as_posix())
+        shipped[key] = new
+    tmp = manifest_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
+    tmp.replace(manifest_path)
     return report

@@ -164,3 +164,47 @@ class Learner:
             elif kind == "status" and content.get("execution_state") == "idle":
                 idle = True
         return ExecResult(status, "".join(stdout), time.monotonic() - started, error)
+
+
+# ---- the scenario-lab actions every simulated learner performs --------------------------------
+
+#: Sets up the seed story of notebooks/06-scenario-lab.ipynb in the learner's kernel.
+LAB_SETUP = """\
+from pvlab.ui import Lab
+lab = Lab()
+lab.allocate("l3", above="4GiB")
+lab.allocate("l2")
+lab.set_entry("l3", 3, "l2", "P")
+lab.set_vcpu0_initialised(True)
+lab.w_op_frame.value = "l3"
+print(lab.status_kind)
+"""
+
+_STATUS = '\nprint(f"[{lab.status_kind}] {lab.status_text}")'
+
+#: (action, code, a substring the printed status must contain): as the notebook's clicks.
+LAB_ACTIONS: list[tuple[str, str, str]] = [
+    ("toggle bitness", "lab.set_bitness(32)" + _STATUS, "bitness 32"),
+    ("pin", 'lab.pin("l3", 3)' + _STATUS, "ERANGE"),
+    ("toggle assist", 'lab.set_vm_assist("pae_extended_cr3", True)' + _STATUS, "[ok]"),
+    ("allocate", 'lab.allocate("l1")' + _STATUS, "allocated l1"),
+    ("undo", "lab.undo()" + _STATUS, "undone"),
+]
+
+
+def run_lab_actions(learner: Learner) -> list[tuple[str, float]]:
+    """Run LAB_SETUP then LAB_ACTIONS in the learner's kernel: (action, seconds) each.
+
+    Raises LearnerError when an action fails or prints the wrong status.
+    """
+    setup = learner.execute(LAB_SETUP)
+    if setup.status != "ok":
+        raise LearnerError(f"{learner.name}: lab setup failed: {setup.error}")
+    timings = []
+    for action, code, expected in LAB_ACTIONS:
+        result = learner.execute(code)
+        if result.status != "ok" or expected not in result.stdout:
+            raise LearnerError(f"{learner.name}: {action} printed {result.stdout!r} "
+                               f"{result.error}; expected {expected!r}")
+        timings.append((action, result.seconds))
+    return timings
