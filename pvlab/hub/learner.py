@@ -77,10 +77,18 @@ class Learner:
     def start_server(self, timeout: float = 180.0) -> float:
         """Ask the hub for this learner's server; seconds until it is ready."""
         started = time.monotonic()
+        self.request_server()
+        return self.wait_ready(started, timeout)
+
+    def request_server(self) -> None:
+        """Ask the hub to start this learner's server (do not wait)."""
         reply = self.api("POST", f"/hub/api/users/{self.name}/server")
         if reply.status_code not in (201, 202, 400):  # 400: already running
             raise LearnerError(f"{self.name}: spawn refused ({reply.status_code}: "
                                f"{reply.text[:200]})")
+
+    def wait_ready(self, started: float, timeout: float = 180.0) -> float:
+        """Wait until the server is ready; seconds since `started` (a time.monotonic())."""
         while time.monotonic() - started < timeout:
             model = self.api("GET", f"/hub/api/users/{self.name}").json()
             server = model.get("servers", {}).get("")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import stat
+import time
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,11 @@ def learner(hub: HubUnderTest, name: str) -> Learner:
 
 
 def test_four_learners_sign_in_start_and_run_the_lab_actions(running_hub: HubUnderTest) -> None:
+    started = time.monotonic()
+    for name in LEARNERS:  # all four ask at once, as a room does
+        learner(running_hub, name).request_server()
     for name in LEARNERS:
-        person = learner(running_hub, name)
-        assert person.start_server() > 0
+        assert _signed_in[name].wait_ready(started) > 0
     for name in LEARNERS:
         person = _signed_in[name]
         listing = person.get_file("notebooks").json()
@@ -190,15 +193,19 @@ def test_edits_survive_a_server_restart_and_a_hub_restart(running_hub: HubUnderT
     # A hub restart, with `make hub`'s prepare step run again on the same folder.
     running_hub.restart()
     _signed_in.clear()
+    started = time.monotonic()
     for name in LEARNERS:
         person = Learner(running_hub.url, name, PASSWORDS[name])
         person.login()  # existing accounts: no workshop password needed any more
-        person.start_server()
+        person.request_server()
+        _signed_in[name] = person
+    for name in LEARNERS:
+        person = _signed_in[name]
+        person.wait_ready(started)
         assert _has_marker(person, markers[name]), name
         assert not _has_marker(person, markers["dee" if name != "dee" else "ada"])
         person.start_kernel()
         run_lab_actions(person)
-        _signed_in[name] = person
 
 
 def test_homes_are_real_folders_of_the_state_dir(running_hub: HubUnderTest) -> None:
