@@ -138,3 +138,26 @@ def copy_course(dest: Path, source: Path | None = None, version: str | None = No
     tmp.write_text(json.dumps(shipped, indent=1, sort_keys=True) + "\n")
     tmp.replace(manifest_path)
     return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m pvlab.course DEST`: copy the course into DEST (used by the Z2JH user image's
+    start hook, deploy/z2jh/values.yaml); prints what it did."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pvlab.course",
+                                     description="Copy the pvlab course into a folder; never "
+                                     "overwrite a learner's edits.")
+    parser.add_argument("dest", help="folder to copy notebooks/ and exercises/ into")
+    args = parser.parse_args(argv)
+    try:
+        report = copy_course(Path(args.dest))
+    except PvlabError as err:
+        print(f"pvlab.course: {err}")
+        return 2
+    print(report.summary())
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -15,15 +15,18 @@ from pathlib import Path
 from typing import Any
 
 from pvlab.hub.settings import (
+    ADMIN_ACCESS,
     ADMIN_PASSWORD_ENV,
     COOKIE_SECRET_FILE,
     DB_FILE,
+    DEFAULT_URL,
     HOMES,
     LEARNERS_FILE,
     LOOPBACK,
     PASSWORD_ENV,
     USERNAME_PATTERN,
     HubSettings,
+    resolve_proxy,
 )
 
 PORTS_ENV = "PVLAB_HUB_PORTS"
@@ -58,7 +61,8 @@ def configure(c: Any, state_dir: str | Path) -> None:
     c.JupyterHub.hub_ip = LOOPBACK
     c.JupyterHub.hub_port = hub_port
     c.ConfigurableHTTPProxy.api_url = f"http://{LOOPBACK}:{proxy_api_port}"
-    c.ConfigurableHTTPProxy.command = [settings.configurable_http_proxy]
+    c.ConfigurableHTTPProxy.command = [resolve_proxy(settings.configurable_http_proxy)
+                                       or settings.configurable_http_proxy]
     c.ConfigurableHTTPProxy.should_start = True
 
     # All state in one folder.
@@ -73,13 +77,13 @@ def configure(c: Any, state_dir: str | Path) -> None:
     c.Authenticator.allow_all = True
     c.Authenticator.admin_users = set(settings.admins)
     c.Authenticator.username_pattern = USERNAME_PATTERN
-    c.JupyterHub.admin_access = False  # admins manage servers, they do not open them
+    c.JupyterHub.admin_access = ADMIN_ACCESS
 
     # Each learner's server.
     c.JupyterHub.spawner_class = CourseSpawner
     c.Spawner.cmd = singleuser_cmd()
     c.Spawner.ip = LOOPBACK
-    c.Spawner.default_url = "/lab"
+    c.Spawner.default_url = DEFAULT_URL
     c.Spawner.mem_limit = settings.mem_limit_mb * 1024 * 1024
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 180
@@ -88,6 +92,9 @@ def configure(c: Any, state_dir: str | Path) -> None:
         c.Spawner.args = ["--ServerApp.allow_root=True"]
     c.JupyterHub.active_server_limit = settings.max_learners
     c.JupyterHub.cleanup_servers = True
+    # Answer a spawn request at once (202) instead of holding it up to 10 s: a room of
+    # learners asking together must not queue behind each other's requests.
+    c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 
     # The idle culler, as a hub-managed service with only the scopes it needs.
     c.JupyterHub.services = [{"name": IDLE_CULLER, "command": culler_command(settings)}]

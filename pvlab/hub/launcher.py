@@ -10,7 +10,6 @@ internal ports and returns a `RunningHub` once /hub/health answers through the p
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pvlab.errors import PvlabError
 from pvlab.hub.config import CONFIG_TEMPLATE, PORTS_ENV
@@ -31,6 +31,7 @@ from pvlab.hub.settings import (
     PASSWORD_ENV,
     HubSettings,
     check_passwords,
+    resolve_proxy,
 )
 
 CONFIG_FILE = "jupyterhub_config.py"
@@ -53,6 +54,16 @@ def port_is_free(port: int, host: str) -> bool:
     return True
 
 
+def wait_port_free(port: int, host: str, timeout: float) -> bool:
+    """True once `port` can be bound (a hub stopped a moment ago may still hold it)."""
+    deadline = time.monotonic() + timeout
+    while not port_is_free(port, host):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.3)
+    return True
+
+
 def missing_tools(settings: HubSettings) -> list[str]:
     """What the hub needs and this machine lacks, each with its fix."""
     problems = []
@@ -62,9 +73,9 @@ def missing_tools(settings: HubSettings) -> list[str]:
             __import__(module)
         except ImportError:
             problems.append(f"{package} is not installed (pip install 'pvlab[hub]')")
-    if shutil.which(settings.configurable_http_proxy) is None:
-        problems.append("configurable-http-proxy is not on PATH "
-                        "(npm install -g configurable-http-proxy; `make hub` does it)")
+    if resolve_proxy(settings.configurable_http_proxy) is None:
+        problems.append("configurable-http-proxy is missing (`make hub` installs it from npm "
+                        "into .venv; or npm install -g configurable-http-proxy)")
     return problems
 
 
@@ -92,7 +103,10 @@ class RunningHub:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def stop(self, timeout: float = 30.0) -> int:
-        """SIGTERM the hub (it stops the proxy, learners' servers and services), wait."""
+        """SIGTERM the hub (it stops the proxy, learners' servers and services), wait; then
+        end whatever it started that is still running (a hub killed after `timeout`, or
+        kernels a server left behind)."""
+        family = _descendants(self.proc.pid)
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -100,7 +114,54 @@ class RunningHub:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        # Anything left in the hub's process group (the proxy, if the hub died first).
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+        _end(family + _descendants_of(family))
         return int(self.proc.returncode)
+
+
+def _descendants(pid: int) -> list[Any]:
+    try:
+        import psutil
+    except ImportError:
+        return []
+    try:
+        return list(psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _descendants_of(procs: list[Any]) -> list[Any]:
+    """Children (and theirs) that appeared since `procs` were listed: kernels of servers."""
+    more: list[Any] = []
+    for proc in procs:
+        more += _descendants(proc.pid)
+    return more
+
+
+def _end(procs: list[Any], grace: float = 5.0) -> None:
+    """SIGTERM the processes still alive, then SIGKILL those that outlive `grace`."""
+    if not procs:
+        return
+    import psutil
+
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running():
+                proc.terminate()
+                alive.append(proc)
+        except psutil.Error:
+            continue
+    _, still = psutil.wait_procs(alive, timeout=grace)
+    for proc in still:
+        try:
+            proc.kill()
+        except psutil.Error:
+            continue
 
 
 def hub_env(password: str | None, admin_password: str | None, ports: tuple[int, int]
@@ -126,7 +187,7 @@ def start(state_dir: Path, password: str | None, admin_password: str | None = No
     if problems:
         raise PvlabError("the hub cannot start: " + "; ".join(problems),
                          "run `make hub`, which installs them")
-    if not port_is_free(settings.port, settings.ip):
+    if not wait_port_free(settings.port, settings.ip, 15.0):
         raise PvlabError(f"port {settings.port} on {settings.ip} is already in use",
                          "pick another with --port (or stop the hub already running there)")
     ports = (free_port(), free_port())

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -30,6 +32,12 @@ STATE_ENV = "PVLAB_HUB_STATE"
 MIN_PASSWORD = 8
 MIN_ADMIN_PASSWORD = 16
 LOOPBACK = "127.0.0.1"
+#: Environment for every learner's kernel: one thread for BLAS/OpenMP pools.
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Where a learner lands after sign-in.
+DEFAULT_URL = "/lab"
+#: Admins manage servers; they do not open learners' servers.
+ADMIN_ACCESS = False
 #: A learner name: a home folder name and a URL path segment, nothing else.
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
@@ -97,3 +105,14 @@ def check_passwords(password: str | None, admin_password: str | None,
     if admin_password and admin_password == password:
         raise PvlabError("the admin password equals the workshop password",
                          "choose a different admin password")
+
+
+def resolve_proxy(command: str = "configurable-http-proxy") -> str | None:
+    """The proxy program: this Python's bin folder first (scripts/setup.sh links it there
+    from npm), then PATH; None when it is nowhere."""
+    if os.sep in command:
+        return command if os.access(command, os.X_OK) else None
+    beside = Path(sys.executable).parent / command
+    if os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which(command)

@@ -28,9 +28,7 @@ from jupyterhub.spawner import SimpleLocalProcessSpawner
 from traitlets import Integer
 
 from pvlab.course import copy_course
-
-#: Environment for every learner's kernel: one thread for BLAS/OpenMP pools.
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from pvlab.hub.settings import THREAD_ENV
 
 
 class CourseSpawner(SimpleLocalProcessSpawner):

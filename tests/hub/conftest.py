@@ -9,7 +9,6 @@ tests skip with the fix. Everything a test starts is stopped by its fixture.
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,7 +34,9 @@ def require_hub() -> None:
             __import__(module)
         except ImportError:
             problems.append(f"{module} is not installed (pip install -e '.[hub]')")
-    if shutil.which("configurable-http-proxy") is None:
+    from pvlab.hub.settings import resolve_proxy
+
+    if resolve_proxy() is None:
         problems.append("configurable-http-proxy is missing (npm install -g "
                         "configurable-http-proxy; make test does it)")
     if problems:

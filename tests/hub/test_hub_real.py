@@ -11,6 +11,7 @@ import copy
 import json
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,21 @@ def test_four_learners_sign_in_start_and_run_the_lab_actions(running_hub: HubUnd
         learner(running_hub, name).request_server()
     for name in LEARNERS:
         assert _signed_in[name].wait_ready(started) > 0
-    for name in LEARNERS:
-        person = _signed_in[name]
-        listing = person.get_file("notebooks").json()
-        assert "06-scenario-lab.ipynb" in {item["name"] for item in listing["content"]}
-        assert person.get_file("exercises").status_code == 200
-        assert person.get_file("solutions").status_code == 404, "solutions must not ship"
-        person.start_kernel()
-        timings = run_lab_actions(person)
-        assert [action for action, _ in timings] == [
-            "toggle bitness", "pin", "toggle assist", "allocate", "undo"]
-        cwd = person.execute("import os; print(os.getcwd())").stdout.strip()
-        assert cwd == str(running_hub.state_dir.resolve() / "homes" / name)
+    with ThreadPoolExecutor(len(LEARNERS)) as pool:  # the four work side by side
+        list(pool.map(lambda name: _check_own_server(running_hub, _signed_in[name]), LEARNERS))
+
+
+def _check_own_server(running_hub: HubUnderTest, person: Learner) -> None:
+    listing = person.get_file("notebooks").json()
+    assert "06-scenario-lab.ipynb" in {item["name"] for item in listing["content"]}
+    assert person.get_file("exercises").status_code == 200
+    assert person.get_file("solutions").status_code == 404, "solutions must not ship"
+    person.start_kernel()
+    timings = run_lab_actions(person)
+    assert [action for action, _ in timings] == [
+        "toggle bitness", "pin", "toggle assist", "allocate", "undo"]
+    cwd = person.execute("import os; print(os.getcwd())").stdout.strip()
+    assert cwd == str(running_hub.state_dir.resolve() / "homes" / person.name)
 
 
 def test_a_learner_cannot_reach_another_learners_server(running_hub: HubUnderTest) -> None:
@@ -204,8 +208,10 @@ def test_edits_survive_a_server_restart_and_a_hub_restart(running_hub: HubUnderT
         person.wait_ready(started)
         assert _has_marker(person, markers[name]), name
         assert not _has_marker(person, markers["dee" if name != "dee" else "ada"])
-        person.start_kernel()
-        run_lab_actions(person)
+    # The lab still works after the restart (one learner is enough to show it).
+    ada = _signed_in["ada"]
+    ada.start_kernel()
+    run_lab_actions(ada)
 
 
 def test_homes_are_real_folders_of_the_state_dir(running_hub: HubUnderTest) -> None:
