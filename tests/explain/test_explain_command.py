@@ -66,6 +66,8 @@ def test_a_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str],
     "Bad L4 flags 80", "PAE pgd must be below 4GB (0x13ff73 >= 0x100000)",
     "mfn 12345 already pinned", "mfn 12345 not pinned", "PAE L3 3rd slot is shared",
     "Could not get page type PGT_writable_page",
+    "L4 update in Xen-private area, slot 0x10f", "L2 update in Xen-private area, slot 0x1ac",
+    "Attempt to create linear p.t. with write perms",
 ])
 def test_scenario_skeletons_reproduce_the_line(line: str, tmp_path: Path) -> None:
     ex = explain_line(line)
