@@ -95,6 +95,30 @@ def _writable_pagetable(what: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _xen_slot(level: int, slot: int, what: str) -> str:
+    if level == 4:
+        slot = slot if 256 <= slot <= 271 else 256
+        lines = _head("l4-xen-slot-update", what, 64)
+        lines += ["frames:", "  l4: {}", "  l3: {}", "steps:", "  - pin: {frame: l4, level: 4}",
+                  "    expect: ok", f"  - mmu_update: {{table: l4, index: {slot}, to: l3, "
+                  "flags: [P]}", "    expect: EINVAL"]
+    else:
+        slot = slot if 428 <= slot <= 511 else 428
+        lines = _head("pae-xen-l2-slot-update", what, 32)
+        lines += ["frames:", "  l3: {below: 4GiB}", "  l2: {}", "  l1: {}", "tables:", "  l3:",
+                  "    3: {to: l2, flags: [P]}", "steps:", "  - pin: {frame: l3, level: 3}",
+                  "    expect: ok", f"  - mmu_update: {{table: l2, index: {slot}, to: l1, "
+                  "flags: [P]}", "    expect: EPERM"]
+    return "\n".join(lines) + "\n"
+
+
+def _linear_rw(what: str) -> str:
+    lines = _head("linear-pagetable-rw", what, 64)
+    lines += ["frames:", "  l4: {}", "tables:", "  l4:", "    0: {to: l4, flags: [P, RW]}",
+              "steps:", "  - pin: {frame: l4, level: 4}", "    expect: EINVAL"]
+    return "\n".join(lines) + "\n"
+
+
 def scenario_for(ex: Explanation) -> str | None:
     """A scenario file reproducing the message of `ex`, or None when there is no skeleton."""
     if not ex.matched or ex.format_id is None:
@@ -117,4 +141,10 @@ def scenario_for(ex: Explanation) -> str | None:
         return _slot3_shared(what)
     if fid == "l1_writable_type":
         return _writable_pagetable(what)
+    if fid in ("l4_xen_private", "l2_xen_private"):
+        slot = d["slot"].value
+        return _xen_slot(4 if fid.startswith("l4") else 2, slot if isinstance(slot, int) else 0,
+                         what)
+    if fid == "linear_rw":
+        return _linear_rw(what)
     return None
