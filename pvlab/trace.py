@@ -12,6 +12,10 @@ import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from typing import Literal
+
+#: What a check decided: it passed, it refused (the operation fails), or a note.
+Decision = Literal["pass", "fail", "info"]
 
 
 class Errno(enum.IntEnum):
@@ -50,7 +54,7 @@ class Event:
     """One check and what it decided."""
 
     check: str
-    decision: str  # "pass", "fail" or "info"
+    decision: Decision
     explanation: str
     xen_function: str
     mfn: int | None = None
@@ -139,7 +143,7 @@ class Tracer:
         self.outcome = Outcome(op=op)
         self.depth = 0
 
-    def event(self, check: str, decision: str, explanation: str, xen_function: str, *,
+    def event(self, check: str, decision: Decision, explanation: str, xen_function: str, *,
               mfn: int | None = None, index: int | None = None,
               level: int | None = None) -> None:
         self.outcome.events.append(Event(check, decision, explanation, xen_function,

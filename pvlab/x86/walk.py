@@ -14,7 +14,7 @@ Not modelled: SMEP/SMAP, protection keys, PCID, 5-level paging, the TLB.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pvlab.errors import PvlabError
 from pvlab.units import GiB, KiB, MiB
@@ -50,6 +50,10 @@ class PhysMem(Protocol):
     def read_u64(self, paddr: int) -> int: ...
 
 
+#: #PF or #GP(0).
+FaultKind = Literal["page-fault", "gp"]
+
+
 @dataclass(frozen=True)
 class Step:
     """One paging-structure entry the walk read, and what it decided from it.
@@ -75,7 +79,7 @@ class Fault:
     entry at fault, or None.
     """
 
-    kind: str
+    kind: FaultKind
     level: int | None
     reason: str
     error_code: int
