@@ -81,7 +81,9 @@ class TypeSystem:
         """`get_page(pg, d)`: a general reference, only if `d` owns an allocated frame."""
         if not self.m.mfn_valid(mfn):
             return False
-        pi = self.m.page(mfn)
+        # Only reads until the owner matches: a refused frame (dom_xen, free, foreign) must
+        # not gain a page_info record (Xen's frame table exists already; ours is lazy).
+        pi = self.m.peek(mfn)
         if pi.owner != d.domid or pi.count == 0:
             return False
         pi.count_info += 1
