@@ -84,6 +84,10 @@ def test_every_operation_has_a_summary_and_a_replay_or_a_reason() -> None:
         assert kind.summary, op
         assert kind.replay is not None or kind.no_replay, op
     assert check_ops() == {"expect_page", "expect_entry"}
+    pin = steps()["pin"]
+    assert pin.required == {"frame", "level"} and pin.frame_fields == ("frame",)
+    assert pin.form_fields == ("frame", "level")
+    assert steps()["mmu_update"].frame_fields == ("to", "table")
 
 
 def test_registering_an_operation_twice_is_refused(pin_twice: None) -> None:
