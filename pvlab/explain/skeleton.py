@@ -10,6 +10,7 @@ from __future__ import annotations
 from pvlab.explain.lines import Explanation
 from pvlab.x86.flags import flag_names
 from pvlab.xen import page_info as pg
+from pvlab.xen.abi import abi_for
 
 
 def _head(name: str, what: str, bitness: int, *, init: bool = True) -> list[str]:
@@ -34,12 +35,10 @@ def _bad_flags(level: int, word: int, what: str) -> str:
     pte = (word & 0xFFF) | ((word & 0xFFF000) << 40)
     names = flag_names(pte, level)
     high = any(n.startswith("BIT") or n == "NX" for n in names)
-    bitness = 32 if level == 3 and high else 64
-    if bitness == 32 and level == 4:
-        bitness = 64
+    bitness = 32 if level == 3 and high else 64  # bits 52-63 are refused only in a compat L3
     lines = _head(f"bad-l{level}-flags", what, bitness)
     lines += ["frames:", "  table: {}", "  target: {}"]
-    if level == 3 and bitness == 32:
+    if level == 3 and abi_for(bitness).l3_promotion == "compat":  # slot 3 must hold an L2
         lines += ["  l2top: {}", "tables:", "  table:", f"    0: {{to: target, flags: "
                   f"{_flags_yaml(names)}}}", "    3: {to: l2top, flags: [P]}"]
     else:

@@ -24,6 +24,7 @@ from pvlab.scenario import ScenarioRun
 from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, format_size, parse_size
 from pvlab.x86.flags import parse_flags
+from pvlab.xen.abi import PV64
 from pvlab.xen.domain import VM_ASSISTS, vm_assist_mask, vm_assist_names, vm_assist_number
 from pvlab.xen.profiles import PROFILES, get_profile
 
@@ -247,12 +248,12 @@ class LabSession:
         """The VM-assists the domain has when the steps start (scenario `guest.vm_assists`)."""
 
         def mutate(d: Document) -> None:
-            vm_assist_number(name)
+            number = vm_assist_number(name)
             key = str(name).lower().removeprefix("vmasst_type_")
             why = assist_validity(d.bitness).get(key, "")
             if enabled and why:
                 raise PvlabError(f"VM-assist {key} is {why}",
-                                 "switch the guest to 64-bit first" if d.bitness == 32
+                                 "switch the guest to 64-bit first" if PV64.assist_valid(number)
                                  else "choose another VM-assist")
             rest = [a for a in d.vm_assists if a != key]
             d.vm_assists = [*rest, key] if enabled else rest
