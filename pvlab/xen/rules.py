@@ -58,6 +58,13 @@ class Rule:
     guests: Guests = "both"
     mask: MaskFn | None = None  # for flag rules: the disallow mask
 
+    @property
+    def log_formats(self) -> tuple[str, ...]:
+        """The messages Xen prints for this check (`pvlab.xen.logformats`)."""
+        from pvlab.xen.logformats import formats_for_rule
+
+        return tuple(t for f in formats_for_rule(self.id) for t in f.formats)
+
 
 def _l1_mask(d: Domain, p: Profile) -> int:
     mask = (BASE_DISALLOW_MASK | (_PAGE_GNTTAB if p.debug_build else 0)) & ~_G
