@@ -444,7 +444,7 @@ class Lab:
             self.w_bitness.value = s.bitness
             self.w_profile.value = s.profile
             self.w_vcpu0.value = s.doc.vcpu0_initialised
-            valid = assist_validity(s.bitness)
+            valid = assist_validity(s.profile, s.bitness)
             why = []
             for name, cb in self.w_assists.items():
                 cb.value = name in s.doc.vm_assists
