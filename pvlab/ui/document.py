@@ -298,7 +298,7 @@ class Document:
         """
         run = run_scenario(self.build_scenario(), profile=profile,
                            stop_after=self.cursor if cursor is None else cursor)
-        if profile is None:
+        if profile is None and cursor is None:
             self.placed = {n: m for n, m in run.frames.items() if n in self.frames}
         return run
 

@@ -55,7 +55,11 @@ class FrameRow:
     count: int
     pinned: bool
     validated: bool
+    #: the last hypercall failed validating this frame (it is not a live table now)
     failed: bool
+    #: the last hypercall's failing check names this frame, which stays a live table
+    #: (e.g. the shared slot-3 L2 under 4.17: validated, and where the check stopped)
+    refused_at: bool = False
 
     @property
     def address(self) -> int:
@@ -163,15 +167,47 @@ class LabSession:
 
     def frame_rows(self) -> list[FrameRow]:
         m = self.run.xen.machine
-        failed = self.last_outcome.failed_mfn if self.last_outcome is not None else None
+        out = self.last_outcome
+        failed = out.failed_mfn if out is not None and not out.ok else None
         rows = []
         for name, mfn in self.run.frames.items():
             pi = m.page(mfn)
+            live = pi.validated and pi.type_count > 0
             rows.append(FrameRow(name, mfn, self.doc.roles.get(name), pi.type_name,
                                  pi.type_count, pi.count, pi.pinned, pi.validated,
-                                 failed == mfn and not (self.last_outcome and
-                                                        self.last_outcome.ok)))
+                                 failed == mfn and not live, failed == mfn and live))
         return sorted(rows, key=lambda r: r.mfn)
+
+    def run_before_last_step(self) -> ScenarioRun | None:
+        """The state just before the last applied step (for its replay and its diff)."""
+        if self.doc.cursor == 0:
+            return None
+        prev = self.previous_run
+        if (prev is not None and len(prev.steps) == self.doc.cursor - 1
+                and prev.scenario.steps[:len(prev.steps)] == self.doc.steps[:len(prev.steps)]
+                and prev.profile == self.run.profile
+                and prev.scenario.guest == self.doc.scenario.guest):
+            return prev
+        return self.doc.build(cursor=self.doc.cursor - 1)
+
+    def compare_run(self, mode: str) -> tuple[str, ScenarioRun] | None:
+        """The same document under the other profile (`"profile"`) or bitness (`"bitness"`).
+
+        Returns a label and the run, or None when the other side cannot be built (say
+        why in the label instead: e.g. a VM-assist that the other bitness refuses).
+        """
+        if mode == "profile":
+            other = "4.17" if get_profile(self.profile).name != "4.17" else "4.19"
+            return f"Xen {other}", self.doc.build(profile=other)
+        if mode == "bitness":
+            bits = 32 if self.bitness == 64 else 64
+            valid = assist_validity(self.profile, bits)
+            doc = self.doc.with_guest(
+                bitness=bits, vm_assists=[a for a in self.doc.vm_assists if not valid.get(a)])
+            doc.placed = dict(self.doc.placed)
+            return f"{bits}-bit PV guest", doc.build(profile=self.profile,
+                                                     cursor=self.doc.cursor)
+        return None
 
     def domain_summary(self) -> str:
         d = self.run.guest.domain
@@ -324,7 +360,7 @@ class LabSession:
             role = level or role_from_name(chosen)
             if role:
                 d.roles[chosen] = role
-        where = ("at MFN " + (hex(mfn) if isinstance(mfn, int) else str(mfn)) if mfn is not None
+        where = ("at mfn " + (hex(mfn) if isinstance(mfn, int) else str(mfn)) if mfn is not None
                  else f"below {below}" if below is not None
                  else f"above {above}" if above is not None else "anywhere")
         ok = self._commit(f"allocate {name or 'a frame'} {where}", mutate)
