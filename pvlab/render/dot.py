@@ -59,7 +59,7 @@ def _layer_nodes(m: GraphModel) -> dict[int, list[Node]]:
 
 
 def add_node(g: Any, n: Node) -> None:
-    g.node(n.id, node_html(n), tooltip=n.title)
+    g.node(n.id, node_html(n), tooltip=n.title, id=n.id)
 
 
 def _sides(g: Any, m: GraphModel, layers: dict[int, list[Node]]) -> None:

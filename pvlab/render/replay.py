@@ -111,6 +111,13 @@ def caption(number: int, total: int, ev: Event) -> str:
             f"[{ev.xen_function}]")
 
 
+def short_caption(number: int, total: int, ev: Event) -> str:
+    """The note drawn in the picture: short, so the picture's width is the graph's."""
+    where = f" entry {ev.index}" if ev.index is not None else ""
+    return (f"event {number}/{total} {_MARK.get(ev.decision, '•')} {ev.check} "
+            f"{ev.decision}{where} [{ev.xen_function}]")
+
+
 def _parent_entry(before: Snapshot, parent: int, child: int) -> int | None:
     """The index of the first present entry of `parent` that names `child`."""
     for index, value in before.present(parent):
@@ -216,7 +223,7 @@ def _forward_model(base: GraphModel, walk: _Walk, ev: Event, number: int, total:
                         color=S.CHANGED if now else e.color)
         edges.append(e)
     model = GraphModel(base.kind, title, nodes, edges, list(base.clusters), base.boundary,
-                       [caption(number, total, ev)], base.rankdir, base.layout)
+                       [short_caption(number, total, ev)], base.rankdir, base.layout)
     return model
 
 
@@ -239,7 +246,7 @@ def _after_model(after_base: GraphModel, before: Snapshot, after: Snapshot, walk
                 rows.append(Row(f"▶ #{number} {ev.check}: {ev.decision} [{ev.xen_function}]",
                                 tone="changed"))
         nodes.append(_mark_node(n, rows, focus=bool(rows)) if rows else n)
-    notes = [caption(number, total, ev), *after_base.notes]
+    notes = [short_caption(number, total, ev), *after_base.notes]
     return GraphModel(after_base.kind, title, nodes, list(after_base.edges),
                       list(after_base.clusters), after_base.boundary, notes,
                       after_base.rankdir, after_base.layout)

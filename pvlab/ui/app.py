@@ -74,6 +74,9 @@ NO_GUESS = "(your guess)"
 NO_FRAME = "(no frame fails)"
 #: Replays longer than this are not sent with every click (a large state stays quick).
 REPLAY_LIMIT = 48
+#: Pictures with more nodes than this are drawn by the built-in SVG renderer (about 20 ms
+#: for 64 frames, where `dot` takes about 200 ms), so a click stays quick.
+DOT_NODE_LIMIT = 40
 #: Picture height: the lab's top rows and the picture's toolbar above it stay in view.
 PICTURE_HEIGHT = "max(320px, calc(100vh - 190px))"
 
@@ -713,12 +716,14 @@ class Lab:
 
     # ------------------------------------------------------------------ re-render
     def _refresh(self) -> None:
-        self._sync_controls()
+        """Status and picture first (what the learner looks at), then the controls and
+        the detail tabs."""
         s = self.session
         self.w_status.value = status_html(s.status_kind, s.status_text)
+        self._draw()
+        self._sync_controls()
         self.w_summary.value = f"<div>{html.escape(s.domain_summary())}</div>"
         self.w_score.value = self._score_html()
-        self._draw()
         self.w_trace.value = trace_html(s.last_outcome)
         self.w_changes.value = self._changes_html()
         self.w_frame_map.value = frame_map_html(s.frame_rows(), s.run.xen.machine.nr_frames)
@@ -830,13 +835,19 @@ class Lab:
         self.replay = self._replay() if replay else None
         if self.replay is not None:
             views = [View(f.model, f.caption) for f in self.replay.frames] + [view]
-            svgs = [inline_svg(x) for x in svg_many(views)]
+            svgs = [inline_svg(x) for x in svg_many(views, backend=self._backend(view))]
             captions = [*self.replay.captions(), "after the step: what changed"]
             phases = [f.phase for f in self.replay.frames] + ["after"]
             widget.show_replay(svgs, captions, phases, names=names, bits=bits,
                                start=len(svgs) - 1)
         else:
-            widget.show(inline_svg(view.svg()), names=names, bits=bits)
+            widget.show(inline_svg(view.svg(backend=self._backend(view))), names=names,
+                        bits=bits)
+
+    @staticmethod
+    def _backend(view: Any) -> str | None:
+        """None (the render package's choice) unless the picture is large."""
+        return "fallback" if len(view.model.nodes) > DOT_NODE_LIMIT else None
 
     def _replay(self) -> Any | None:
         """The replay of the step just applied (None if the action was no hypercall)."""

@@ -234,7 +234,9 @@ class Document:
         return cls(cls.empty_scenario(xen=xen, bitness=bitness))
 
     def copy(self) -> Document:
-        return copy.deepcopy(self)
+        """A copy whose lab notes can change; the Scenario is shared (the lab never
+        changes a Scenario in place: every edit parses a new one from a Draft)."""
+        return Document(self.scenario, dict(self.roles), dict(self.placed), self.cursor)
 
     # ------------------------------------------------------------------ reading
     @property

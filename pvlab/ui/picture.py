@@ -72,7 +72,7 @@ function render({ model, el }) {
     cap.textContent = caps[idx] || '';
     cap.className = 'pv-caption pv-' + (phases[idx] || 'none');
     el.dataset.frame = String(idx + 1); el.dataset.phase = phases[idx] || '';
-    el.dataset.painted = String(performance.now());
+    requestAnimationFrame(() => { el.dataset.painted = String(performance.now()); });
   }
   function show(i, sync) { idx = i; paint();
     if (sync) { model.set('index', idx); model.save_changes(); } }
