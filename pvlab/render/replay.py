@@ -237,11 +237,10 @@ def _after_model(after_base: GraphModel, before: Snapshot, after: Snapshot, walk
             was, peak, now = (before.page(n.mfn).type_count, walk.count(n.mfn),
                               after.page(n.mfn).type_count)
             if phase == "rollback" and n.mfn in walk.counts and now < peak:
-                rows.append(Row(f"↓ rolled back: type count {peak} → {now} (references "
-                                "taken along the way dropped again)", tone="changed"))
+                rows.append(Row(f"↓ rolled back: type count {peak} → {now}", tone="changed"))
             if n.mfn in leaked or (phase == "rollback" and now > was and n.mfn in walk.counts):
-                rows.append(Row(f"⚠ leaked: type count {was} → {now} stays after the failure "
-                                "(real Xen never drops it)", tone="bad"))
+                rows.append(Row(f"⚠ leaked: type count {was} → {now} stays (Xen never "
+                                "drops it)", tone="bad"))
             if ev.mfn == n.mfn:
                 rows.append(Row(f"▶ #{number} {ev.check}: {ev.decision} [{ev.xen_function}]",
                                 tone="changed"))
