@@ -142,8 +142,8 @@ def build(before: Snapshot, after: Snapshot, *, outcome: Outcome | None = None,
     model.kind = "diff"
     ch = changes(before, after)
     for mfn in leaked(before, after, outcome):
-        ch.setdefault(mfn, []).insert(0, "⚠ leaked: a type reference taken by the failed "
-                                         f"{outcome.op if outcome else 'operation'} stays")
+        ch.setdefault(mfn, []).insert(0, "⚠ leaked: a type reference the failed call "
+                                         "took stays")
     vch = vcpu_changes(before, after)
     for k, n in enumerate(model.nodes):
         rows: list[str] = []
