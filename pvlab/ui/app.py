@@ -41,6 +41,7 @@ from pvlab.render.replay import build as build_replay
 from pvlab.render.view import View
 from pvlab.scenario import ScenarioRun
 from pvlab.trace import Errno, Outcome
+from pvlab.xen.abi import abi_for
 from pvlab.xen.domain import VM_ASSIST_HELP, VM_ASSISTS
 from pvlab.xen.profiles import PROFILES
 
@@ -780,7 +781,7 @@ class Lab:
         """A new dropdown value: the top-level table if one is meant, else the first."""
         if not names:
             return None
-        top = 3 if self.session.bitness == 32 else 4
+        top = abi_for(self.session.bitness).top_level
         roles = self.session.doc.roles
         return next((n for n in names if roles.get(n) == top), names[0])
 

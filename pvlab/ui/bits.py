@@ -17,8 +17,8 @@ import html
 from dataclasses import dataclass
 
 from pvlab.units import MFN_4GIB, PAGE_SHIFT
-from pvlab.x86.cr3 import xen_pfn_to_cr3_x86_32, xen_pfn_to_cr3_x86_64
 from pvlab.x86.flags import ADDR_MASK, FLAG_BITS, entry_mfn, flag_names
+from pvlab.xen.abi import abi_for
 
 #: Flags a learner picks for an ordinary entry (bits 52-62 are not plain choices: they
 #: are ignored by the hardware and Xen refuses most of them; write a raw value instead).
@@ -74,15 +74,16 @@ def entry_text(value: int, *, added: int = 0) -> str:
 
 def cr3_fields(mfn: int, bitness: int) -> list[Field]:
     """The CR3 value Xen's PV ABI uses for the top table at `mfn`, as fields."""
-    if bitness == 64:
-        cr3 = xen_pfn_to_cr3_x86_64(mfn)
+    abi = abi_for(bitness)
+    if not abi.extended_cr3_codec:
+        cr3 = abi.cr3_of(mfn)
         return [Field(63, 52, "reserved", cr3 >> 52, "zero"),
                 Field(51, 12, "MFN", mfn, "mfn", mfn_text(mfn)),
                 Field(11, 0, "flags/PCID", 0, "zero")]
     if mfn >= 1 << 32:
         return [Field(31, 0, "cannot be named", 0, "lost",
                       "a 32-bit PV CR3 names frames below 2**32 only")]
-    cr3 = xen_pfn_to_cr3_x86_32(mfn)
+    cr3 = abi.cr3_of(mfn)
     low, high = mfn & 0xFFFFF, mfn >> 20
     return [Field(31, 12, "MFN bits 19–0", low, "mfn", f"mfn & 0xfffff = {low:#x}"),
             Field(11, 0, "MFN bits 31–20 (rotated)", cr3 & 0xFFF, "rot" if high else "zero",
@@ -120,8 +121,9 @@ def cr3_ruler_html(mfn: int, bitness: int) -> str:
     parts = [f'<div class="lab-bits-cr3"><div><b>CR3 for the top table at '
              f"{html.escape(mfn_text(mfn))}</b> ({bitness}-bit PV guest)</div>",
              _cells(cr3_fields(mfn, bitness))]
-    if bitness == 32 and mfn < 1 << 32:
-        cr3 = xen_pfn_to_cr3_x86_32(mfn)
+    abi = abi_for(bitness)
+    if abi.extended_cr3_codec and mfn < 1 << 32:
+        cr3 = abi.cr3_of(mfn)
         addr = mfn << PAGE_SHIFT
         parts.append(f"<div>Xen's CR3 value <code>{cr3:#010x}</code> "
                      "(xen_pfn_to_cr3: mfn rotated left by 12 in 32 bits).</div>")

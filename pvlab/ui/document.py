@@ -23,6 +23,7 @@ import yaml
 from pvlab.scenario import Scenario, ScenarioRun, Step, load_scenario, parse_scenario, run_scenario
 from pvlab.units import format_size
 from pvlab.x86.flags import flag_names
+from pvlab.xen.abi import abi_for
 from pvlab.xen.profiles import DEFAULT_PROFILE
 
 #: Step keys that name a frame.
@@ -329,9 +330,9 @@ def guess_roles(scn: Scenario, top_level: int) -> dict[str, int]:
     return roles
 
 
-def document_from_scenario(scn: Scenario, *, top_level: int) -> Document:
+def document_from_scenario(scn: Scenario) -> Document:
     """A lab document holding `scn` (its steps not yet applied)."""
-    return Document(scn, guess_roles(scn, top_level))
+    return Document(scn, guess_roles(scn, abi_for(scn.guest.bitness).top_level))
 
 
 def load_scenario_for_lab(path_or_text: Any, *, source: str | None = None) -> Scenario:

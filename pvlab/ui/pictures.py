@@ -64,8 +64,8 @@ def tables_picture(session: LabSession, run: ScenarioRun | None = None, *,
     title = picture_title(session, run)
     hints = lab_hints(session, run)
     before = session.previous_run if run is session.run else None
-    if changes and before is not None and before.guest.domain.bitness == \
-            run.guest.domain.bitness:
+    if changes and before is not None and before.guest.domain.abi.name == \
+            run.guest.domain.abi.name:
         last = run.steps[-1] if run.steps else None
         view = diff_view(snapshot(before.xen, before.guest), snapshot(run.xen, run.guest),
                          outcome=last.outcome if last is not None and not last.is_check

@@ -200,7 +200,7 @@ class LabSession:
             other = "4.17" if get_profile(self.profile).name != "4.17" else "4.19"
             return f"Xen {other}", self.doc.build(profile=other)
         if mode == "bitness":
-            bits = 32 if self.bitness == 64 else 64
+            bits = ({32, 64} - {self.bitness}).pop()
             valid = assist_validity(self.profile, bits)
             doc = self.doc.with_guest(
                 bitness=bits, vm_assists=[a for a in self.doc.vm_assists if not valid.get(a)])
@@ -607,7 +607,7 @@ class LabSession:
         """Load a scenario (file path or YAML text); its steps wait for `step()`."""
         try:
             scn = load_scenario(path_or_text, source=source)
-            doc = document_from_scenario(scn, top_level=3 if scn.guest.bitness == 32 else 4)
+            doc = document_from_scenario(scn)
             run = doc.build()
         except PvlabError as err:
             self.last_error = err
