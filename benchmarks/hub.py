@@ -130,12 +130,14 @@ def run_browser_learner(hub_url: str, workshop_password: str) -> LearnerRun:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                          headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(600_000)  # a loaded machine: minutes, not seconds
+            page.set_default_navigation_timeout(600_000)
             page.goto(f"{hub_url}/hub/login")
             page.fill("#username_input", "browser")
             page.fill("#password_input", secrets.token_hex(8))
             page.fill("#otp_input", workshop_password)
             started = time.monotonic()
-            page.click("#login_submit")
+            page.click("#login_submit", no_wait_after=True)
             page.wait_for_url("**/user/browser/lab**", timeout=600_000)
             page.locator(".jp-Launcher, .jp-DirListing").first.wait_for(timeout=300_000)
             run.startup_s = time.monotonic() - started
