@@ -14,12 +14,14 @@ NOTEBOOK_DIRS ?= notebooks solutions
 PYTEST_ARGS ?=
 # Extra arguments for `pvlab lab`, e.g. make lab LAB_ARGS="--port 9999" or LAB_ARGS=--app
 LAB_ARGS ?=
+# The random-operation campaign (docs/fidelity.md), e.g. make campaign CAMPAIGN_ARGS="--sequences 2000"
+CAMPAIGN_ARGS ?= --sequences 100000 --seed-from 50000 --workers 2
 # Arguments for `pvlab hub`, e.g. make hub HUB_ARGS="--port 8000 --admin organiser"
 HUB_ARGS ?=
 
 export VENV LINT_PATHS TEST_TARGETS NOTEBOOK_DIRS PYTEST_ARGS
 
-.PHONY: lab app test setup setup-lab doctor lint clean help hub setup-hub
+.PHONY: lab app test setup setup-lab doctor lint clean help campaign hub setup-hub
 
 help:
 	@echo "make lab    - set up and start JupyterLab on notebooks/ (prints the URL with its token)"
@@ -27,6 +29,7 @@ help:
 	@echo "make test   - set up and run ruff, mypy, pytest and every notebook"
 	@echo "make hub    - set up and start a workshop JupyterHub (docs/workshop.md)"
 	@echo "make doctor - check the set-up (pvlab doctor)"
+	@echo "make campaign - 100,000 random operation sequences checked against Xen's rules (~10-40 min)"
 	@echo "make clean  - remove .venv and caches"
 
 lab: setup-lab
@@ -43,6 +46,9 @@ setup:
 
 setup-lab:
 	bash scripts/setup.sh --lab
+
+campaign: setup
+	$(VENV)/bin/pvlab campaign $(CAMPAIGN_ARGS)
 
 # A JupyterHub for a workshop room; set PVLAB_HUB_PASSWORD (asked for when unset).
 hub: setup-hub
