@@ -21,11 +21,34 @@ from pvlab.xen.domain import (
     vm_assist_mask,
     vm_assist_names,
 )
+from pvlab.xen.mmuext import (
+    COMMANDS,
+    MMUEXT_CLEAR_PAGE,
+    MMUEXT_COPY_PAGE,
+    MMUEXT_FLUSH_CACHE,
+    MMUEXT_FLUSH_CACHE_GLOBAL,
+    MMUEXT_INVLPG_ALL,
+    MMUEXT_INVLPG_LOCAL,
+    MMUEXT_INVLPG_MULTI,
+    MMUEXT_MARK_SUPER,
+    MMUEXT_NEW_BASEPTR,
+    MMUEXT_NEW_USER_BASEPTR,
+    MMUEXT_PIN_L1_TABLE,
+    MMUEXT_PIN_L2_TABLE,
+    MMUEXT_PIN_L3_TABLE,
+    MMUEXT_PIN_L4_TABLE,
+    MMUEXT_SET_LDT,
+    MMUEXT_TLB_FLUSH_ALL,
+    MMUEXT_TLB_FLUSH_LOCAL,
+    MMUEXT_TLB_FLUSH_MULTI,
+    MMUEXT_UNMARK_SUPER,
+    MMUEXT_UNPIN_TABLE,
+    MmuextArgs,
+    do_mmuext_op,
+)
 from pvlab.xen.page_info import (
-    LEVEL_TYPE,
     PGT_l3_page_table,
     PGT_l4_page_table,
-    PGT_pinned,
     PGT_writable_page,
     owner_name,
 )
@@ -41,31 +64,10 @@ from pvlab.xen.typesys import describe_type
 if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
 
-# mmuext_op commands (public/xen.h)
-MMUEXT_PIN_L1_TABLE = 0
-MMUEXT_PIN_L2_TABLE = 1
-MMUEXT_PIN_L3_TABLE = 2
-MMUEXT_PIN_L4_TABLE = 3
-MMUEXT_UNPIN_TABLE = 4
-MMUEXT_NEW_BASEPTR = 5
-MMUEXT_TLB_FLUSH_LOCAL = 6
-MMUEXT_INVLPG_LOCAL = 7
-MMUEXT_TLB_FLUSH_MULTI = 8
-MMUEXT_INVLPG_MULTI = 9
-MMUEXT_TLB_FLUSH_ALL = 10
-MMUEXT_INVLPG_ALL = 11
-MMUEXT_NEW_USER_BASEPTR = 15
-MMUEXT_MARK_SUPER = 19
-MMUEXT_UNMARK_SUPER = 20
+# mmuext_op commands: the table lives in pvlab.xen.mmuext (re-exported here)
+MMUEXT_NAMES = {n: c.name for n, c in COMMANDS.items()}
 TLB_FLUSH_CMDS = (MMUEXT_TLB_FLUSH_LOCAL, MMUEXT_INVLPG_LOCAL, MMUEXT_TLB_FLUSH_MULTI,
                   MMUEXT_INVLPG_MULTI, MMUEXT_TLB_FLUSH_ALL, MMUEXT_INVLPG_ALL)
-MMUEXT_NAMES = {0: "MMUEXT_PIN_L1_TABLE", 1: "MMUEXT_PIN_L2_TABLE", 2: "MMUEXT_PIN_L3_TABLE",
-                3: "MMUEXT_PIN_L4_TABLE", 4: "MMUEXT_UNPIN_TABLE", 5: "MMUEXT_NEW_BASEPTR",
-                6: "MMUEXT_TLB_FLUSH_LOCAL", 7: "MMUEXT_INVLPG_LOCAL",
-                8: "MMUEXT_TLB_FLUSH_MULTI", 9: "MMUEXT_INVLPG_MULTI",
-                10: "MMUEXT_TLB_FLUSH_ALL", 11: "MMUEXT_INVLPG_ALL",
-                15: "MMUEXT_NEW_USER_BASEPTR", 19: "MMUEXT_MARK_SUPER",
-                20: "MMUEXT_UNMARK_SUPER"}
 # mmu_update commands
 MMU_NORMAL_PT_UPDATE = 0
 MMU_MACHPHYS_UPDATE = 1
@@ -84,65 +86,11 @@ def _ref_mfn(xen: Xen, mfn: int, d: Domain, t: Tracer, what: str) -> int:
                        f"{what}: MFN {mfn:#x} belongs to {owner}, not {d.label}", mfn=mfn)
 
 
-def mmuext_op(xen: Xen, d: Domain, cmd: int, mfn: int = 0, *, vcpu: int = 0) -> Outcome:
-    """`do_mmuext_op` for one op, on behalf of (or as) domain `d`."""
-    name = MMUEXT_NAMES.get(cmd, f"mmuext cmd {cmd}")
-    t = Tracer(f"{name}({mfn:#x})" if cmd not in TLB_FLUSH_CMDS else name)
-    t.outcome.counters.hypercalls += 1
-    ts = xen.ts
-    if cmd in (MMUEXT_PIN_L1_TABLE, MMUEXT_PIN_L2_TABLE, MMUEXT_PIN_L3_TABLE,
-               MMUEXT_PIN_L4_TABLE):
-        level = cmd + 1
-        if level == 4 and d.is_pv_32bit:
-            t.event("pin", "info", "MMUEXT_PIN_L4_TABLE from a 32-bit PV guest does nothing "
-                    "and returns 0", "do_mmuext_op", mfn=mfn)
-            return t.finish(0)
-        rc = _ref_mfn(xen, mfn, d, t, name)
-        if rc:
-            return t.finish(rc)
-        rc = ts.get_page_type(t, mfn, LEVEL_TYPE[level], d)
-        if rc:
-            ts.put_page(mfn)
-            t.event("pin", "fail", f"error {Errno(-rc).name} while pinning MFN {mfn:#x}",
-                    "do_mmuext_op", mfn=mfn, level=level)
-            return t.finish(rc)
-        pi = xen.machine.page(mfn)
-        if pi.type_info & PGT_pinned:
-            ts.put_page_and_type(t, mfn)
-            return t.finish(ts.fail(t, ruleset(d), "already_pinned",
-                                    f"MFN {mfn:#x} already pinned", mfn=mfn))
-        pi.type_info |= PGT_pinned
-        t.event("pin", "pass", f"MFN {mfn:#x} pinned as L{level} (type count {pi.type_count})",
-                "do_mmuext_op", mfn=mfn, level=level)
-        return t.finish(0)
-    if cmd == MMUEXT_UNPIN_TABLE:
-        rc = _ref_mfn(xen, mfn, d, t, name)
-        if rc:
-            return t.finish(rc)
-        pi = xen.machine.page(mfn)
-        if not pi.type_info & PGT_pinned:
-            ts.put_page(mfn)
-            return t.finish(ts.fail(t, ruleset(d), "not_pinned", f"MFN {mfn:#x} not pinned",
-                                    mfn=mfn))
-        pi.type_info &= ~PGT_pinned
-        ts.put_page_and_type(t, mfn)
-        ts.put_page(mfn)
-        t.event("unpin", "pass", f"MFN {mfn:#x} unpinned; now {describe_type(pi.type_info)}",
-                "do_mmuext_op", mfn=mfn)
-        return t.finish(0)
-    if cmd == MMUEXT_NEW_BASEPTR:
-        return t.finish(new_guest_cr3(xen, d, vcpu, mfn, t))
-    if cmd == MMUEXT_NEW_USER_BASEPTR:
-        return t.finish(_new_user_baseptr(xen, d, vcpu, mfn, t))
-    if cmd in TLB_FLUSH_CMDS:
-        t.event("tlb_flush", "pass", f"{name} accepted (no effect on types)", "do_mmuext_op")
-        return t.finish(0)
-    if cmd in (MMUEXT_MARK_SUPER, MMUEXT_UNMARK_SUPER):
-        t.event("mmuext", "fail", "PV superpages were removed in Xen 4.10 (commit 56fff3e5e9)",
-                "do_mmuext_op")
-        return t.finish(-int(Errno.EOPNOTSUPP))
-    t.event("mmuext", "fail", f"unknown mmuext command {cmd}", "do_mmuext_op")
-    return t.finish(-int(Errno.ENOSYS))
+def mmuext_op(xen: Xen, d: Domain, cmd: int, mfn: int = 0, *, vcpu: int = 0,
+              linear_addr: int = 0, nr_ents: int = 0, src_mfn: int = 0) -> Outcome:
+    """`do_mmuext_op` for one op, on behalf of (or as) domain `d`: dispatched through the
+    command table :data:`pvlab.xen.mmuext.COMMANDS`."""
+    return do_mmuext_op(xen, d, MmuextArgs(cmd, mfn, vcpu, linear_addr, nr_ents, src_mfn))
 
 
 def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0) -> Outcome:
@@ -207,32 +155,6 @@ def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
         ts.put_page_and_type(t, old)
     t.event("new_baseptr", "pass", f"vCPU {vcpu} now runs on MFN {mfn:#x}", "new_guest_cr3",
             mfn=mfn)
-    return 0
-
-
-def _new_user_baseptr(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
-    ts = xen.ts
-    rules = ruleset(d)
-    if d.is_pv_32bit:
-        t.event("new_user_baseptr", "fail", "MMUEXT_NEW_USER_BASEPTR is for 64-bit guests only",
-                "do_mmuext_op")
-        return -int(Errno.EINVAL)
-    v = d.vcpu(vcpu)
-    if v is None:
-        return ts.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist")
-    old = v.guest_table_user
-    if mfn:
-        rc = _ref_mfn(xen, mfn, d, t, "new user base pointer")
-        if rc:
-            return rc
-        rc = ts.get_page_type(t, mfn, PGT_l4_page_table, d)
-        if rc:
-            ts.put_page(mfn)
-            return rc
-    v.guest_table_user = mfn or None
-    if old is not None:
-        ts.put_page_and_type(t, old)
-    t.event("new_user_baseptr", "pass", f"user base pointer now {mfn:#x}", "do_mmuext_op")
     return 0
 
 
@@ -508,5 +430,12 @@ def vcpu_reset(xen: Xen, d: Domain, vcpu: int) -> Outcome:
     return t.finish(0)
 
 
-__all__ = ["mmu_update", "mmuext_op", "set_vcpu_context", "update_va_mapping", "vcpu_op_initialise",
-           "vcpu_reset", "vm_assist"]
+__all__ = ["MMUEXT_CLEAR_PAGE", "MMUEXT_COPY_PAGE", "MMUEXT_FLUSH_CACHE",
+           "MMUEXT_FLUSH_CACHE_GLOBAL", "MMUEXT_INVLPG_ALL", "MMUEXT_INVLPG_LOCAL",
+           "MMUEXT_INVLPG_MULTI", "MMUEXT_MARK_SUPER", "MMUEXT_NEW_BASEPTR",
+           "MMUEXT_NEW_USER_BASEPTR", "MMUEXT_PIN_L1_TABLE", "MMUEXT_PIN_L2_TABLE",
+           "MMUEXT_PIN_L3_TABLE", "MMUEXT_PIN_L4_TABLE", "MMUEXT_SET_LDT",
+           "MMUEXT_TLB_FLUSH_ALL", "MMUEXT_TLB_FLUSH_LOCAL", "MMUEXT_TLB_FLUSH_MULTI",
+           "MMUEXT_UNMARK_SUPER", "MMUEXT_UNPIN_TABLE", "mmu_update", "mmuext_op",
+           "set_vcpu_context", "update_va_mapping", "vcpu_op_initialise", "vcpu_reset",
+           "vm_assist"]
