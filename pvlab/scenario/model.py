@@ -14,14 +14,16 @@ from typing import Any
 import yaml
 
 from pvlab.errors import PvlabError
-from pvlab.trace import Errno
+from pvlab.trace import CRASH, Errno
 from pvlab.units import parse_size
 from pvlab.x86.flags import flag_names, parse_flags
 from pvlab.xen.domain import vm_assist_number
 from pvlab.xen.page_info import TYPE_BY_NAME
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
 
-RESULTS = {"ok", *(e.name for e in Errno)}
+RESULTS = {"ok", CRASH, *(e.name for e in Errno)}
+#: `xen_build:` values: CONFIG_DEBUG on (assertions panic the host) or off.
+XEN_BUILDS = ("debug", "release")
 
 
 class ScenarioError(PvlabError):
@@ -98,6 +100,8 @@ class Scenario:
     source: str = "<scenario>"
     placement: str = "low-first"
     seed: int = 0
+    #: "debug" or "release" (None: the profile's, a debug build as `pvlab verify` uses)
+    xen_build: str | None = None
 
     @property
     def profile(self) -> str:
@@ -165,9 +169,12 @@ def _keys(ctx: _Ctx, where: str, d: dict[str, Any], allowed: set[str],
 def _result(ctx: _Ctx, where: str, value: Any) -> str:
     s = str(value).strip()
     s = "ok" if s.lower() in ("ok", "0", "success") else s.upper().lstrip("-")
+    if s.lower() in ("crash", "panic"):
+        s = CRASH
     if s not in RESULTS:
         raise ctx.err(where, f"unknown result {value!r}",
-                      "write ok or an errno name such as EINVAL, EBUSY, ERANGE")
+                      "write ok, crash (Xen panics) or an errno name such as EINVAL, EBUSY, "
+                      "ERANGE")
     return s
 
 
@@ -186,7 +193,7 @@ def _expect(ctx: _Ctx, where: str, value: Any) -> str | dict[str, str] | None:
     return _result(ctx, where, value)
 
 
-_FRAME_REF_KEYS = {"frame", "table", "to", "cr3"}
+_FRAME_REF_KEYS = {"frame", "table", "to", "cr3", "src"}
 
 # op -> (required keys, optional keys)
 STEP_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
@@ -196,10 +203,12 @@ STEP_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     "new_user_baseptr": ({"frame"}, {"vcpu"}),
     "tlb_flush": (set(), set()),
     "mmu_update": ({"table", "index"}, {"to", "mfn", "flags", "value", "preserve_ad"}),
+    "update_va_mapping_otherdomain": ({"va", "domain"}, {"to", "mfn", "flags", "value", "vcpu",
+                                                         "uvmf"}),
     "machphys_update": ({"frame", "pfn"}, set()),
     "vm_assist": (set(), {"enable", "disable", "cmd", "type"}),
-    "update_va_mapping": ({"va"}, {"to", "mfn", "flags", "value", "vcpu"}),
-    "mmuext": ({"cmd"}, {"frame", "vcpu"}),
+    "update_va_mapping": ({"va"}, {"to", "mfn", "flags", "value", "vcpu", "uvmf"}),
+    "mmuext": ({"cmd"}, {"frame", "vcpu", "va", "ents", "src"}),
     "vcpu_op_initialise": ({"vcpu", "cr3"}, set()),
     "vcpu_initialise": ({"vcpu", "cr3"}, {"vm_assists"}),
     "vcpu_reset": ({"vcpu"}, set()),
@@ -248,14 +257,20 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec],
     for key in ("index",):
         if key in args:
             args[key] = _int(ctx, f"{where}: key {key!r}", args[key], lo=0, hi=511)
-    for key in ("vcpu", "type_count", "count", "pfn", "mfn", "value", "va", "cmd"):
+    for key in ("vcpu", "type_count", "count", "pfn", "mfn", "value", "va", "cmd", "ents",
+                "uvmf"):
         if key in args and op not in extra_ops:
             args[key] = _int(ctx, f"{where}: key {key!r}", args[key])
     if "flags" in args and op != "expect_entry":
         args["flags"] = _flags(ctx, f"{where}: key 'flags'", args["flags"])
     elif "flags" in args:
         args["flags"] = _flags(ctx, f"{where}: key 'flags'", args["flags"])
-    if op in ("mmu_update", "write", "expect_entry", "update_va_mapping"):
+    if op == "update_va_mapping_otherdomain" and args["domain"] not in ("other", "self"):
+        raise ctx.err(f"{where}: key 'domain'", f"unknown domain {args['domain']!r}",
+                      "write domain: other (the helper domain owning {owner: other} frames) "
+                      "or self")
+    if op in ("mmu_update", "write", "expect_entry", "update_va_mapping",
+              "update_va_mapping_otherdomain"):
         if "value" in args and ({"to", "mfn"} & args.keys()):
             raise ctx.err(where, "give either value or to/mfn + flags, not both",
                           "remove value, or remove to/mfn")
@@ -309,7 +324,8 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
         raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
                       "start the file with 'name: my-scenario'")
     _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
-                                   "frames", "tables", "steps", "placement", "seed"}, {"name"})
+                                   "frames", "tables", "steps", "placement", "seed",
+                                   "xen_build"}, {"name"})
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         raise ctx.err("key 'name'", "the name must be a non-empty string",
@@ -322,6 +338,10 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
             raise ctx.err("key 'xen'", e.message, e.fix or "") from None
         xen = str(xen)
     host = _size(ctx, "key host_memory", data.get("host_memory", "8GiB"))
+    xen_build = data.get("xen_build")
+    if xen_build is not None and xen_build not in XEN_BUILDS:
+        raise ctx.err("key 'xen_build'", f"unknown build {xen_build!r}",
+                      "write xen_build: debug (CONFIG_DEBUG=y) or release")
 
     g = _mapping(ctx, "key 'guest'", data.get("guest"))
     _keys(ctx, "guest", g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
@@ -403,7 +423,7 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
     placement = str(data.get("placement", "low-first"))
     seed = _int(ctx, "key 'seed'", data.get("seed", 0))
     return Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host, guest,
-                    frames, tables, steps, source, placement, seed)
+                    frames, tables, steps, source, placement, seed, xen_build)
 
 
 def load_scenario(path_or_text: str | Path, *, source: str | None = None) -> Scenario:

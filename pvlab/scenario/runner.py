@@ -58,6 +58,14 @@ class ScenarioRun:
         return all(s.held is not False for s in self.steps)
 
     @property
+    def crashed(self) -> StepResult | None:
+        """The step that made Xen panic (nothing runs after it), if any."""
+        for s in self.steps:
+            if s.outcome.crashed:
+                return s
+        return None
+
+    @property
     def last(self) -> StepResult | None:
         return self.steps[-1] if self.steps else None
 
@@ -93,7 +101,8 @@ def _entry_value(run: ScenarioRun, args: dict[str, Any] | EntrySpec) -> int:
 
 def _setup(scn: Scenario, profile: str) -> ScenarioRun:
     try:
-        xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed)
+        xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed,
+                  build=scn.xen_build)
     except PvlabError as e:
         raise ScenarioError(f"{scn.source}: {e.message}", e.fix) from None
     g = scn.guest
@@ -225,11 +234,22 @@ def perform(run: ScenarioRun, step: Step) -> Outcome:
             return g.vm_assist(a["cmd"], a["type"])
         ((verb, name),) = a.items()
         return g.vm_assist(verb, name)
-    if op == "update_va_mapping":
-        return g.update_va_mapping(a["va"], value=_entry_value(run, a), vcpu=a.get("vcpu", 0))
+    if op in ("update_va_mapping", "update_va_mapping_otherdomain"):
+        from pvlab.xen import hypercalls as hc
+        pg_owner = None
+        if op == "update_va_mapping_otherdomain":
+            if a["domain"] == "other" and run.other is None:
+                run.other = run.xen.create_domain(64, name="other")
+            pg_owner = (run.other if a["domain"] == "other" else g).domain  # type: ignore[union-attr]
+        return hc.update_va_mapping(run.xen, g.domain, a["va"], _entry_value(run, a),
+                                    vcpu=a.get("vcpu", 0), flags=a.get("uvmf", 0),
+                                    pg_owner=pg_owner)
     if op == "mmuext":
-        return g.mmuext_op(a["cmd"], run.mfn(a["frame"]) if "frame" in a else 0,
-                           vcpu=a.get("vcpu", 0))
+        from pvlab.xen import hypercalls as hc
+        return hc.mmuext_op(run.xen, g.domain, a["cmd"],
+                            run.mfn(a["frame"]) if "frame" in a else 0, vcpu=a.get("vcpu", 0),
+                            linear_addr=a.get("va", 0), nr_ents=a.get("ents", 0),
+                            src_mfn=run.mfn(a["src"]) if "src" in a else 0)
     if op == "vcpu_op_initialise":
         return g.vcpu_op_initialise(a["vcpu"], cr3=run.mfn(a["cr3"]))
     if op == "vcpu_initialise":
@@ -280,4 +300,6 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
         run.steps.append(res)
         if on_step is not None:
             on_step(res)
+        if outcome.crashed:
+            break  # Xen panicked: the host is gone, no later step runs
     return run

@@ -93,23 +93,51 @@ def mmuext_op(xen: Xen, d: Domain, cmd: int, mfn: int = 0, *, vcpu: int = 0,
     return do_mmuext_op(xen, d, MmuextArgs(cmd, mfn, vcpu, linear_addr, nr_ents, src_mfn))
 
 
-def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0) -> Outcome:
-    """`do_update_va_mapping`: find the L1 entry of `va` through the vCPU's current tables
-    (Xen uses its linear map, `guest_map_l1e`), then `mod_l1_entry`."""
-    t = Tracer(f"update_va_mapping({va:#x}, {value:#x})")
+#: `update_va_mapping` flags (public/xen.h): flush type in bits 0-1, then LOCAL/ALL or a
+#: guest pointer to a vCPU bitmap.
+UVMF_NONE, UVMF_TLB_FLUSH, UVMF_INVLPG = 0, 1, 2
+UVMF_FLUSHTYPE_MASK = 3
+UVMF_LOCAL, UVMF_ALL = 0, 1 << 2
+#: `__addr_ok`: a guest-supplied linear address below Xen's area (canonical lower half, or
+#: above HYPERVISOR_VIRT_END).
+HYPERVISOR_VIRT_END = 0xFFFF_8800_0000_0000
+
+
+def addr_ok(va: int) -> bool:
+    """`__addr_ok(va)`: in the lower canonical half, or at/above HYPERVISOR_VIRT_END."""
+    return va < (1 << 47) or HYPERVISOR_VIRT_END <= va < (1 << 64)
+
+
+def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0,
+                      flags: int = 0, pg_owner: Domain | None = None) -> Outcome:
+    """`__do_update_va_mapping`: find the L1 entry of `va` through the vCPU's current tables
+    (Xen's `map_guest_l1e` reads the linear map), then `mod_l1_entry`, then flush as `flags`
+    (UVMF_*) say. `pg_owner` set: `update_va_mapping_otherdomain` (the frames mapped belong
+    to that domain; XSM lets only a privileged caller name another domain)."""
+    other = pg_owner is not None and pg_owner is not d
+    t = Tracer(f"update_va_mapping{'_otherdomain' if other else ''}({va:#x}, {value:#x})")
     t.outcome.counters.hypercalls += 1
     m = xen.machine
     v = d.vcpu(vcpu)
     base = v.guest_table if v is not None else None
+    owner = pg_owner or d
 
     def refuse(why: str, mfn: int | None = None) -> Outcome:
-        t.event("update_va_mapping", "fail", why, "do_update_va_mapping", mfn=mfn)
+        t.event("update_va_mapping", "fail", why, "__do_update_va_mapping (map_guest_l1e)",
+                mfn=mfn)
         return t.finish(-int(Errno.EINVAL))
 
+    if other and not d.privileged:
+        t.event("xsm", "fail", f"{d.label} may not map {owner.label}'s frames "
+                "(xsm_update_va_mapping: XSM_TARGET)", "__do_update_va_mapping")
+        return t.finish(-int(Errno.EPERM))
+    if d.is_pv_32bit:
+        va &= 0xFFFF_FFFF  # compat_update_va_mapping takes a 32-bit VA
+    if not addr_ok(va):
+        return refuse(f"VA {va:#x} is not a guest address (non-canonical, or in Xen's area): "
+                      "__addr_ok fails")
     if base is None:
         return refuse(f"vCPU {vcpu} has no pagetable base to find VA {va:#x} in")
-    if d.is_pv_32bit and va >> 32:
-        return refuse(f"VA {va:#x} is beyond a 32-bit guest's 4 GiB")
     table = base
     for level in ((3, 2) if d.is_pv_32bit else (4, 3, 2)):
         shift = 12 + 9 * (level - 1)
@@ -125,7 +153,21 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
     if not (pi.is_live_pagetable and pi.level == 1):
         return refuse(f"MFN {table:#x} is not a validated L1 (page_lock fails)", table)
     index = (va >> 12) & 511
-    return t.finish(mod_l1_entry(xen, d, t, table, index, value))
+    rc = mod_l1_entry(xen, d, t, table, index, value, pg_owner=owner)
+    if rc:
+        return t.finish(rc)
+    kind = flags & UVMF_FLUSHTYPE_MASK
+    if kind in (UVMF_TLB_FLUSH, UVMF_INVLPG):
+        target = flags & ~UVMF_FLUSHTYPE_MASK
+        what = "TLB flush" if kind == UVMF_TLB_FLUSH else f"INVLPG of {va:#x}"
+        if target not in (UVMF_LOCAL, UVMF_ALL):
+            t.event("uvmf", "fail", f"the entry is updated, but the vCPU mask at {target:#x} "
+                    "cannot be read: -EFAULT", "__do_update_va_mapping (vcpumask_to_pcpumask)")
+            return t.finish(-int(Errno.EFAULT))
+        t.event("uvmf", "pass", f"{what} on {'this CPU' if target == UVMF_LOCAL else 'all '}"
+                f"{'' if target == UVMF_LOCAL else 'CPUs the domain ran on'}",
+                "__do_update_va_mapping")
+    return t.finish(0)
 
 
 def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
@@ -184,9 +226,9 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
         return t.finish(-int(Errno.EINVAL))
     try:
         pi = m.page(table)
-        if cmd == MMU_PT_UPDATE_PRESERVE_AD:
-            value |= m.read_entry(table, index) & (A | D)
         if pi.is_live_pagetable:
+            if cmd == MMU_PT_UPDATE_PRESERVE_AD:  # update_intpte(..., preserve_ad)
+                value |= m.read_entry(table, index) & (A | D)
             level = pi.level
             rc = MOD_ENTRY[level](xen, d, t, table, index, value)
             return t.finish(rc)
@@ -194,7 +236,8 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
             t.event("mmu_update", "fail", f"MFN {table:#x} is {describe_type(pi.type_info)}: "
                     "not a pagetable and not writable", "do_mmu_update", mfn=table)
             return t.finish(-int(Errno.EINVAL))
-        # Not a live pagetable: a plain write under a temporary writable type.
+        # Not a live pagetable: a plain write under a temporary writable type
+        # (paging_write_guest_entry; MMU_PT_UPDATE_PRESERVE_AD changes nothing here).
         rc = ts.get_page_type(t, table, PGT_writable_page, d)
         if rc:
             return t.finish(rc)
@@ -212,7 +255,8 @@ def _changed(old: int, new: int) -> bool:
     return bool((old ^ new) & ~FASTPATH_FLAG_WHITELIST & 0xFFFF_FFFF_FFFF_FFFF)
 
 
-def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int) -> int:
+def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int, *,
+                 pg_owner: Domain | None = None) -> int:
     ts = xen.ts
     m = xen.machine
     old = m.read_entry(table, index)
@@ -228,10 +272,10 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
                     "mod_l1_entry", mfn=table, index=index, level=1)
             return 0
         t.outcome.counters.entries_checked += 1
-        rc = ts.get_page_from_l1e(t, new, d, d, table=table, index=index)
+        rc = ts.get_page_from_l1e(t, new, d, pg_owner or d, table=table, index=index)
         if rc:
             return rc
-        m.write_entry(table, index, ts.adjust_guest_l1e(new, d))
+        m.write_entry(table, index, ts.adjust_guest_l1e(new ^ ts.l1e_mmio_flip(t, new, d), d))
     else:
         m.write_entry(table, index, new)
     ts.put_page_from_l1e(t, old, d)

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
     from pvlab.xen.profiles import Profile
 
 _PAGE_GUEST_KERNEL = 1 << 52
+#: `PADDR_MASK >> PAGE_SHIFT`: the all-ones 40-bit frame number (INVALID_MFN in an entry).
+INVALID_MFN = (1 << 40) - 1
+PWT, PCD, PAT_4K = 1 << 3, 1 << 4, 1 << 7
 #: Check id of the trace event that reports a release build's leaked partial type reference.
 PARTIAL_LEAK_CHECK = "old_guest_table_leak"
 ENTRIES = 512
@@ -285,9 +288,29 @@ class TypeSystem:
                 for j in done:
                     self.put_page_from_l1e(t, self.m.read_entry(mfn, j), d)
                 return rc, 0  # L1 promotion is never partial
-            self.m.write_entry(mfn, i, self.adjust_guest_l1e(e, d))
+            self.m.write_entry(mfn, i, self.adjust_guest_l1e(e ^ self.l1e_mmio_flip(t, e, d), d))
             done.append(i)
         return 0, 0
+
+    def l1e_mmio_flip(self, t: Tracer, e: int, d: Domain) -> int:
+        """The flags `get_page_from_l1e` returns for an I/O frame (`!mfn_valid` or dom_io)
+        mapped with permission, which the caller XORs into the entry (`l1e_flip_flags`):
+        "MMIO pages must not be mapped cachable unless requested so" (mmio_relax off, the
+        frame not in mmio_ro_ranges): WB becomes UC (PWT|PCD added), WT/WP become UC."""
+        target = entry_mfn(e)
+        if not e & P or (self.m.mfn_valid(target) and self.m.owner(target) != DOMID_IO):
+            return 0
+        attrs = e & (PWT | PCD | PAT_4K)
+        if attrs == 0:
+            flip = PWT | PCD
+        elif attrs in (PWT, PWT | PAT_4K):
+            flip = PCD | (attrs & PAT_4K)
+        else:
+            return 0
+        t.event("mmio_cache", "info", f"I/O frame {target:#x} mapped uncachable: "
+                f"{flag_word_names(flip, 1)} flipped in the entry", "get_page_from_l1e",
+                level=1)
+        return flip
 
     def adjust_guest_l1e(self, e: int, d: Domain) -> int:
         """`adjust_guest_l1e`: 64-bit guest kernels run in ring 3, so Xen marks kernel pages."""
@@ -310,6 +333,11 @@ class TypeSystem:
                              level=1)
         target = entry_mfn(e)
         owner = self.m.owner(target)
+        if target == INVALID_MFN:
+            return self.fail(t, rules, "l1_invalid_mfn",
+                             f"L1 entry {index} of MFN {table:#x} names the all-ones MFN "
+                             f"{target:#x} (INVALID_MFN), which no domain may map",
+                             mfn=table, index=index, level=1)
         if not self.m.mfn_valid(target) or owner == DOMID_IO:
             if not pg_owner.privileged:
                 return self.fail(t, rules, "l1_mmio",
