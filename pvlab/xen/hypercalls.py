@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
-from pvlab.x86.cr3 import xen_cr3_to_pfn_x86_32, xen_cr3_to_pfn_x86_64
 from pvlab.x86.flags import NX, PS, RW, US, A, D, G, P, entry_mfn
 from pvlab.xen.domain import (
     Domain,
@@ -60,6 +59,7 @@ from pvlab.xen.rules import (
     ruleset,
 )
 from pvlab.xen.typesys import describe_type
+from pvlab.xen.vcpu_context import set_vcpu_context, vcpu_op_initialise
 
 if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
@@ -374,86 +374,7 @@ def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
 
 
 # ------------------------------------------------------------------ vCPU context
-def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: int | None = None,
-                     *, op: str = "XEN_DOMCTL_setvcpucontext") -> Outcome:
-    """`arch_set_info_guest`: CR3 (encoded as the guest's bitness encodes it) and VM-assists."""
-    t = Tracer(f"{op}(vcpu {vcpu}, cr3={cr3:#x})")
-    t.outcome.counters.hypercalls += 1
-    ts = xen.ts
-    rules = ruleset(d)
-    v = d.vcpu(vcpu)
-    if v is None:
-        return t.finish(ts.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist"))
-    mfn = xen_cr3_to_pfn_x86_32(cr3) if d.is_pv_32bit else xen_cr3_to_pfn_x86_64(cr3)
-    if d.is_pv_32bit:
-        t.event("cr3", "info", f"CR3 {cr3:#x} decodes to MFN {mfn:#x} (xen_cr3_to_pfn, "
-                "extended-CR3 rotate)", "arch_set_info_guest")
-    if v.is_initialised:
-        if v.guest_table != mfn:
-            return t.finish(ts.fail(t, rules, "vcpu_cr3_mismatch",
-                                    f"vCPU {vcpu} is initialised with MFN "
-                                    f"{(v.guest_table or 0):#x}; a different CR3 ({mfn:#x}) "
-                                    "cannot be loaded", mfn=mfn))
-        t.event("vcpu", "pass", "same CR3: only the registers are reloaded",
-                "arch_set_info_guest")
-        return t.finish(0)
-    if vcpu == 0 and vm_assist_value is not None:
-        if d.is_pv_32bit and vm_assist_value >> 32:
-            # The compat vcpu_guest_context's vm_assist is an unsigned long: 32 bits.
-            t.event("vm_assist", "info", f"a 32-bit guest's context holds vm_assist in 32 bits: "
-                    f"{vm_assist_value:#x} arrives as {vm_assist_value & 0xFFFFFFFF:#x}",
-                    "arch_set_info_guest (compat context)")
-            vm_assist_value &= 0xFFFFFFFF
-        pae_bit = 1 << VMASST_TYPE_pae_extended_cr3
-        if not d.is_pv_32bit and vm_assist_value & pae_bit:
-            policy = xen.profile.pv64_pae_extended_cr3
-            if policy == "refuse":
-                return t.finish(ts.fail(t, rules, "vm_assist_valid",
-                                        f"profile {xen.profile.name}: 64-bit guests may not "
-                                        "enable pae_extended_cr3"))
-            if policy == "ignore":
-                vm_assist_value &= ~pae_bit
-                t.event("vm_assist", "info", f"profile {xen.profile.name}: pae_extended_cr3 "
-                        "ignored for a 64-bit guest", "arch_set_info_guest")
-        if vm_assist_value & ~vm_assist_mask(d.bitness):
-            return t.finish(ts.fail(t, rules, "vm_assist_valid",
-                                    f"vm_assist {vm_assist_value:#x} has bits invalid for a "
-                                    f"{d.bitness}-bit guest"))
-        d.vm_assist = vm_assist_value
-        t.event("vm_assist", "info", "vCPU 0's first context sets the domain's VM-assists: "
-                f"{', '.join(vm_assist_names(vm_assist_value)) or 'none'}",
-                "arch_set_info_guest")
-    rc = _ref_mfn(xen, mfn, d, t, "CR3")
-    if rc:
-        return t.finish(rc)
-    ptype = PGT_l3_page_table if d.is_pv_32bit else PGT_l4_page_table
-    rc = ts.get_page_type(t, mfn, ptype, d)
-    if rc:
-        ts.put_page(mfn)
-        return t.finish(rc)
-    old = v.guest_table
-    v.guest_table = mfn
-    v.is_initialised = True
-    if old is not None:
-        # Only reachable in the emulator (a guest's NEW_BASEPTR before its vCPU ran):
-        # the new context replaces that base, whose references are dropped.
-        ts.put_page_and_type(t, old)
-        t.event("vcpu", "info", f"the previous base MFN {old:#x} is released",
-                "arch_set_info_guest", mfn=old)
-    t.event("vcpu", "pass", f"vCPU {vcpu} initialised with CR3 MFN {mfn:#x}",
-            "arch_set_info_guest", mfn=mfn)
-    return t.finish(0)
-
-
-def vcpu_op_initialise(xen: Xen, d: Domain, vcpu: int, cr3: int) -> Outcome:
-    """`VCPUOP_initialise` from the guest itself: -EEXIST on an initialised vCPU."""
-    v = d.vcpu(vcpu)
-    if v is not None and v.is_initialised:
-        t = Tracer(f"VCPUOP_initialise(vcpu {vcpu}, cr3={cr3:#x})")
-        t.outcome.counters.hypercalls += 1
-        t.event("vcpu", "fail", f"vCPU {vcpu} is already initialised", "default_initialise_vcpu")
-        return t.finish(-int(Errno.EEXIST))
-    return set_vcpu_context(xen, d, vcpu, cr3, None, op="VCPUOP_initialise")
+# set_vcpu_context and vcpu_op_initialise live in pvlab.xen.vcpu_context (re-exported).
 
 
 def vcpu_reset(xen: Xen, d: Domain, vcpu: int) -> Outcome:
