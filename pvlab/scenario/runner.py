@@ -99,10 +99,10 @@ def _entry_value(run: ScenarioRun, args: dict[str, Any] | EntrySpec) -> int:
     return int(flags)
 
 
-def _setup(scn: Scenario, profile: str) -> ScenarioRun:
+def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun:
     try:
         xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed,
-                  build=scn.xen_build)
+                  build=scn.xen_build or build)
     except PvlabError as e:
         raise ScenarioError(f"{scn.source}: {e.message}", e.fix) from None
     g = scn.guest
@@ -272,15 +272,18 @@ def perform(run: ScenarioRun, step: Step) -> Outcome:
 
 
 def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int | None = None,
-                 on_step: Callable[[StepResult], None] | None = None) -> ScenarioRun:
+                 on_step: Callable[[StepResult], None] | None = None,
+                 build: str | None = None) -> ScenarioRun:
     """Run `scn` under `profile` (default: the file's `xen:`, else the newest).
 
-    `stop_after=N` runs only the first N steps (0: set-up only).
+    `stop_after=N` runs only the first N steps (0: set-up only). `build` ("debug" or
+    "release") applies when the file has no `xen_build:`. A step that makes Xen panic
+    (result "crash") is the last one run.
     """
     load_plugins()
     requested = profile or scn.xen or get_profile(None).name
     prof = get_profile(requested).name
-    run = _setup(scn, prof)
+    run = _setup(scn, prof, build)
     for step in scn.steps[: stop_after if stop_after is not None else None]:
         try:
             outcome = perform(run, step)

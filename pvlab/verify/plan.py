@@ -30,6 +30,9 @@ from pvlab.x86.flags import parse_flags
 OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
 OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
 OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
+OP_MMU_UPDATE_AD, OP_UPDATE_VA = 14, 15
+#: an mmuext arg2 that names a frame (the probe passes that frame's MFN)
+AUX_FRAME = 0x8000_0000
 
 # frame kinds (oracle/probe.c)
 FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
@@ -58,7 +61,13 @@ SKIP_RAW_MFN = (
     "from pvlab's"
 )
 GUEST_ONLY_OPS = {"vm_assist", "new_baseptr", "new_user_baseptr", "tlb_flush", "machphys_update",
-                  "mmuext", "update_va_mapping", "vcpu_op_initialise"}
+                  "mmuext", "update_va_mapping", "vcpu_op_initialise",
+                  "update_va_mapping_otherdomain"}
+SKIP_CACHE_FLUSH = (
+    "a cache flush by an unprivileged guest: the probe that issues it is dom0, which holds "
+    "I/O resources and so cache-flush permission"
+)
+SKIP_UVMF = "UVMF flush flags are not replayed (the probe passes UVMF_NONE)"
 SKIP_COMPAT_ASSIST = (
     "a 32-bit guest's vCPU context holds vm_assist in a 32-bit field: assist bits 32+ "
     "cannot be expressed"
@@ -108,6 +117,7 @@ class StepPlan:
     value: int = 0
     skip: str | None = None
     check: dict[str, Any] | None = None  # expect_entry arguments, evaluated on the read value
+    aux: int = 0  # the probe step's `pad` word: mmuext arg2, the high half of a VA
 
 
 @dataclass
@@ -125,6 +135,7 @@ class ScenarioPlan:
     notes: list[str] = field(default_factory=list)
     skip: str | None = None  # the whole scenario cannot be replayed
     pvlab_frames: dict[str, int] = field(default_factory=dict)
+    privileged: bool = False  # the scenario's guest is privileged
 
     @property
     def boot(self) -> int:
@@ -199,6 +210,12 @@ def _frame_plan(name: str, spec: dict[str, Any], pvlab_mfn: int | None) -> Frame
     return FramePlan(name, FK_HIGH if high else FK_LOW, 0 if high else bits, note)
 
 
+def _addr_ok(va: int) -> bool:
+    """Xen's `__addr_ok`: an update_va_mapping VA outside it is refused before any table is
+    read, so such a step is replayed even though the probe's tables are not the scenario's."""
+    return va < (1 << 47) or va >= 0xFFFF_8800_0000_0000
+
+
 class _Unreplayable(Exception):
     pass
 
@@ -254,8 +271,10 @@ def plan_scenario(
     id: int,
     source: str = "",
     pvlab_frames: dict[str, int] | None = None,
+    xen_build: str = "debug",
 ) -> ScenarioPlan:
-    """Plan one scenario (the mapping read from its YAML file)."""
+    """Plan one scenario (the mapping read from its YAML file) for a hypervisor built as
+    `xen_build` ("debug" or "release")."""
     guest = data.get("guest") or {}
     ops = {_op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
     if not guest.get("vcpu0_initialised", False):
@@ -273,6 +292,7 @@ def plan_scenario(
         vcpus=int(guest.get("vcpus", 1)),
         assists=_assist_mask(guest.get("vm_assists")),
         pvlab_frames=dict(pvlab_frames or {}),
+        privileged=bool(guest.get("privileged", False)),
     )
     pvlab_frames = pvlab_frames or {}
     try:
@@ -288,6 +308,10 @@ def plan_scenario(
         )
     if plan.mode == "toolstack" and guest.get("privileged", False):
         plan.skip = "a privileged domain still being built cannot be created by the probe"
+    wants = data.get("xen_build")
+    if wants is not None and wants != xen_build:
+        plan.skip = (f"the scenario models a {wants} build of Xen (xen_build: {wants}); this "
+                     f"hypervisor is a {xen_build} build")
     if plan.mode == "dom0" and not guest.get("privileged", False):
         plan.notes.append(
             "replayed as dom0 (a step only the guest itself can issue), which is privileged: "
@@ -334,6 +358,8 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
         if raw is not None:
             return StepPlan(i, op, skip=SKIP_RAW_MFN.format(mfn=raw))
         code = OP_MMU_UPDATE if op == "mmu_update" else OP_WRITE
+        if op == "mmu_update" and a.get("preserve_ad"):
+            code = OP_MMU_UPDATE_AD
         return StepPlan(
             i, op, code, plan.frame_index(str(a["table"])), int(a["index"]), target, value
         )
@@ -354,12 +380,30 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
     if op == "mmuext":
         if toolstack:
             return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
+        if int(a["cmd"]) in (12, 18) and not plan.privileged:
+            return StepPlan(i, op, skip=SKIP_CACHE_FLUSH)
+        aux = int(a.get("ents", 0))
+        if "src" in a:
+            aux = AUX_FRAME | plan.frame_index(str(a["src"]))
         if "frame" in a:
             return StepPlan(i, op, OP_MMUEXT, plan.frame_index(str(a["frame"])), int(a["cmd"]),
-                            target=1)
-        return StepPlan(i, op, OP_MMUEXT, arg=int(a["cmd"]), target=None)
-    if op == "update_va_mapping":
-        return StepPlan(i, op, skip=SKIP_OWN_TABLES if not toolstack else SKIP_GUEST_ONLY)
+                            target=1, aux=aux)
+        return StepPlan(i, op, OP_MMUEXT, arg=int(a["cmd"]), target=None,
+                        value=int(a.get("va", 0)), aux=aux)
+    if op in ("update_va_mapping", "update_va_mapping_otherdomain"):
+        va = int(a["va"]) & ((1 << 64) - 1)
+        if plan.bitness == 32:
+            va &= 0xFFFF_FFFF
+        if toolstack or _addr_ok(va):
+            return StepPlan(i, op, skip=SKIP_OWN_TABLES if not toolstack else SKIP_GUEST_ONLY)
+        if a.get("uvmf"):
+            return StepPlan(i, op, skip=SKIP_UVMF)
+        target, value = _entry(plan, a)
+        sel = 0
+        if op == "update_va_mapping_otherdomain":
+            sel = 1 if a.get("domain") == "other" else 2
+        return StepPlan(i, op, OP_UPDATE_VA, sel, va & 0xFFFF_FFFF, target, value,
+                        aux=va >> 32)
     if op == "vcpu_op_initialise":
         return StepPlan(i, op, skip=SKIP_VCPU_OP if not toolstack else SKIP_GUEST_ONLY)
     if op in ("vcpu_initialise", "vcpu_reset") and plan.mode == "domu" and \
