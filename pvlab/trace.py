@@ -134,6 +134,8 @@ class Outcome:
 
     @property
     def reason(self) -> str:
+        if self.crash is not None:
+            return f"Xen panics: {self.crash}"
         ev = self.failure
         return ev.explanation if ev else ""
 
