@@ -104,6 +104,8 @@ class Outcome:
     #: panic message, e.g. "Assertion 'unreachable' failed in promote_l4_table". The host
     #: is gone: there is no return code, and nothing runs after it.
     crash: str | None = None
+    #: A multicall's entries: each call's own outcome, in order (`multicall_entry.result`).
+    calls: list[Outcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:

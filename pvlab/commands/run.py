@@ -58,6 +58,13 @@ def format_step(s: StepResult, *, verbose: bool = False, stats: bool = False) ->
     shown = ("as expected" if s.held else "differs") if s.is_check else s.result
     exp = f"expected {s.expected}" if s.expected else ""
     lines = [f"  {s.index:>3} {s.description:<52} {shown:<11} {exp:<18} {_mark(s)}".rstrip()]
+    for k, out in enumerate(s.outcome.calls, start=1):
+        calls = s.args.get("calls") or []
+        call = calls[k - 1] if k - 1 < len(calls) else None
+        want = getattr(call, "expect", None)
+        mark = "" if not isinstance(want, str) else (" held" if out.result == want else
+                                                      f" FAILED (expected {want})")
+        lines.append(f"        call {k}: {getattr(call, 'op', '?')} -> {out.result}{mark}")
     if s.outcome.crashed:
         lines.append(f"        XEN PANICS: {s.outcome.crash} (a debug build; the host is "
                      "gone, nothing runs after this step)")

@@ -81,6 +81,9 @@ class Step:
                 v = hex(v)
             elif k == "flags" and isinstance(v, int):
                 v = "|".join(flag_names(v)) or "0"
+            elif k == "calls" and isinstance(v, list):
+                v = "[" + "; ".join(c.describe() if isinstance(c, Step) else str(c)
+                                    for c in v) + "]"
             elif isinstance(v, list):
                 v = "|".join(str(x) for x in v) if k == "flags" else ",".join(str(x) for x in v)
             parts.append(f"{k}={v}")
@@ -212,12 +215,16 @@ STEP_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
     "vcpu_op_initialise": ({"vcpu", "cr3"}, set()),
     "vcpu_initialise": ({"vcpu", "cr3"}, {"vm_assists"}),
     "vcpu_reset": ({"vcpu"}, set()),
+    "multicall": ({"calls"}, set()),
     "write": ({"table", "index"}, {"to", "mfn", "flags", "value"}),
     "expect_page": ({"frame"}, {"type", "type_count", "count", "pinned", "validated",
                                 "pae_xen_l2"}),
     "expect_entry": ({"table", "index"}, {"value", "flags", "to", "mfn", "present"}),
 }
 CHECK_OPS = {"expect_page", "expect_entry"}
+#: hypercalls a `multicall` step may batch (each is one multicall_entry)
+MULTICALL_OPS = {"pin", "unpin", "mmu_update", "mmuext", "update_va_mapping", "vm_assist",
+                 "machphys_update", "tlb_flush"}
 
 
 def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec],
@@ -277,6 +284,20 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec],
         if "to" in args and "mfn" in args:
             raise ctx.err(where, "give either to (a frame name) or mfn (a number)",
                           "remove one of them")
+    if op == "multicall":
+        calls = args["calls"]
+        if not isinstance(calls, list) or not calls:
+            raise ctx.err(f"{where}: key 'calls'", "expected a non-empty list of operations",
+                          "write calls: [{pin: {frame: l1, level: 1}, expect: ok}, ...]")
+        subs = []
+        for k, raw_call in enumerate(calls, start=1):
+            sub = _parse_step(ctx, n, raw_call, frames, extra_ops)
+            if sub.op in MULTICALL_OPS:
+                subs.append(Step(k, sub.op, sub.args, sub.expect))
+                continue
+            raise ctx.err(f"{where}: call {k}", f"{sub.op!r} cannot be batched",
+                          f"use one of: {', '.join(sorted(MULTICALL_OPS))}")
+        args["calls"] = subs
     if op == "vm_assist" and ({"cmd", "type"} & args.keys()):
         if set(args) != {"cmd", "type"}:
             raise ctx.err(where, "the raw form needs exactly cmd: N and type: NAME|N",

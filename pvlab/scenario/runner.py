@@ -207,6 +207,31 @@ def _do_write(run: ScenarioRun, args: dict[str, Any]) -> Outcome:
     return t.finish(0)
 
 
+def _multicall(run: ScenarioRun, calls: list[Step]) -> Outcome:
+    """`do_multicall`: every entry runs in order, whatever the previous one returned; each
+    gets its own result (`multicall_entry.result`), the batch itself returns 0."""
+    t = Tracer(f"multicall({len(calls)} calls)")
+    t.outcome.counters.hypercalls += 1
+    for call in calls:
+        out = perform(run, call)
+        t.outcome.calls.append(out)
+        t.outcome.counters.add(out.counters)
+        t.event("multicall", "info", f"call {call.number}: {call.describe()} -> {out.result}",
+                "do_multicall (arch_do_multicall_call)")
+        if out.crashed:
+            t.outcome.crash = out.crash
+            break
+    return t.finish(0)
+
+
+def calls_held(step: Step, outcome: Outcome, profile: str) -> bool | None:
+    """Whether the expectations of a multicall's calls held (None: none expected)."""
+    verdicts = [out.result == call.expected_for(profile)
+                for call, out in zip(step.args.get("calls") or [], outcome.calls, strict=False)
+                if call.expected_for(profile) is not None]
+    return all(verdicts) if verdicts else None
+
+
 def perform(run: ScenarioRun, step: Step) -> Outcome:
     """Carry out one step on the run's state."""
     g = run.guest
@@ -259,6 +284,8 @@ def perform(run: ScenarioRun, step: Step) -> Outcome:
                                   if assists is not None else None)
     if op == "vcpu_reset":
         return g.vcpu_reset(a["vcpu"])
+    if op == "multicall":
+        return _multicall(run, a["calls"])
     if op == "write":
         return _do_write(run, a)
     if op == "expect_page":
@@ -298,6 +325,10 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
         else:
             expected = step.expected_for(requested)
             held = None if expected is None else outcome.result == expected
+            if step.op == "multicall":
+                inner = calls_held(step, outcome, requested)
+                if inner is not None:
+                    held = inner if held is None else held and inner
         res = StepResult(step.number, step.op, dict(step.args), outcome, expected, held,
                          step.describe())
         run.steps.append(res)

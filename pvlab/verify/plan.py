@@ -30,7 +30,10 @@ from pvlab.x86.flags import parse_flags
 OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
 OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
 OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
-OP_MMU_UPDATE_AD, OP_UPDATE_VA = 14, 15
+OP_MMU_UPDATE_AD, OP_UPDATE_VA, OP_MULTICALL = 14, 15, 16
+#: a multicall step N's k-th call is reported as step N * MULTICALL_SUB + k
+MULTICALL_SUB = 1000
+MULTICALL_REPLAYED = {OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MMU_UPDATE_AD, OP_MMUEXT}
 #: an mmuext arg2 that names a frame (the probe passes that frame's MFN)
 AUX_FRAME = 0x8000_0000
 
@@ -337,13 +340,35 @@ def plan_scenario(
     poisoned: int | None = None
     for i, step in enumerate(data.get("steps") or [], start=1):
         op, args = _op_of(step)
-        sp = _step(plan, i, op, args)
+        subs: list[StepPlan] = []
+        if op == "multicall":
+            sp, subs = _multicall(plan, i, args)
+        else:
+            sp = _step(plan, i, op, args)
         if poisoned is not None and sp.skip is None:
             sp = StepPlan(i, op, skip=f"follows step {poisoned}, which was not replayed")
         elif sp.skip is not None and op not in STATELESS_OPS and poisoned is None:
             poisoned = i
         plan.steps.append(sp)
+        if sp.skip is None:
+            plan.steps.extend(subs)
     return plan
+
+
+def _multicall(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> tuple[StepPlan, list[StepPlan]]:
+    """One HYPERVISOR_multicall whose calls follow it in the plan (numbered
+    i * MULTICALL_SUB + k); replayed only if every call can be."""
+    subs = []
+    for k, raw in enumerate(a.get("calls") or [], start=1):
+        op, args = _op_of(raw)
+        sub = _step(plan, i * MULTICALL_SUB + k, op, args)
+        if sub.skip is None and sub.code not in MULTICALL_REPLAYED:
+            sub = StepPlan(sub.index, op, skip=f"the probe does not batch '{op}' calls")
+        if sub.skip is not None:
+            return StepPlan(i, "multicall", skip=f"call {k} ({op}): {sub.skip}"), []
+        subs.append(StepPlan(sub.index, f"call {k}: {op}", sub.code, sub.frame, sub.arg,
+                             sub.target, sub.value, aux=sub.aux))
+    return StepPlan(i, "multicall", OP_MULTICALL, arg=len(subs)), subs
 
 
 def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:

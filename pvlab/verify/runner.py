@@ -14,7 +14,7 @@ from pvlab.errors import PvlabError
 from pvlab.verify.boot import boot, build_probe
 from pvlab.verify.compare import PvlabStep, ScenarioReport, compare
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, parse_log
-from pvlab.verify.plan import PlanError, ScenarioPlan, plan_scenario
+from pvlab.verify.plan import MULTICALL_SUB, PlanError, ScenarioPlan, plan_scenario
 from pvlab.verify.xenbuild import xen_build_of
 
 Progress = Callable[[str], None]
@@ -33,6 +33,10 @@ def pvlab_side(path: Path, profile: str, build: str = "debug",
         else:
             result = s.outcome.result
         steps[s.index] = PvlabStep(result, s.expected)
+        for k, (call, out) in enumerate(zip(s.args.get("calls") or [], s.outcome.calls,
+                                            strict=False), start=1):
+            steps[s.index * MULTICALL_SUB + k] = PvlabStep(out.result,
+                                                         call.expected_for(run.profile))
     return steps, dict(run.frames)
 
 
