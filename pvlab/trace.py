@@ -141,11 +141,27 @@ class Outcome:
         ev = self.failure
         return ev.explanation if ev else ""
 
+    def xen_log(self) -> list[str]:
+        """The lines Xen's debug build prints for this operation's failing checks (gdprintk
+        text, numbers filled; see `pvlab.xen.logformats.xen_log_line`)."""
+        from pvlab.xen.logformats import xen_log_line
+
+        lines = (xen_log_line(ev, self.rc) for ev in self.events)
+        return [line for line in lines if line]
+
     def explain(self) -> str:
+        from pvlab.xen.logformats import xen_log_line
+
         head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
         if self.crash is not None:
             head = f"{self.op}: Xen panics: {self.crash}"
-        return "\n".join([head, *(ev.line() for ev in self.events)])
+        lines = [head]
+        for ev in self.events:
+            lines.append(ev.line())
+            log = xen_log_line(ev, self.rc)
+            if log:
+                lines.append(f"{'  ' * ev.depth}     xen: {log}")
+        return "\n".join(lines)
 
     def __repr__(self) -> str:
         why = f" — {self.reason}" if self.rc or self.crash else ""

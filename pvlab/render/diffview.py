@@ -14,7 +14,6 @@ from dataclasses import replace
 
 from pvlab.trace import Outcome
 from pvlab.x86.flags import entry_mfn
-from pvlab.xen.rules import COMPAT_L2_FIRST_XEN_SLOT, L4_FIRST_XEN_SLOT, L4_LAST_XEN_SLOT
 
 from . import tables, tables_graph
 from .model import Row
@@ -51,9 +50,7 @@ def _xen_slot(snap: Snapshot, mfn: int, index: int, value: int) -> bool:
     target = entry_mfn(value)
     lo, hi = snap.xen_range
     xen = lo <= target < hi or target == mfn
-    if snap.bitness == 32:
-        return index >= COMPAT_L2_FIRST_XEN_SLOT and xen
-    return L4_FIRST_XEN_SLOT <= index <= L4_LAST_XEN_SLOT and xen
+    return index in snap.abi.drawn_xen_slots() and xen
 
 
 def entry_changes(before: Snapshot, after: Snapshot, mfn: int) -> list[str]:

@@ -191,8 +191,7 @@ def build(forest: Forest, *, title: str) -> GraphModel:
     if xen_layer is not None:
         g.nodes.append(Node("xen", "Xen", (
             Row("Xen's own slots, one node for all tables", tone="muted"),
-            Row("PAE L2 428–511: compat M2P (read-only)" if s.bitness == 32
-                else "L4 256–271: Xen's mappings, 258: linear"),),
+            Row(s.abi.xen_slots_summary),),
             kind="xen", layer=min(xen_layer, S.DATA_LAYER), fill=S.XEN_FILL, border=S.MUTED))
     top = min((n.layer for n in g.nodes if n.kind != "root"), default=1)
     for c in g.clusters:

@@ -73,7 +73,7 @@ def build_dom0(xen: Xen, options: Dom0Options | None = None, **kw: object) -> Bu
     layout = plan_image(k, memory_pages)
     res = BuildResult("build_dom0", xen, kernel=k, layout=layout)
     m = xen.machine
-    compat = k.bitness == 32
+    compat = k.abi.switch_compat
     extended = compat and k.extended_cr3  # BIMODAL is folded into EXTCR3 first
     limits = dict(o.l3 or {})
     if set(limits) - {"above", "below", "mfn"}:

@@ -18,6 +18,7 @@ import yaml
 from pvlab.scenario import Scenario, ScenarioRun, load_scenario, parse_scenario, run_scenario
 from pvlab.units import format_size
 from pvlab.x86.flags import flag_names
+from pvlab.xen.abi import abi_for
 from pvlab.xen.profiles import DEFAULT_PROFILE
 
 #: Steps that check state and carry their expectation in their own keys.
@@ -244,7 +245,7 @@ def document_from_scenario(scn: Scenario) -> Document:
     for t, entries in scn.tables.items():
         doc.tables[t] = {e.index: _entry_dict(e.to, e.mfn, e.flags, e.value) for e in entries}
     doc.steps = [_step_dict(s.op, s.args, s.expect) for s in scn.steps]
-    top_level = 3 if doc.bitness == 32 else 4
+    top_level = abi_for(doc.bitness).top_level
     for s in doc.steps:
         op, args = step_op(s), step_args(s)
         if op == "pin" and isinstance(args.get("frame"), str):

@@ -11,13 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
-from pvlab.x86.flags import NX, PS, RW, US, A, D, G, P, entry_mfn
+from pvlab.x86.flags import NX, PS, US, A, D, G, P, entry_mfn
 from pvlab.xen.domain import (
+    VM_ASSIST_NAMES,
     Domain,
     VMASST_CMD_disable,
     VMASST_CMD_enable,
     VMASST_TYPE_pae_extended_cr3,
-    vm_assist_mask,
     vm_assist_names,
 )
 from pvlab.xen.mmuext import (
@@ -46,18 +46,10 @@ from pvlab.xen.mmuext import (
     do_mmuext_op,
 )
 from pvlab.xen.page_info import (
-    PGT_l3_page_table,
-    PGT_l4_page_table,
     PGT_writable_page,
     owner_name,
 )
-from pvlab.xen.rules import (
-    COMPAT_L2_FIRST_XEN_SLOT,
-    L4_FIRST_XEN_SLOT,
-    L4_LAST_XEN_SLOT,
-    flag_word_names,
-    ruleset,
-)
+from pvlab.xen.rules import flag_word_names, ruleset
 from pvlab.xen.typesys import describe_type
 from pvlab.xen.vcpu_context import set_vcpu_context, vcpu_op_initialise
 
@@ -138,10 +130,14 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
                       "__addr_ok fails")
     if base is None:
         return refuse(f"vCPU {vcpu} has no pagetable base to find VA {va:#x} in")
+    abi = d.abi
+    if va >> abi.va_bits:
+        return refuse(f"VA {va:#x} is beyond a {abi.bitness}-bit guest's "
+                      f"{1 << abi.va_bits >> 30} GiB")
     table = base
-    for level in ((3, 2) if d.is_pv_32bit else (4, 3, 2)):
+    for level in abi.walk_levels:
         shift = 12 + 9 * (level - 1)
-        idx = (va >> shift) & (3 if level == 3 and d.is_pv_32bit else 511)
+        idx = (va >> shift) & (abi.slots(level) - 1)
         e = m.read_entry(table, idx)
         if not e & P or (level == 2 and e & PS):
             return refuse(f"no L1 maps VA {va:#x}: L{level} entry {idx} of MFN {table:#x} is "
@@ -180,15 +176,14 @@ def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
         t.event("new_baseptr", "pass", f"MFN {mfn:#x} is already the base pointer",
                 "new_guest_cr3")
         return 0
-    ptype = PGT_l3_page_table if d.is_pv_32bit else PGT_l4_page_table
     rc = _ref_mfn(xen, mfn, d, t, "new base pointer")
     if rc:
         return rc
-    rc = ts.get_page_type(t, mfn, ptype, d)
+    rc = ts.get_page_type(t, mfn, d.abi.top_type, d)
     if rc:
         ts.put_page(mfn)
-        what = "compat baseptr" if d.is_pv_32bit else "baseptr"
-        t.event("new_baseptr", "fail", f"Error while installing new {what} {mfn:#x}",
+        t.event("new_baseptr", "fail",
+                f"Error while installing new {d.abi.baseptr_name} {mfn:#x}",
                 "new_guest_cr3", mfn=mfn)
         return rc
     old = v.guest_table
@@ -267,7 +262,7 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
             return ts.fail(t, rules, "l1_flags", f"L1 entry {index} of MFN {table:#x}: bad L1 "
                            f"flags {flag_word_names(bad, 1)}", mfn=table, index=index, level=1)
         if old & P and not _changed(old, new):
-            m.write_entry(table, index, ts.adjust_guest_l1e(new, d))
+            m.write_entry(table, index, d.abi.adjust_l1e(new))
             t.event("mod_l1_entry", "pass", "only flags that need no re-check changed (fast path)",
                     "mod_l1_entry", mfn=table, index=index, level=1)
             return 0
@@ -275,7 +270,7 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
         rc = ts.get_page_from_l1e(t, new, d, pg_owner or d, table=table, index=index)
         if rc:
             return rc
-        m.write_entry(table, index, ts.adjust_guest_l1e(new ^ ts.l1e_mmio_flip(t, new, d), d))
+        m.write_entry(table, index, d.abi.adjust_l1e(new ^ ts.l1e_mmio_flip(t, new, d)))
     else:
         m.write_entry(table, index, new)
     ts.put_page_from_l1e(t, old, d)
@@ -284,21 +279,27 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
     return 0
 
 
-def _mod_upper(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
-               level: int) -> int:
+#: The message of each rule that refuses a guest update of one of Xen's slots.
+_XEN_SLOT_REFUSALS = {
+    "pae_xen_l2_slots": "L2 update in Xen-private area: slot {index} of PAE Xen L2 MFN {table:#x}",
+    "pv32_l3_update_slot": "32-bit PV guest may not update slot {index} of L3 MFN {table:#x}",
+    "l4_xen_slots": "L4 update in Xen-private area: slot {index} of MFN {table:#x}",
+}
+
+
+def mod_upper_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
+                    level: int) -> int:
+    """`mod_l{2,3,4}_entry`: refuse Xen's slots, then re-validate unless only harmless
+    flags changed, and drop the old entry's references."""
     ts = xen.ts
     m = xen.machine
     pi = m.page(table)
     rules = ruleset(d)
-    if level == 2 and pi.pae_xen_l2 and index >= COMPAT_L2_FIRST_XEN_SLOT:
-        return ts.fail(t, rules, "pae_xen_l2_slots", f"L2 update in Xen-private area: slot "
-                       f"{index} of PAE Xen L2 MFN {table:#x}", mfn=table, index=index)
-    if level == 3 and d.is_pv_32bit and index >= 3:
-        return ts.fail(t, rules, "pv32_l3_update_slot", f"32-bit PV guest may not update slot "
-                       f"{index} of L3 MFN {table:#x}", mfn=table, index=index)
-    if level == 4 and not d.is_pv_32bit and L4_FIRST_XEN_SLOT <= index <= L4_LAST_XEN_SLOT:
-        return ts.fail(t, rules, "l4_xen_slots", f"L4 update in Xen-private area: slot {index} "
-                       f"of MFN {table:#x}", mfn=table, index=index)
+    refused = d.abi.update_refused(level, index, pae_xen_l2=pi.pae_xen_l2)
+    if refused:
+        return ts.fail(t, rules, refused,
+                       _XEN_SLOT_REFUSALS[refused].format(index=index, table=table),
+                       mfn=table, index=index)
     old = m.read_entry(table, index)
     if new & P:
         bad = rules.bad_flags(level, new, d, xen.profile)
@@ -306,8 +307,7 @@ def _mod_upper(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
             return ts.fail(t, rules, f"l{level}_flags", f"L{level} entry {index} of MFN "
                            f"{table:#x}: bad flags {flag_word_names(bad, level)}", mfn=table,
                            index=index, level=level)
-        adjust = {2: 0 if d.is_pv_32bit else US, 3: (US | RW) if d.is_pv_32bit else US,
-                  4: A | US}[level]
+        adjust = d.abi.entry_adjust[level]
         if old & P and not _changed(old, new):
             m.write_entry(table, index, new | adjust)
             t.event(f"mod_l{level}_entry", "pass", "fast path: same frame, only harmless "
@@ -330,35 +330,42 @@ def _mod_upper(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
 
 MOD_ENTRY = {
     1: mod_l1_entry,
-    2: lambda x, d, t, tb, i, v: _mod_upper(x, d, t, tb, i, v, 2),
-    3: lambda x, d, t, tb, i, v: _mod_upper(x, d, t, tb, i, v, 3),
-    4: lambda x, d, t, tb, i, v: _mod_upper(x, d, t, tb, i, v, 4),
+    2: lambda x, d, t, tb, i, v: mod_upper_entry(x, d, t, tb, i, v, 2),
+    3: lambda x, d, t, tb, i, v: mod_upper_entry(x, d, t, tb, i, v, 3),
+    4: lambda x, d, t, tb, i, v: mod_upper_entry(x, d, t, tb, i, v, 4),
 }
 
 
 # ------------------------------------------------------------------ vm_assist
+def _pae_extended_cr3_policy(xen: Xen, d: Domain, t: Tracer) -> tuple[int, bool]:
+    """The profile's policy for a guest enabling pae_extended_cr3, asked of `d`'s ABI
+    (only 64-bit guests have one): (rc, whether the bit is ignored)."""
+    policy = d.abi.pae_extended_cr3_policy(xen.profile)
+    if policy == "refuse":
+        return xen.ts.fail(t, ruleset(d), "vm_assist_valid",
+                           f"profile {xen.profile.name}: 64-bit guests may not enable "
+                           "pae_extended_cr3"), False
+    return 0, policy == "ignore"
+
+
 def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     """`do_vm_assist(cmd, type)` for the calling domain."""
-    from pvlab.xen.domain import VM_ASSIST_NAMES
-
     name = VM_ASSIST_NAMES.get(vtype, f"type {vtype}")
     verb = {VMASST_CMD_enable: "enable", VMASST_CMD_disable: "disable"}.get(cmd, f"cmd {cmd}")
     t = Tracer(f"vm_assist({verb}, {name})")
     t.outcome.counters.hypercalls += 1
     rules = ruleset(d)
-    if vtype >= 64 or not vm_assist_mask(d.bitness) >> vtype & 1:
+    if not d.abi.assist_valid(vtype):
         return t.finish(xen.ts.fail(t, rules, "vm_assist_valid",
-                                    f"VM-assist {name} is not valid for a {d.bitness}-bit "
+                                    f"VM-assist {name} is not valid for a {d.abi.bitness}-bit "
                                     "PV guest"))
     if cmd not in (VMASST_CMD_enable, VMASST_CMD_disable):
         return t.finish(xen.ts.fail(t, rules, "vm_assist_cmd", f"vm_assist command {cmd} unknown"))
-    if vtype == VMASST_TYPE_pae_extended_cr3 and not d.is_pv_32bit and cmd == VMASST_CMD_enable:
-        policy = xen.profile.pv64_pae_extended_cr3
-        if policy == "refuse":
-            return t.finish(xen.ts.fail(t, rules, "vm_assist_valid",
-                                        f"profile {xen.profile.name}: 64-bit guests may not "
-                                        "enable pae_extended_cr3"))
-        if policy == "ignore":
+    if vtype == VMASST_TYPE_pae_extended_cr3 and cmd == VMASST_CMD_enable:
+        rc, ignored = _pae_extended_cr3_policy(xen, d, t)
+        if rc:
+            return t.finish(rc)
+        if ignored:
             t.event("vm_assist", "pass", f"profile {xen.profile.name}: accepted and ignored for a "
                     "64-bit guest", "do_vm_assist")
             return t.finish(0)
@@ -367,7 +374,7 @@ def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     else:
         d.vm_assist &= ~(1 << vtype)
     note = " (no effect for 64-bit guests)" if (
-        vtype == VMASST_TYPE_pae_extended_cr3 and not d.is_pv_32bit) else ""
+        vtype == VMASST_TYPE_pae_extended_cr3 and not d.abi.pae_top) else ""
     t.event("vm_assist", "pass", f"{name} {verb}d{note}; assists now: "
             f"{', '.join(vm_assist_names(d.vm_assist)) or 'none'}", "do_vm_assist")
     return t.finish(0)

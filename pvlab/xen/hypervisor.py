@@ -19,9 +19,9 @@ from dataclasses import replace
 from pvlab.errors import PvlabError
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.units import PAGE_SHIFT, MiB
-from pvlab.x86.cr3 import xen_pfn_to_cr3_x86_32, xen_pfn_to_cr3_x86_64
 from pvlab.x86.flags import NX, PS, RW, A, D, P, make_entry
 from pvlab.xen import hypercalls as hc
+from pvlab.xen.abi import PV64, abi_for
 from pvlab.xen.domain import (
     Domain,
     Vcpu,
@@ -68,17 +68,14 @@ class Xen:
                       vm_assists: Iterable[str | int] = (), privileged: bool = False,
                       name: str = "") -> Guest:
         """`XEN_DOMCTL_createdomain` (+ `set_address_size` 32 for PV32, `max_vcpus`)."""
-        if bitness not in (32, 64):
-            raise PvlabError(f"guest bitness {bitness!r} is not 32 or 64",
-                             "use 32 (PV32 on 64-bit Xen) or 64")
+        abi = abi_for(bitness)
         if not isinstance(vcpus, int) or not 0 <= vcpus <= 128:
             raise PvlabError(f"vcpus {vcpus!r} is out of range", "use 0 to 128 (0: before "
                              "XEN_DOMCTL_max_vcpus)")
         mask = 0
         for a in vm_assists:
             n = vm_assist_number(a)
-            from pvlab.xen.domain import vm_assist_mask
-            if not vm_assist_mask(bitness) >> n & 1:
+            if not abi.assist_valid(n):
                 raise PvlabError(f"VM-assist {a!r} is not valid for a {bitness}-bit PV guest",
                                  "remove it (m2p_strict is 64-bit only)")
             mask |= 1 << n
@@ -115,7 +112,7 @@ class Xen:
         """`init_xen_l4_slots`: slots 256-271 are Xen's (258: this L4's linear self-map)."""
         m = self.machine
         rw = P | RW | A | D
-        for slot in range(256, 272):
+        for slot in PV64.xen_slots(4):
             m.write_entry(mfn, slot, 0)
         if d.vm_assist >> VMASST_TYPE_m2p_strict & 1:
             m.write_entry(mfn, 256, self.ro_mpt_l4e())
@@ -271,9 +268,7 @@ class Guest:
 
     def cr3_for(self, mfn: int) -> int:
         """The CR3 value a toolstack puts in the vCPU context (`xen_pfn_to_cr3`)."""
-        if self.bitness == 32:
-            return xen_pfn_to_cr3_x86_32(mfn)
-        return xen_pfn_to_cr3_x86_64(mfn)
+        return self.domain.abi.cr3_of(mfn)
 
     def set_vcpu_context(self, vcpu: int, *, cr3: int,
                          vm_assists: Iterable[str | int] | None = None) -> Outcome:

@@ -114,7 +114,7 @@ def _new_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
     from pvlab.xen.hypercalls import new_guest_cr3
 
     rc = new_guest_cr3(xen, d, op.vcpu, op.mfn, t)
-    if rc == 0 and not d.is_pv_32bit:
+    if rc == 0 and d.abi.has_user_baseptr:  # a 64-bit guest's L4
         fill_ro_mpt(xen, d, op.mfn, t)
     return rc
 
@@ -125,7 +125,7 @@ def _new_user_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
     ts = xen.ts
     rules = ruleset(d)
     mfn = op.mfn
-    if d.is_pv_32bit:
+    if not d.abi.has_user_baseptr:
         t.event("new_user_baseptr", "fail", "MMUEXT_NEW_USER_BASEPTR is for 64-bit guests only",
                 "do_mmuext_op")
         return -int(Errno.EINVAL)

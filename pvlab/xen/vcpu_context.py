@@ -20,14 +20,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
-from pvlab.x86.cr3 import xen_cr3_to_pfn_x86_32, xen_cr3_to_pfn_x86_64
 from pvlab.xen.domain import (
     Domain,
     VMASST_TYPE_pae_extended_cr3,
-    vm_assist_mask,
     vm_assist_names,
 )
-from pvlab.xen.page_info import PGT_l3_page_table, PGT_l4_page_table
 from pvlab.xen.rules import ruleset
 
 if TYPE_CHECKING:
@@ -58,35 +55,37 @@ def arch_set_info_guest(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_valu
     v = d.vcpu(vcpu)
     assert v is not None
     fn = "arch_set_info_guest"
-    mfn = xen_cr3_to_pfn_x86_32(cr3) if d.is_pv_32bit else xen_cr3_to_pfn_x86_64(cr3)
-    if d.is_pv_32bit:
+    mfn = d.abi.mfn_of_cr3(cr3)
+    if d.abi.extended_cr3_codec:
         t.event("cr3", "info", f"CR3 {cr3:#x} decodes to MFN {mfn:#x} (xen_cr3_to_pfn, "
                 "extended-CR3 rotate)", fn)
     assists = vm_assist_value or 0
     if vcpu == 0:
-        if d.is_pv_32bit and assists >> 32:
+        width = d.abi.context_vm_assist_bits
+        if assists >> width:
             # The compat vcpu_guest_context's vm_assist is an unsigned long: 32 bits.
-            t.event("vm_assist", "info", f"a 32-bit guest's context holds vm_assist in 32 bits: "
-                    f"{assists:#x} arrives as {assists & 0xFFFFFFFF:#x}",
+            truncated = assists & ((1 << width) - 1)
+            t.event("vm_assist", "info", f"a {d.abi.bitness}-bit guest's context holds vm_assist "
+                    f"in {width} bits: {assists:#x} arrives as {truncated:#x}",
                     "arch_set_info_guest (compat context)")
-            assists &= 0xFFFFFFFF
+            assists = truncated
         pae_bit = 1 << VMASST_TYPE_pae_extended_cr3
-        if not d.is_pv_32bit and assists & pae_bit:
-            policy = xen.profile.pv64_pae_extended_cr3
-            if policy == "refuse":
-                return ts.fail(t, rules, "vm_assist_valid",
-                               f"profile {xen.profile.name}: 64-bit guests may not enable "
-                               "pae_extended_cr3")
-            if policy == "ignore":
+        if assists & pae_bit:
+            from pvlab.xen.hypercalls import _pae_extended_cr3_policy
+
+            rc, ignored = _pae_extended_cr3_policy(xen, d, t)
+            if rc:
+                return rc
+            if ignored:
                 assists &= ~pae_bit
                 t.event("vm_assist", "info", f"profile {xen.profile.name}: pae_extended_cr3 "
                         "ignored for a 64-bit guest", fn)
-        if assists & ~vm_assist_mask(d.bitness):
+        if assists & ~d.abi.vm_assist_valid_mask:
             return ts.fail(t, rules, "vm_assist_valid",
                            f"vCPU 0's context: vm_assist {assists:#x} has bits invalid for a "
                            f"{d.bitness}-bit guest (checked before the vCPU's state)")
     if v.is_initialised:
-        user_mismatch = not d.is_pv_32bit and v.guest_table_user is not None
+        user_mismatch = d.abi.has_user_baseptr and v.guest_table_user is not None
         if v.guest_table != mfn or user_mismatch:
             what = (f"a different CR3 ({mfn:#x})" if v.guest_table != mfn else
                     "a context without its user base pointer")
@@ -107,12 +106,11 @@ def arch_set_info_guest(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_valu
     rc = _ref_mfn(xen, mfn, d, t, "CR3")
     if rc:
         return rc
-    ptype = PGT_l3_page_table if d.is_pv_32bit else PGT_l4_page_table
-    rc = ts.get_page_type(t, mfn, ptype, d)
+    rc = ts.get_page_type(t, mfn, d.abi.top_type, d)
     if rc:
         ts.put_page(mfn)
         return rc
-    if not d.is_pv_32bit:
+    if d.abi.has_user_baseptr:  # a 64-bit guest's L4 (the compat L4 is Xen's own)
         from pvlab.xen.mmuext import fill_ro_mpt
 
         fill_ro_mpt(xen, d, mfn, t)
