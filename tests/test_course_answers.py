@@ -249,3 +249,21 @@ def test_08_which_step_fails_and_what_the_guest_reads() -> None:
     cr3 = xen_pfn_to_cr3_x86_32(vcpu1)
     a4 = answer("08-migration.ipynb", 4)
     assert f"CR3 `{cr3:#010x}`" in a4 and f"**`{cr3 >> 12:#x}`**" in a4
+
+
+def test_the_glossary_defines_the_terms_the_issue_lists() -> None:
+    glossary = (ROOT / "docs" / "glossary.md").read_text(encoding="utf-8")
+    for term in ("VM-assist", "compat", "toolstack", "domctl", "page_info", "caf", "taf",
+                 "type count", "general count", "pin", "promote", "validate", "PAE Xen L2",
+                 "M2P", "p2m", "slack", "XENFEAT_pae_pgdir_above_4gb", "pv-shim",
+                 "CET shadow stacks"):
+        assert f"**{term}" in glossary or f"{term}**" in glossary or (
+            f"**{term.split()[0]}" in glossary), term
+
+
+def test_the_cheat_sheet_has_the_bits_the_errnos_the_conditions_and_the_orders() -> None:
+    sheet = (ROOT / "docs" / "cheatsheet.md").read_text(encoding="utf-8")
+    for part in ("`PGT_pinned`", "`PGT_validated`", "`PGC_allocated`", "-ERANGE (34)",
+                 "-EBUSY (16)", "5. vCPU 0 is initialised", "restore v2", "domain builder"):
+        assert part in sheet, part
+    assert f"CR3 `{xen_pfn_to_cr3_x86_32(0x123456):#010x}`" in sheet

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -29,13 +29,17 @@ RESULTS = {"ok", CRASH, *(e.name for e in Errno)}
 XEN_BUILDS = ("debug", "release")
 
 
+#: Who owns a scenario frame: the guest, another domain (d2) or dom_io.
+FrameOwner = Literal["guest", "other", "io"]
+
+
 @dataclass(frozen=True)
 class FrameSpec:
     name: str
     mfn: int | None = None
     below: int | None = None
     above: int | None = None
-    owner: str = "guest"  # guest, other or io
+    owner: FrameOwner = "guest"
 
 
 @dataclass(frozen=True)
@@ -211,6 +215,91 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec]) -> St
     return Step(n, op, args, _expect(ctx, f"{where}: key 'expect'", expect), params)
 
 
+def _parse_guest(ctx: _Ctx, raw: Any) -> GuestSpec:
+    """The `guest:` mapping: bitness, VM-assists, vCPUs."""
+    g = _mapping(ctx, "key 'guest'", raw)
+    _keys(ctx, "guest", g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
+    bitness = g.get("bitness", 64)
+    if bitness not in (32, 64):
+        raise ctx.err("guest: key 'bitness'", f"{bitness!r} is not 32 or 64",
+                      "write bitness: 32 (PV32 on 64-bit Xen) or 64")
+    assists = g.get("vm_assists") or []
+    if not isinstance(assists, list):
+        raise ctx.err("guest: key 'vm_assists'", "expected a list",
+                      "write vm_assists: [pae_extended_cr3]")
+    for a in assists:
+        try:
+            vm_assist_number(a)
+        except PvlabError as e:
+            raise ctx.err("guest: key 'vm_assists'", e.message, e.fix or "") from None
+    for key in ("vcpu0_initialised", "privileged"):
+        if key in g and not isinstance(g[key], bool):
+            raise ctx.err(f"guest: key {key!r}", f"{g[key]!r} is not true or false",
+                          f"write {key}: true or false")
+    guest = GuestSpec(bitness, tuple(assists), bool(g.get("vcpu0_initialised", False)),
+                      _int(ctx, "guest: key 'vcpus'", g.get("vcpus", 1), hi=128),
+                      bool(g.get("privileged", False)))
+    if guest.vcpu0_initialised and guest.vcpus == 0:
+        raise ctx.err("guest", "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
+    return guest
+
+
+def _parse_frames(ctx: _Ctx, raw: Any) -> dict[str, FrameSpec]:
+    """The `frames:` mapping: each frame's placement and owner."""
+    frames: dict[str, FrameSpec] = {}
+    for fname, spec in _mapping(ctx, "key 'frames'", raw).items():
+        where = f"frame {fname!r}"
+        spec = _mapping(ctx, where, spec)
+        _keys(ctx, where, spec, {"mfn", "below", "above", "owner"})
+        owner = str(spec.get("owner", "guest"))
+        if owner not in ("guest", "other", "io"):
+            raise ctx.err(f"{where}: key 'owner'", f"unknown owner {owner!r}",
+                          "use guest, other or io")
+        if owner == "io" and "mfn" not in spec:
+            raise ctx.err(where, "an io frame needs an mfn in the first MiB",
+                          "write {owner: io, mfn: 0x1}")
+        frames[str(fname)] = FrameSpec(
+            str(fname),
+            _int(ctx, f"{where}: key 'mfn'", spec["mfn"]) if "mfn" in spec else None,
+            _size(ctx, f"{where}: key below", spec["below"]) if "below" in spec else None,
+            _size(ctx, f"{where}: key above", spec["above"]) if "above" in spec else None,
+            cast(FrameOwner, owner))
+        if "mfn" in spec and ({"below", "above"} & spec.keys()):
+            raise ctx.err(where, "give either mfn or below/above", "remove one")
+    return frames
+
+
+def _parse_tables(ctx: _Ctx, raw: Any, frames: dict[str, FrameSpec]) -> dict[str, list[EntrySpec]]:
+    """The `tables:` mapping: entries written into declared frames before the steps."""
+    tables: dict[str, list[EntrySpec]] = {}
+    for table_name, entries in _mapping(ctx, "key 'tables'", raw).items():
+        if table_name not in frames:
+            raise ctx.err(f"tables: key {table_name!r}", "not a declared frame",
+                          "declare it under frames: first")
+        out = []
+        for idx, raw_entry in _mapping(ctx, f"table {table_name!r}", entries).items():
+            where = f"table {table_name!r} entry {idx}"
+            index = _int(ctx, where, idx, hi=511)
+            entry = _mapping(ctx, where, raw_entry)
+            _keys(ctx, where, entry, {"to", "mfn", "flags", "value"})
+            if "value" in entry and ({"to", "mfn", "flags"} & entry.keys()):
+                raise ctx.err(where, "give either value or to/mfn + flags", "remove one")
+            if "to" in entry and "mfn" in entry:
+                raise ctx.err(where, "give either to (a frame name) or mfn (a number)",
+                              "remove one of them")
+            to = entry.get("to")
+            if to is not None and to not in frames:
+                raise ctx.err(f"{where}: key 'to'", f"unknown frame {to!r}",
+                              f"use one of: {', '.join(frames)}")
+            out.append(EntrySpec(
+                index, to,
+                _int(ctx, f"{where}: key 'mfn'", entry["mfn"]) if "mfn" in entry else None,
+                _flags(ctx, f"{where}: key 'flags'", entry.get("flags")),
+                _int(ctx, f"{where}: key 'value'", entry["value"]) if "value" in entry else None))
+        tables[str(table_name)] = out
+    return tables
+
+
 def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
     """Validate a loaded YAML document and build a :class:`Scenario`."""
     ctx = _Ctx(source)
@@ -237,78 +326,9 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise ctx.err("key 'xen_build'", f"unknown build {xen_build!r}",
                       "write xen_build: debug (CONFIG_DEBUG=y) or release")
 
-    g = _mapping(ctx, "key 'guest'", data.get("guest"))
-    _keys(ctx, "guest", g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
-    bitness = g.get("bitness", 64)
-    if bitness not in (32, 64):
-        raise ctx.err("guest: key 'bitness'", f"{bitness!r} is not 32 or 64",
-                      "write bitness: 32 (PV32 on 64-bit Xen) or 64")
-    assists = g.get("vm_assists") or []
-    if not isinstance(assists, list):
-        raise ctx.err("guest: key 'vm_assists'", "expected a list",
-                      "write vm_assists: [pae_extended_cr3]")
-    for a in assists:
-        try:
-            vm_assist_number(a)
-        except PvlabError as e:
-            raise ctx.err("guest: key 'vm_assists'", e.message, e.fix or "") from None
-    for key in ("vcpu0_initialised", "privileged"):
-        if key in g and not isinstance(g[key], bool):
-            raise ctx.err(f"guest: key {key!r}", f"{g[key]!r} is not true or false",
-                          f"write {key}: true or false")
-    guest = GuestSpec(bitness, tuple(assists), bool(g.get("vcpu0_initialised", False)),
-                      _int(ctx, "guest: key 'vcpus'", g.get("vcpus", 1), hi=128),
-                      bool(g.get("privileged", False)))
-    if guest.vcpu0_initialised and guest.vcpus == 0:
-        raise ctx.err("guest", "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
-
-    frames: dict[str, FrameSpec] = {}
-    for fname, spec in _mapping(ctx, "key 'frames'", data.get("frames")).items():
-        where = f"frame {fname!r}"
-        spec = _mapping(ctx, where, spec)
-        _keys(ctx, where, spec, {"mfn", "below", "above", "owner"})
-        owner = str(spec.get("owner", "guest"))
-        if owner not in ("guest", "other", "io"):
-            raise ctx.err(f"{where}: key 'owner'", f"unknown owner {owner!r}",
-                          "use guest, other or io")
-        if owner == "io" and "mfn" not in spec:
-            raise ctx.err(where, "an io frame needs an mfn in the first MiB",
-                          "write {owner: io, mfn: 0x1}")
-        frames[str(fname)] = FrameSpec(
-            str(fname),
-            _int(ctx, f"{where}: key 'mfn'", spec["mfn"]) if "mfn" in spec else None,
-            _size(ctx, f"{where}: key below", spec["below"]) if "below" in spec else None,
-            _size(ctx, f"{where}: key above", spec["above"]) if "above" in spec else None,
-            owner)
-        if "mfn" in spec and ({"below", "above"} & spec.keys()):
-            raise ctx.err(where, "give either mfn or below/above", "remove one")
-
-    tables: dict[str, list[EntrySpec]] = {}
-    for tname, entries in _mapping(ctx, "key 'tables'", data.get("tables")).items():
-        if tname not in frames:
-            raise ctx.err(f"tables: key {tname!r}", "not a declared frame",
-                          "declare it under frames: first")
-        out = []
-        for idx, raw_entry in _mapping(ctx, f"table {tname!r}", entries).items():
-            where = f"table {tname!r} entry {idx}"
-            index = _int(ctx, where, idx, hi=511)
-            entry = _mapping(ctx, where, raw_entry)
-            _keys(ctx, where, entry, {"to", "mfn", "flags", "value"})
-            if "value" in entry and ({"to", "mfn", "flags"} & entry.keys()):
-                raise ctx.err(where, "give either value or to/mfn + flags", "remove one")
-            if "to" in entry and "mfn" in entry:
-                raise ctx.err(where, "give either to (a frame name) or mfn (a number)",
-                              "remove one of them")
-            to = entry.get("to")
-            if to is not None and to not in frames:
-                raise ctx.err(f"{where}: key 'to'", f"unknown frame {to!r}",
-                              f"use one of: {', '.join(frames)}")
-            out.append(EntrySpec(
-                index, to,
-                _int(ctx, f"{where}: key 'mfn'", entry["mfn"]) if "mfn" in entry else None,
-                _flags(ctx, f"{where}: key 'flags'", entry.get("flags")),
-                _int(ctx, f"{where}: key 'value'", entry["value"]) if "value" in entry else None))
-        tables[str(tname)] = out
+    guest = _parse_guest(ctx, data.get("guest"))
+    frames = _parse_frames(ctx, data.get("frames"))
+    tables = _parse_tables(ctx, data.get("tables"), frames)
 
     raw_steps = data.get("steps") or []
     if not isinstance(raw_steps, list):

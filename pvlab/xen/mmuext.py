@@ -62,7 +62,7 @@ def _einval(t: Tracer, check: str, why: str, fn: str, mfn: int | None = None) ->
 def _pin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
     from pvlab.xen.hypercalls import _ref_mfn
 
-    ts = xen.ts
+    ts = xen.type_system
     mfn = op.mfn
     level = op.cmd + 1
     name = COMMANDS[op.cmd].name
@@ -92,7 +92,7 @@ def _pin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
 def _unpin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
     from pvlab.xen.hypercalls import _ref_mfn
 
-    ts = xen.ts
+    ts = xen.type_system
     mfn = op.mfn
     rc = _ref_mfn(xen, mfn, d, t, "MMUEXT_UNPIN_TABLE")
     if rc:
@@ -122,7 +122,7 @@ def _new_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
 def _new_user_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
     from pvlab.xen.hypercalls import _ref_mfn
 
-    ts = xen.ts
+    ts = xen.type_system
     rules = ruleset(d)
     mfn = op.mfn
     if not d.abi.has_user_baseptr:
@@ -220,11 +220,11 @@ def _addr_ok(va: int) -> bool:
 
 def _ram_rw(xen: Xen, d: Domain, mfn: int) -> bool:
     """`get_page_from_gfn(pg_owner, mfn, P2M_ALLOC)` with `p2m_ram_rw`: the domain's own RAM."""
-    return xen.ts.get_page(mfn, d)
+    return xen.type_system.get_page(mfn, d)
 
 
 def _clear_page(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
-    ts = xen.ts
+    ts = xen.type_system
     mfn = op.mfn
     if not _ram_rw(xen, d, mfn):
         return _einval(t, "clear_page", f"Error clearing mfn {mfn:#x}: not {d.label}'s RAM",
@@ -242,7 +242,7 @@ def _clear_page(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
 
 
 def _copy_page(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
-    ts = xen.ts
+    ts = xen.type_system
     m = xen.machine
     dst, src = op.mfn, op.src_mfn
     fn = "do_mmuext_op (MMUEXT_COPY_PAGE)"

@@ -43,14 +43,14 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
     t.outcome.counters.hypercalls += 1
     v = d.vcpu(vcpu)
     if v is None:
-        return t.finish(xen.ts.fail(t, ruleset(d), "vcpu_missing",
+        return t.finish(xen.type_system.fail(t, ruleset(d), "vcpu_missing",
                                     f"vCPU {vcpu} does not exist"))
     return t.finish(arch_set_info_guest(xen, d, vcpu, cr3, vm_assist_value, t))
 
 
 def arch_set_info_guest(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: int | None,
                         t: Tracer) -> int:
-    ts = xen.ts
+    ts = xen.type_system
     rules = ruleset(d)
     v = d.vcpu(vcpu)
     assert v is not None
