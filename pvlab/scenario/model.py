@@ -21,7 +21,7 @@ from pvlab.xen.domain import vm_assist_number
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
 
 from .errors import ScenarioError
-from .params import Where, parse_number
+from .params import KINDS, MULTICALL_OPS, ParamSpec, Where, parse_number
 from .registry import StepArgs, steps
 
 RESULTS = {"ok", CRASH, *(e.name for e in Errno)}
@@ -298,6 +298,26 @@ def _parse_tables(ctx: _Ctx, raw: Any, frames: dict[str, FrameSpec]) -> dict[str
                 _int(ctx, f"{where}: key 'value'", entry["value"]) if "value" in entry else None))
         tables[str(table_name)] = out
     return tables
+
+
+def _parse_calls(at: Where, key: str, value: Any, spec: ParamSpec,
+                 frames: Any) -> tuple[Step, ...]:
+    """A multicall's entries (param kind "calls"): a list of steps, each with its own
+    optional `expect`, each an operation a multicall may batch."""
+    if not isinstance(value, list) or not value:
+        raise at.err("expected a non-empty list of operations",
+                     "write calls: [{pin: {frame: l1, level: 1}, expect: ok}, ...]", key=key)
+    out = []
+    for k, raw in enumerate(value, start=1):
+        sub = _parse_step(_Ctx(at.source), k, raw, frames)
+        if sub.op not in MULTICALL_OPS:
+            raise at.err(f"call {k}: {sub.op!r} cannot be batched",
+                         f"use one of: {', '.join(MULTICALL_OPS)}", key=key)
+        out.append(Step(k, sub.op, sub.args, sub.expect, sub.params))
+    return tuple(out)
+
+
+KINDS["calls"] = (_parse_calls, KINDS["calls"][1])
 
 
 def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:

@@ -217,20 +217,9 @@ MULTICALL_OPS = ("pin", "unpin", "mmu_update", "mmuext", "update_va_mapping", "v
 
 
 def _calls(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> tuple[Any, ...]:
-    """A multicall's entries: a list of steps (each with its own optional `expect`)."""
-    from pvlab.scenario.model import Step, _Ctx, _parse_step
-
-    if not isinstance(value, list) or not value:
-        raise at.err("expected a non-empty list of operations",
-                     "write calls: [{pin: {frame: l1, level: 1}, expect: ok}, ...]", key=key)
-    out = []
-    for k, raw in enumerate(value, start=1):
-        sub = _parse_step(_Ctx(at.source), k, raw, frames)
-        if sub.op not in MULTICALL_OPS:
-            raise at.err(f"call {k}: {sub.op!r} cannot be batched",
-                         f"use one of: {', '.join(MULTICALL_OPS)}", key=key)
-        out.append(Step(k, sub.op, sub.args, sub.expect, sub.params))
-    return tuple(out)
+    """A multicall's entries: installed by `pvlab.scenario.model` (which parses steps)."""
+    raise at.err("multicall steps are parsed with pvlab.scenario.model",
+                 "load the scenario with pvlab.scenario.load_scenario", key=key)
 
 
 #: kind -> (parser, JSON Schema of the value).

@@ -20,6 +20,7 @@ from pvlab.xen.domain import (
     VMASST_TYPE_pae_extended_cr3,
     vm_assist_names,
 )
+from pvlab.xen.hcall_base import _pae_extended_cr3_policy, _ref_mfn
 from pvlab.xen.mmuext import (
     COMMANDS,
     MMUEXT_CLEAR_PAGE,
@@ -67,15 +68,6 @@ MMU_PT_UPDATE_PRESERVE_AD = 2
 
 #: Bits that may change in a live entry without re-validation (FASTPATH_FLAG_WHITELIST).
 FASTPATH_FLAG_WHITELIST = NX | (((1 << 11) - 1) << 52) | (0x7 << 9) | G | D | A | US
-
-
-def _ref_mfn(xen: Xen, mfn: int, d: Domain, t: Tracer, what: str) -> int:
-    """`get_page_from_gfn` for a PV guest: the frame must be the domain's own."""
-    if xen.type_system.get_page(mfn, d):
-        return 0
-    owner = owner_name(xen.machine.owner(mfn)) if xen.machine.mfn_valid(mfn) else "no one"
-    return xen.type_system.fail(t, ruleset(d), "not_owned",
-                       f"{what}: MFN {mfn:#x} belongs to {owner}, not {d.label}", mfn=mfn)
 
 
 def mmuext_op(xen: Xen, d: Domain, cmd: int, mfn: int = 0, *, vcpu: int = 0,
@@ -164,35 +156,6 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
                 f"{'' if target == UVMF_LOCAL else 'CPUs the domain ran on'}",
                 "__do_update_va_mapping")
     return t.finish(0)
-
-
-def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
-    """`new_guest_cr3`: PV32 installs an L3 in compat L4 slot 0; 64-bit installs an L4."""
-    types = xen.type_system
-    v = d.vcpu(vcpu)
-    if v is None:
-        return types.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist")
-    if v.guest_table == mfn:
-        t.event("new_baseptr", "pass", f"MFN {mfn:#x} is already the base pointer",
-                "new_guest_cr3")
-        return 0
-    rc = _ref_mfn(xen, mfn, d, t, "new base pointer")
-    if rc:
-        return rc
-    rc = types.get_page_type(t, mfn, d.abi.top_type, d)
-    if rc:
-        types.put_page(mfn)
-        t.event("new_baseptr", "fail",
-                f"Error while installing new {d.abi.baseptr_name} {mfn:#x}",
-                "new_guest_cr3", mfn=mfn)
-        return rc
-    old = v.guest_table
-    v.guest_table = mfn
-    if old is not None:
-        types.put_page_and_type(t, old)
-    t.event("new_baseptr", "pass", f"vCPU {vcpu} now runs on MFN {mfn:#x}", "new_guest_cr3",
-            mfn=mfn)
-    return 0
 
 
 # ------------------------------------------------------------------ mmu_update
@@ -337,17 +300,6 @@ MOD_ENTRY = {
 
 
 # ------------------------------------------------------------------ vm_assist
-def _pae_extended_cr3_policy(xen: Xen, d: Domain, t: Tracer) -> tuple[int, bool]:
-    """The profile's policy for a guest enabling pae_extended_cr3, asked of `d`'s ABI
-    (only 64-bit guests have one): (rc, whether the bit is ignored)."""
-    policy = d.abi.pae_extended_cr3_policy(xen.profile)
-    if policy == "refuse":
-        return xen.type_system.fail(t, ruleset(d), "vm_assist_valid",
-                           f"profile {xen.profile.name}: 64-bit guests may not enable "
-                           "pae_extended_cr3"), False
-    return 0, policy == "ignore"
-
-
 def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     """`do_vm_assist(cmd, type)` for the calling domain."""
     name = VM_ASSIST_NAMES.get(vtype, f"type {vtype}")

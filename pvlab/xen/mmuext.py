@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.xen.domain import Domain, VMASST_TYPE_m2p_strict
+from pvlab.xen.hcall_base import _ref_mfn, new_guest_cr3
 from pvlab.xen.page_info import LEVEL_TYPE, PGT_l4_page_table, PGT_pinned, PGT_writable_page
 from pvlab.xen.rules import ruleset
 from pvlab.xen.typesys import describe_type
@@ -60,8 +61,6 @@ def _einval(t: Tracer, check: str, why: str, fn: str, mfn: int | None = None) ->
 
 # ------------------------------------------------------------------ pin / unpin
 def _pin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
-    from pvlab.xen.hypercalls import _ref_mfn
-
     ts = xen.type_system
     mfn = op.mfn
     level = op.cmd + 1
@@ -90,8 +89,6 @@ def _pin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
 
 
 def _unpin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
-    from pvlab.xen.hypercalls import _ref_mfn
-
     ts = xen.type_system
     mfn = op.mfn
     rc = _ref_mfn(xen, mfn, d, t, "MMUEXT_UNPIN_TABLE")
@@ -111,8 +108,6 @@ def _unpin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
 
 # ------------------------------------------------------------------ base pointers
 def _new_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
-    from pvlab.xen.hypercalls import new_guest_cr3
-
     rc = new_guest_cr3(xen, d, op.vcpu, op.mfn, t)
     if rc == 0 and d.abi.has_user_baseptr:  # a 64-bit guest's L4
         fill_ro_mpt(xen, d, op.mfn, t)
@@ -120,8 +115,6 @@ def _new_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
 
 
 def _new_user_baseptr(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
-    from pvlab.xen.hypercalls import _ref_mfn
-
     ts = xen.type_system
     rules = ruleset(d)
     mfn = op.mfn

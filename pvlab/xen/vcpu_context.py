@@ -25,6 +25,8 @@ from pvlab.xen.domain import (
     VMASST_TYPE_pae_extended_cr3,
     vm_assist_names,
 )
+from pvlab.xen.hcall_base import _pae_extended_cr3_policy, _ref_mfn
+from pvlab.xen.mmuext import fill_ro_mpt
 from pvlab.xen.rules import ruleset
 
 if TYPE_CHECKING:
@@ -71,8 +73,6 @@ def arch_set_info_guest(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_valu
             assists = truncated
         pae_bit = 1 << VMASST_TYPE_pae_extended_cr3
         if assists & pae_bit:
-            from pvlab.xen.hypercalls import _pae_extended_cr3_policy
-
             rc, ignored = _pae_extended_cr3_policy(xen, d, t)
             if rc:
                 return rc
@@ -101,8 +101,6 @@ def arch_set_info_guest(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_valu
             f" (were: {', '.join(vm_assist_names(old)) or 'none'})"
         t.event("vm_assist", "info", "vCPU 0's context replaces the domain's VM-assists: "
                 f"{', '.join(vm_assist_names(assists)) or 'none'}{change}", fn)
-    from pvlab.xen.hypercalls import _ref_mfn
-
     rc = _ref_mfn(xen, mfn, d, t, "CR3")
     if rc:
         return rc
@@ -111,8 +109,6 @@ def arch_set_info_guest(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_valu
         ts.put_page(mfn)
         return rc
     if d.abi.has_user_baseptr:  # a 64-bit guest's L4 (the compat L4 is Xen's own)
-        from pvlab.xen.mmuext import fill_ro_mpt
-
         fill_ro_mpt(xen, d, mfn, t)
     old_base = v.guest_table
     v.guest_table = mfn
