@@ -9,7 +9,7 @@ puts a whole scenario together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, parse_size
 from pvlab.x86.flags import parse_flags
@@ -74,6 +74,11 @@ def addr_ok(va: int) -> bool:
     return va < (1 << 47) or va >= 0xFFFF_8800_0000_0000
 
 
+#: Who the probe plays: the guest itself (dom0), the toolstack building a domU, or the
+#: toolstack after loading a running domU's vCPU 0 (see pvlab.verify.plan).
+ReplayMode = Literal["dom0", "toolstack", "domu"]
+
+
 class PlanError(ValueError):
     """The scenario file cannot be planned at all (shape error); the message says why."""
 
@@ -113,7 +118,7 @@ class ScenarioPlan:
     id: int
     name: str
     source: str
-    mode: str  # "dom0" | "toolstack" | "domu"
+    mode: ReplayMode
     bitness: int
     vcpus: int
     assists: int
