@@ -17,6 +17,7 @@ Memory that offers `read_u64_many` / `read_u32_many` (e.g.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,7 +104,7 @@ def result_of(w: Walk) -> tuple[int | None, int | None, str | None, int | None, 
     return None, None, w.fault.kind, w.fault.level, w.fault.error_code
 
 
-def _reader(mem: PhysMem, width: int):  # type: ignore[no-untyped-def]
+def _reader(mem: PhysMem, width: int) -> Callable[[U64], U64]:
     many = getattr(mem, "read_u32_many" if width == 4 else "read_u64_many", None)
     if many is not None:
         return lambda addrs: np.asarray(many(addrs.astype(np.int64)), np.uint64)
