@@ -179,6 +179,7 @@ class ContentStore(_Rows):
     def __init__(self, nr_frames: int) -> None:
         super().__init__(nr_frames)
         self.data = np.zeros((0, ENTRIES), np.uint64)
+        self._grow(1)
 
     @property
     def nbytes(self) -> int:
@@ -198,6 +199,7 @@ class PageStore(_Rows):
         self.linear_pt_count = np.zeros(0, np.int64)
         self.m2p = np.zeros(0, np.uint64)
         self.m2p_set = np.zeros(0, np.bool_)
+        self._grow(1)
 
     def _fill(self, name: str) -> int:
         return NO_OWNER if name == "owner" else 0
