@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
-from pvlab.trace import Errno, Event, Tracer
+from pvlab.trace import Errno, Event, Outcome, Tracer
 from pvlab.x86.flags import ADDR_MASK, RW, US, G, P
 from pvlab.xen.domain import Domain
 from pvlab.xen.framestore import ENTRIES
@@ -52,6 +52,7 @@ from pvlab.xen.page_info import (
 from pvlab.xen.rules import ruleset
 
 if TYPE_CHECKING:
+    from pvlab.xen.hypervisor import Xen
     from pvlab.xen.typesys import TypeSystem
 
 ENGINES = ("bulk", "reference")
@@ -372,5 +373,28 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
     return 0, 0
 
 
+# ---------------------------------------------------------------------- memory
+def populate_physmap_batch(xen: Xen, d: Domain, count: int, *,
+                           first_gpfn: int | None = None) -> tuple[Outcome, npt.NDArray[np.int64]]:
+    """`XENMEM_populate_physmap` of `count` frames in one call (`alloc_domheap_pages` per
+    extent), the M2P recording gpfns `first_gpfn`, `first_gpfn + 1`, ... when given.
+    Returns the outcome (0 or -ENOMEM, nothing allocated then) and the MFNs in order."""
+    from pvlab.xen.machine import AllocError
+
+    t = Tracer(f"XENMEM_populate_physmap({count} frames)")
+    t.outcome.counters.hypercalls += 1
+    try:
+        mfns = xen.machine.alloc_many(d.domid, count)
+    except AllocError as err:
+        t.event("alloc", "fail", err.message, "alloc_domheap_pages")
+        return t.finish(-int(Errno.ENOMEM)), np.zeros(0, np.int64)
+    if first_gpfn is not None:
+        xen.machine.m2p.set_many(mfns, np.arange(first_gpfn, first_gpfn + count))
+    if count:
+        t.event("alloc", "pass", f"{count} frames allocated to {d.label} (MFNs "
+                f"{int(mfns.min()):#x}-{int(mfns.max()):#x})", "alloc_domheap_pages")
+    return t.finish(0), mfns
+
+
 __all__ = ["BulkEvent", "active", "bulk_path", "engine", "expand_events", "promote_l1_table",
-           "promote_l2_entries", "reference_path", "set_engine"]
+           "promote_l2_entries", "populate_physmap_batch", "reference_path", "set_engine"]

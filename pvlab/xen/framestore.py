@@ -61,7 +61,8 @@ class SparseIndex:
 
     def get_many(self, mfns: IntArray) -> npt.NDArray[np.int32]:
         """Rows of valid frames `mfns` (an int64 array), -1 where none."""
-        return self._chunks[self._top[mfns >> CHUNK_SHIFT], mfns & CHUNK_MASK]
+        flat = self._top[mfns >> CHUNK_SHIFT].astype(np.int64) * CHUNK + (mfns & CHUNK_MASK)
+        return np.take(self._chunks.reshape(-1), flat)
 
     def _ensure(self, slots: list[int]) -> None:
         need = [s for s in slots if self._top[s] == 0]
@@ -69,8 +70,9 @@ class SparseIndex:
             return
         if self._used + len(need) > len(self._chunks):
             cap = max(2 * len(self._chunks), self._used + len(need))
-            grown = np.full((cap, CHUNK), -1, np.int32)
+            grown = np.empty((cap, CHUNK), np.int32)
             grown[:self._used] = self._chunks[:self._used]
+            grown[self._used:] = -1
             self._chunks = grown
         for s in need:
             self._top[s] = self._used
@@ -86,8 +88,12 @@ class SparseIndex:
         self._views[slot][mfn & CHUNK_MASK] = row
 
     def set_many(self, mfns: IntArray, rows: npt.ArrayLike) -> None:
-        self._ensure(np.unique(mfns >> CHUNK_SHIFT).tolist())
-        self._chunks[self._top[mfns >> CHUNK_SHIFT], mfns & CHUNK_MASK] = rows
+        slots = mfns >> CHUNK_SHIFT
+        if len(slots):
+            lo = int(slots.min())
+            self._ensure((np.flatnonzero(np.bincount(slots - lo)) + lo).tolist())
+        flat = self._top[slots].astype(np.int64) * CHUNK + (mfns & CHUNK_MASK)
+        self._chunks.reshape(-1)[flat] = rows
 
     @property
     def nbytes(self) -> int:
@@ -139,10 +145,11 @@ class _Rows:
         """Fresh rows for frames that have none (their order follows `mfns`)."""
         n = len(mfns)
         self._grow(n)
-        rows = np.arange(self._next, self._next + n, dtype=np.int64)
+        first = self._next
+        rows = np.arange(first, first + n, dtype=np.int64)
         self._next += n
-        self._reset(rows)
-        self.row_mfn[rows] = mfns
+        self._reset(slice(first, first + n))
+        self.row_mfn[first:first + n] = mfns
         self.index.set_many(mfns, rows)
         self.count += n
         return rows
@@ -166,8 +173,9 @@ class _Rows:
 
 
 def _grown(a: npt.NDArray[Any], n: int, fill: int) -> npt.NDArray[Any]:
-    out = np.full((n, *a.shape[1:]), fill, a.dtype)
+    out = np.empty((n, *a.shape[1:]), a.dtype)
     out[:len(a)] = a
+    out[len(a):] = fill
     return out
 
 
