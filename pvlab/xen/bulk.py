@@ -187,23 +187,50 @@ def _check_l1(ts: TypeSystem, d: Domain, e: U64,
     x = store.type_info[r]
     writable_ok = ((x & _U(PGT_count_mask)) == 0) | ((x & _U(_TYPE_KEY)) == PGT_writable_page)
     if forbid_rw is not None and len(forbid_rw):
-        writable_ok &= ~np.isin(tgt, forbid_rw)
+        forbidden = np.zeros(len(store.owner), np.bool_)
+        frows = store.index.get_many(forbid_rw)
+        forbidden[frows[frows >= 0]] = True
+        writable_ok &= ~forbidden[r]
     ok &= ~rw | writable_ok
     return _L1Check(ok, r, rw)
+
+
+def _row_counts(rows: npt.NDArray[np.int64], size: int
+                ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint64]]:
+    """(distinct rows, how often each occurs), without sorting (`np.add.at` by bincount)."""
+    if len(rows) > 1 and bool((rows[1:] > rows[:-1]).all()):  # distinct already (usual)
+        return rows, np.ones(len(rows), np.uint64)
+    if len(rows) < 64 or len(rows) * 8 < size:  # few rows: sorting is cheaper
+        u, n = np.unique(rows, return_counts=True)
+        return u.astype(np.int64), n.astype(np.uint64)
+    lo = int(rows.min())
+    cnt = np.bincount(rows - lo)
+    u = np.flatnonzero(cnt)
+    return u + lo, cnt[u].astype(np.uint64)
+
+
+def _as_index(u: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.int64]:
+    """A slice when the rows are one contiguous run (much cheaper than fancy indexing)."""
+    if len(u) and int(u[-1]) - int(u[0]) + 1 == len(u):
+        return slice(int(u[0]), int(u[-1]) + 1)
+    return u
 
 
 def _take_l1_refs(ts: TypeSystem, rows: npt.NDArray[np.int64],
                   rw: npt.NDArray[np.bool_]) -> None:
     """`get_page` on every target, `get_page_type(writable)` on the RW ones."""
     store = ts.m.store
-    np.add.at(store.count_info, rows, _U(1))
+    size = len(store.count_info)
+    u, n = _row_counts(rows, size)
+    store.count_info[_as_index(u)] += n
     if not rw.any():
         return
-    urows, n = np.unique(rows[rw], return_counts=True)
+    u, n = _row_counts(rows[rw], size)
+    urows = _as_index(u)
     x = store.type_info[urows]
     fresh = ((x & _U(PGT_count_mask)) == 0) & ((x & _U(_TYPE_KEY)) != PGT_writable_page)
     changed = (x & ~_U(_TYPE_KEY | PGT_validated | PGT_partial)) | _U(PGT_writable_page)
-    x = np.where(fresh, changed, x) + n.astype(np.uint64)
+    x = np.where(fresh, changed, x) + n
     store.type_info[urows] = x | _U(PGT_validated)
 
 
@@ -312,8 +339,11 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
         present = (block & _U(P)) != 0
         pe = block[present]
         chk = _check_l1(ts, d, pe, forbid_rw=new_l1)
-        table_of = np.repeat(np.arange(len(new_l1)), present.sum(axis=1))
-        bad_tables = np.unique(table_of[~chk.simple])
+        if chk.simple.all():
+            bad_tables = np.zeros(0, np.int64)
+        else:
+            table_of = np.repeat(np.arange(len(new_l1)), present.sum(axis=1))
+            bad_tables = np.unique(table_of[~chk.simple])
         if len(bad_tables):  # the batch ends before the first L1 with a doubtful entry
             k = min(k, int(cand[bad_tables[0]]))
             keep = cand < k

@@ -36,7 +36,7 @@ class SparseIndex:
     def __init__(self, nr_frames: int) -> None:
         self.nr_frames = nr_frames
         n_top = -(-nr_frames // CHUNK)
-        self._top = np.zeros(n_top, np.int32)  # chunk id per slot; 0 is the shared empty chunk
+        self._top = np.zeros(n_top, np.int64)  # chunk id per slot; 0 is the shared empty chunk
         self._chunks = np.full((2, CHUNK), -1, np.int32)
         self._used = 1
         self._views: list[npt.NDArray[np.int32]] = []
@@ -61,7 +61,8 @@ class SparseIndex:
 
     def get_many(self, mfns: IntArray) -> npt.NDArray[np.int32]:
         """Rows of valid frames `mfns` (an int64 array), -1 where none."""
-        flat = self._top[mfns >> CHUNK_SHIFT].astype(np.int64) * CHUNK + (mfns & CHUNK_MASK)
+        flat = self._top[mfns >> CHUNK_SHIFT] << CHUNK_SHIFT
+        flat |= mfns & CHUNK_MASK
         return np.take(self._chunks.reshape(-1), flat)
 
     def _ensure(self, slots: list[int]) -> None:
@@ -92,7 +93,7 @@ class SparseIndex:
         if len(slots):
             lo = int(slots.min())
             self._ensure((np.flatnonzero(np.bincount(slots - lo)) + lo).tolist())
-        flat = self._top[slots].astype(np.int64) * CHUNK + (mfns & CHUNK_MASK)
+        flat = (self._top[slots] << CHUNK_SHIFT) | (mfns & CHUNK_MASK)
         self._chunks.reshape(-1)[flat] = rows
 
     @property
