@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pvlab.x86.batch import WalkBatch, walk_many
 from pvlab.x86.cr3 import (
     cr3_base,
     four_level_cr3,
@@ -76,7 +77,6 @@ from pvlab.x86.walk import (
     Walk,
     walk,
 )
-from pvlab.x86.walk_many import WalkBatch, walk_many
 
 __all__ = [
     "A", "ADDR_MASK", "ADDR_MASK_32", "AVAIL0", "AVAIL1", "AVAIL2", "BIT52", "BIT53", "BIT54",

@@ -238,14 +238,17 @@ class Machine:
     def read_u64_many(self, paddrs: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
         """Vectorised aligned 64-bit loads (0 beyond the host or in untouched frames)."""
         mfns = paddrs >> PAGE_SHIFT
-        valid = (mfns >= 0) & (mfns < self.nr_frames)
-        rows = self.contents.index.get_many(np.where(valid, mfns, 0))
-        ok = valid & (rows >= 0)
-        data = self.contents.data
-        if not len(data):
-            return np.zeros(len(paddrs), np.uint64)
-        got = data[np.where(ok, rows, 0), (paddrs & 0xFFF) >> 3]
-        return np.where(ok, got, np.uint64(0))
+        word = (paddrs & 0xFFF) >> 3
+        c = self.contents
+        if len(mfns) and mfns.min() >= 0 and mfns.max() < self.nr_frames:
+            rows = c.index.get_many(mfns).astype(np.int64)
+        else:
+            valid = (mfns >= 0) & (mfns < self.nr_frames)
+            rows = np.where(valid, c.index.get_many(np.where(valid, mfns, 0)), -1)
+        if len(rows) and rows.min() >= 0:
+            return np.take(c.data.reshape(-1), (rows << 9) | word)
+        got = np.take(c.data.reshape(-1), (np.maximum(rows, 0) << 9) | word)
+        return np.where(rows >= 0, got, np.uint64(0))
 
     def read_u32_many(self, paddrs: npt.NDArray[np.int64]) -> npt.NDArray[np.uint64]:
         """Vectorised aligned 32-bit loads."""

@@ -21,7 +21,7 @@ from x86mem import DictMem
 
 from pvlab.errors import PvlabError
 from pvlab.x86 import PagingMode, walk, walk_many
-from pvlab.x86.walk_many import result_of
+from pvlab.x86.batch import result_of
 from pvlab.xen import Machine
 
 MODES = list(PagingMode)
@@ -98,3 +98,16 @@ def test_walk_many_refuses_bad_input() -> None:
     with pytest.raises(PvlabError):
         walk_many(mem, "4-level", 0x1000, np.array([0]), write=True, fetch=True)
     assert len(walk_many(mem, "2-level", 0x1000, np.array([], np.uint64))) == 0
+
+
+def test_walk_many_in_pieces_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pvlab.x86.batch as wm
+
+    tree = _random_tree(random.Random(5), PagingMode.FOUR_LEVEL)
+    vas = np.array(_extra_vas(random.Random(6), PagingMode.FOUR_LEVEL, tree.vas), np.uint64)
+    machine = _machine_copy(tree.mem)
+    whole = walk_many(machine, "4-level", tree.cr3, vas, user=True)
+    monkeypatch.setattr(wm, "CHUNK", 7)
+    pieces = walk_many(machine, "4-level", tree.cr3, vas, user=True)
+    assert [whole.result(i) for i in range(len(vas))] == [pieces.result(i)
+                                                          for i in range(len(vas))]

@@ -49,6 +49,8 @@ from pvlab.x86.walk import (
 U64 = npt.NDArray[np.uint64]
 #: `WalkBatch.kind` values.
 KIND_OK, KIND_PAGE_FAULT, KIND_GP = 0, 1, 2
+#: Addresses walked together; larger batches are cut into pieces of this size.
+CHUNK = 16384
 KIND_NAMES = {KIND_OK: None, KIND_PAGE_FAULT: "page-fault", KIND_GP: "gp"}
 
 
@@ -113,6 +115,49 @@ def _reader(mem: PhysMem, width: int) -> Callable[[U64], U64]:
                                      count=len(addrs))
 
 
+class _FrameRows:
+    """Reads for memory kept as 512 x 64-bit rows (`Machine.contents`): each element
+    carries the row of its current table, and the rows of the next level's tables are
+    looked up once per distinct table instead of once per address."""
+
+    def __init__(self, mem: object, width: int) -> None:
+        contents = mem.contents  # type: ignore[attr-defined]
+        self.index = contents.index
+        self.nr_frames: int = mem.nr_frames  # type: ignore[attr-defined]
+        data = contents.data
+        self.rows2d = data if width == 8 else data.view(np.uint32)
+        self.flat = self.rows2d.reshape(-1)
+        self.per = self.rows2d.shape[1]
+
+    def rows_of(self, addrs: U64) -> npt.NDArray[np.int64]:
+        """Row of the frame holding each physical address (-1: none)."""
+        frames = (addrs >> np.uint64(12)).astype(np.int64)
+        valid = frames < self.nr_frames
+        if valid.all():
+            return self.index.get_many(frames).astype(np.int64)
+        got = self.index.get_many(np.where(valid, frames, 0)).astype(np.int64)
+        return np.where(valid, got, -1)
+
+    def read(self, trow: npt.NDArray[np.int64], index: U64) -> U64:
+        pos = (np.maximum(trow, 0) * self.per) + index.astype(np.int64)
+        e = np.take(self.flat, pos).astype(np.uint64)
+        return e if trow.min(initial=0) >= 0 else np.where(trow >= 0, e, np.uint64(0))
+
+    def next_rows(self, trow: npt.NDArray[np.int64], index: U64,
+                  mask: np.uint64) -> npt.NDArray[np.int64]:
+        """Rows of the tables the entries (trow, index) point at."""
+        if not len(trow):
+            return trow
+        t = np.maximum(trow, 0)
+        distinct = np.flatnonzero(np.bincount(t))
+        slot = np.zeros(int(distinct[-1]) + 1, np.int64)
+        slot[distinct] = np.arange(len(distinct))
+        block = self.rows2d[distinct].astype(np.uint64) & mask
+        table = self.rows_of(block.reshape(-1)).reshape(len(distinct), self.per)
+        out = table[slot[t], index.astype(np.int64)]
+        return out if trow.min() >= 0 else np.where(trow >= 0, out, -1)
+
+
 def walk_many(
     mem: PhysMem,
     mode: PagingMode | str,
@@ -154,6 +199,17 @@ def walk_many(
     access = "write" if write else "fetch" if fetch else "read"
     nxe = efer_nxe and mode is not PagingMode.TWO_LEVEL
     n = len(va)
+    if n > CHUNK:  # in cache-sized pieces: the temporaries of a piece stay in L2
+        parts = [walk_many(mem, mode, cr3, va[i:i + CHUNK], write=write, user=user,
+                           fetch=fetch, cr0_wp=cr0_wp, efer_nxe=efer_nxe, cr4_pse=cr4_pse,
+                           maxphyaddr=maxphyaddr) for i in range(0, n, CHUNK)]
+        first = parts[0]
+        return WalkBatch(mem, mode, cr3, va, access, user,
+                         np.concatenate([p.paddr for p in parts]),
+                         np.concatenate([p.page_size for p in parts]),
+                         np.concatenate([p.kind for p in parts]),
+                         np.concatenate([p.level for p in parts]),
+                         np.concatenate([p.error_code for p in parts]), first.options)
     paddr = np.zeros(n, np.uint64)
     size = np.zeros(n, np.int64)
     kind = np.zeros(n, np.int8)
@@ -171,12 +227,15 @@ def walk_many(
 
     def fault(sel: npt.NDArray[np.bool_] | npt.NDArray[np.intp], k: int, lvl: int,
               code: int) -> None:
+        if not len(sel) or (sel.dtype == np.bool_ and not sel.any()):
+            return
         kind[sel] = k
         flevel[sel] = lvl
         ec[sel] = code
 
     width = entry_width(mode)
     read = _reader(mem, width)
+    rows = _FrameRows(mem, width) if hasattr(mem, "contents") else None
     above_max = _bits(maxphyaddr, 51)
     rsvd_common = above_max | (0 if nxe else NX)
     if mode is PagingMode.PAE:
@@ -221,15 +280,20 @@ def walk_many(
     done_us: list[npt.NDArray[np.bool_]] = []
     done_nx: list[npt.NDArray[np.bool_]] = []
     next_mask = np.uint64(0xFFFFF000 if width == 4 else ADDR_MASK)
+    lva = va[live] if len(live) != n else va
+    trow = rows.rows_of(tables) if rows is not None else None
     for level in range(top, 0, -1):
         if not len(live):
             break
         shift = index_shift(mode, level)
-        lva = va[live]
         index = (lva >> np.uint64(shift)) & np.uint64(entries_per_table(mode, level) - 1)
-        e = read(tables + index * np.uint64(width))
+        if rows is not None and trow is not None:
+            e = rows.read(trow, index)
+        else:
+            e = read(tables + index * np.uint64(width))
         present = (e & np.uint64(P)) != 0
-        fault(live[~present], KIND_PAGE_FAULT, level, base_ec)
+        if not present.all():
+            fault(live[~present], KIND_PAGE_FAULT, level, base_ec)
         keep = present
         large_ok = level > 1 and level in LARGE_PAGE_SIZES[mode] and (
             mode is not PagingMode.TWO_LEVEL or cr4_pse)
@@ -245,13 +309,16 @@ def walk_many(
             if large_ok:
                 rsvd |= large & ((e & np.uint64(_bits(13, shift - 1))) != 0)
         rsvd &= present
-        fault(live[rsvd], KIND_PAGE_FAULT, level, base_ec | PFEC_PRESENT | PFEC_RSVD)
-        keep = present & ~rsvd
+        if rsvd.any():
+            fault(live[rsvd], KIND_PAGE_FAULT, level, base_ec | PFEC_PRESENT | PFEC_RSVD)
+            keep = present & ~rsvd
+        else:
+            keep = present
         rw &= (e & np.uint64(RW)) != 0
         us &= (e & np.uint64(US)) != 0
         if nxe:
             nx |= (e & np.uint64(NX)) != 0
-        leaf = keep & (large if level > 1 else np.ones(len(e), np.bool_))
+        leaf = keep & large if level > 1 else keep
         if leaf.any():
             le, lv = e[leaf], lva[leaf]
             if level == 1:
@@ -273,8 +340,19 @@ def walk_many(
             done_us.append(us[leaf])
             done_nx.append(nx[leaf])
         cont = keep & ~leaf
-        live, tables = live[cont], e[cont] & next_mask
-        rw, us, nx = rw[cont], us[cont], nx[cont]
+        if level > 1:
+            if cont.all():
+                if rows is not None and trow is not None:
+                    trow = rows.next_rows(trow, index, next_mask)
+                else:
+                    tables = e & next_mask
+            else:
+                live = live[cont]
+                if rows is not None and trow is not None:
+                    trow = rows.next_rows(trow[cont], index[cont], next_mask)
+                else:
+                    tables = e[cont] & next_mask
+                rw, us, nx, lva = rw[cont], us[cont], nx[cont], lva[cont]
 
     if done_idx:
         idx = np.concatenate(done_idx)
