@@ -40,6 +40,7 @@ from pvlab.x86.flags import ADDR_MASK, RW, US, G, P
 from pvlab.xen.domain import Domain
 from pvlab.xen.framestore import ENTRIES
 from pvlab.xen.page_info import (
+    DOMID_IO,
     PGC_count_mask,
     PGT_count_mask,
     PGT_l1_page_table,
@@ -403,6 +404,38 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
     return 0, 0
 
 
+# ---------------------------------------------------------------------- demotion
+def demote_l1_table(ts: TypeSystem, mfn: int, d: Domain) -> bool:
+    """`demote_l1_table`: `put_page_from_l1e` on every entry at once. The references an
+    L1 holds never cascade (a writable page has nothing to demote), so the order does not
+    matter. Returns False, changing nothing, when the reference loop should run instead
+    (a small table, or counts that would underflow: the reference asserts)."""
+    m = ts.m
+    store = m.store
+    row = m.row(mfn)
+    idx = np.flatnonzero(row & _U(P))
+    if len(idx) < max(1, _MIN_ENTRIES.get()):
+        return False
+    e = row[idx]
+    tgt = _targets(e)
+    keep = (tgt < m.nr_frames) & (m.owners_of(tgt) != DOMID_IO)
+    rows = store.index.get_many(tgt[keep]).astype(np.int64)
+    if len(rows) and rows.min() < 0:
+        return False
+    rw = (e[keep] & _U(RW)) != 0
+    size = len(store.count_info)
+    u, n = _row_counts(rows, size)
+    if len(u) and ((store.count_info[u] & _U(PGC_count_mask)) < n).any():
+        return False
+    if rw.any():
+        ur, nr = _row_counts(rows[rw], size)
+        if ((store.type_info[ur] & _U(PGT_count_mask)) < nr).any():
+            return False
+        store.type_info[_as_index(ur)] -= nr
+    store.count_info[_as_index(u)] -= n
+    return True
+
+
 # ---------------------------------------------------------------------- memory
 def populate_physmap_batch(xen: Xen, d: Domain, count: int, *,
                            first_gpfn: int | None = None) -> tuple[Outcome, npt.NDArray[np.int64]]:
@@ -426,5 +459,6 @@ def populate_physmap_batch(xen: Xen, d: Domain, count: int, *,
     return t.finish(0), mfns
 
 
-__all__ = ["BulkEvent", "active", "bulk_path", "engine", "expand_events", "promote_l1_table",
-           "promote_l2_entries", "populate_physmap_batch", "reference_path", "set_engine"]
+__all__ = ["BulkEvent", "active", "bulk_path", "demote_l1_table", "engine", "expand_events",
+           "promote_l1_table", "promote_l2_entries", "populate_physmap_batch", "reference_path",
+           "set_engine"]

@@ -524,6 +524,8 @@ class TypeSystem:
         if d is None:
             return
         if level == 1:
+            if bulk.active() and bulk.demote_l1_table(self, mfn, d):  # numpy fast path
+                return
             for _i, e in list(self.m.entries(mfn)):
                 self.put_page_from_l1e(t, e, d)
             return

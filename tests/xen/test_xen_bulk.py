@@ -216,3 +216,10 @@ def test_bulk_awkward_cases(kind: str, bitness: int) -> None:
     assert any(isinstance(ev, BulkEvent) and ev.tables for ev in fast.events)
     assert fast.ok == (kind in ("plain", "same_l1_twice", "l1_maps_l1_ro", "pinned_l1",
                                 "l2_linear_self"))
+    if fast.ok:  # demotion: bulk L1 demotion against the reference
+        with bulk.bulk_path(0):
+            u1 = g.unpin(top)
+        with bulk.reference_path():
+            u2 = g2.unpin(top)
+        _same(u1, u2)
+        assert snapshot(xen) == snapshot(xen2)
