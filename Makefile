@@ -14,16 +14,22 @@ NOTEBOOK_DIRS ?= notebooks solutions
 PYTEST_ARGS ?=
 # Extra arguments for `pvlab lab`, e.g. make lab LAB_ARGS="--port 9999" or LAB_ARGS=--app
 LAB_ARGS ?=
+# The random-operation campaign (docs/fidelity.md), e.g. make campaign CAMPAIGN_ARGS="--sequences 2000"
+CAMPAIGN_ARGS ?= --sequences 100000 --seed-from 50000 --workers 2
+# Arguments for `pvlab hub`, e.g. make hub HUB_ARGS="--port 8000 --admin organiser"
+HUB_ARGS ?=
 
 export VENV LINT_PATHS TEST_TARGETS NOTEBOOK_DIRS PYTEST_ARGS
 
-.PHONY: lab app test setup setup-lab doctor lint clean help
+.PHONY: lab app test setup setup-lab doctor lint clean help campaign hub setup-hub
 
 help:
 	@echo "make lab    - set up and start JupyterLab on notebooks/ (prints the URL with its token)"
 	@echo "make app    - set up and serve the scenario lab as a standalone Voila page"
 	@echo "make test   - set up and run ruff, mypy, pytest and every notebook"
+	@echo "make hub    - set up and start a workshop JupyterHub (docs/workshop.md)"
 	@echo "make doctor - check the set-up (pvlab doctor)"
+	@echo "make campaign - 100,000 random operation sequences checked against Xen's rules (tens of minutes)"
 	@echo "make clean  - remove .venv and caches"
 
 lab: setup-lab
@@ -40,6 +46,16 @@ setup:
 
 setup-lab:
 	bash scripts/setup.sh --lab
+
+campaign: setup
+	$(VENV)/bin/pvlab campaign $(CAMPAIGN_ARGS)
+
+# A JupyterHub for a workshop room; set PVLAB_HUB_PASSWORD (asked for when unset).
+hub: setup-hub
+	$(VENV)/bin/pvlab hub $(HUB_ARGS)
+
+setup-hub:
+	bash scripts/setup.sh --hub
 
 doctor: setup-lab
 	$(VENV)/bin/pvlab doctor

@@ -15,7 +15,8 @@ from collections.abc import Sequence
 
 from pvlab.errors import PvlabError
 
-COMMANDS = ("run", "render", "diff", "verify", "rules", "exercise", "doctor", "lab")
+COMMANDS = ("run", "render", "diff", "verify", "rules", "schema", "exercise", "doctor", "lab",
+            "campaign", "explain", "export", "hub")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
-# Idempotent set-up used by `make lab` and `make test`:
+# Idempotent set-up used by `make lab`, `make test` and `make hub`:
 #   1. Debian packages (when root or passwordless sudo; otherwise prints what to install),
-#   2. a virtual environment in .venv with pvlab installed editable with all extras.
-# Usage: scripts/setup.sh [--lab | --test]   (default --test: everything the test suite needs)
-# Environment: PVLAB_SKIP_APT=1 skips step 1; PYTHON picks the interpreter (default python3);
-#              VENV picks the venv folder (default .venv).
+#      installed in the background while step 2 runs;
+#   2. a virtual environment in .venv with pvlab installed editable with the extras the mode
+#      needs, with `uv` (fetched from PyPI into the venv) when it can, else pip;
+#   3. (--hub, --test) configurable-http-proxy from npm into the venv, for `pvlab hub`.
+# Usage: scripts/setup.sh [--lab | --test | --hub]   (default --test: all the test suite needs)
+# Environment: PVLAB_SKIP_APT=1 skips step 1; PVLAB_NO_UV=1 uses pip instead of uv;
+#              PYTHON picks the interpreter (default python3); VENV the venv folder (.venv).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -14,29 +17,64 @@ for arg in "$@"; do
     case "$arg" in
         --lab) mode=lab ;;
         --test) mode=test ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-        *) echo "setup.sh: unknown option $arg (use --lab or --test)" >&2; exit 2 ;;
+        --hub) mode=hub ;;
+        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        *) echo "setup.sh: unknown option $arg (use --lab, --test or --hub)" >&2; exit 2 ;;
     esac
 done
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
-EXTRAS="lab,test,browser"
+case $mode in
+    lab) EXTRAS="lab" ;;
+    hub) EXTRAS="lab,hub" ;;
+    test) EXTRAS="lab,test,browser,hub" ;;
+esac
+# configurable-http-proxy, the proxy JupyterHub starts (npm registry).
+CHP_VERSION=${CHP_VERSION:-5}
 
 say() { printf '[setup] %s\n' "$*"; }
+t_start=$(date +%s)
+
+apt_pid=
+apt_log=
+# Wait for the background apt-get (if any); stop with its log if it failed.
+wait_apt() {
+    [[ -n $apt_pid ]] || return 0
+    local rc=0
+    wait "$apt_pid" || rc=$?
+    apt_pid=
+    if [[ $rc -ne 0 ]]; then
+        say "apt-get failed (exit $rc):"
+        tail -n 20 "$apt_log" >&2
+        exit "$rc"
+    fi
+    say "Debian packages installed."
+}
 
 # ---- 1. Debian packages ----------------------------------------------------------------------
 # graphviz: `dot` for the pagetable pictures (pvlab falls back to pure-Python SVG without it).
 # The rest is for the test suite: Debian's chromium for the browser test (never `playwright
 # install`), QEMU + a 32-bit-capable toolchain + `apt-get source` for the real-Xen oracle tests.
+# nodejs/npm: only where `npm` is missing, for configurable-http-proxy (pvlab hub and its tests).
 lab_debs=(graphviz)
 test_debs=(graphviz chromium qemu-system-x86 gcc-multilib flex bison seabios ipxe-qemu
            build-essential python3-dev dpkg-dev)
-if [[ $mode == lab ]]; then wanted=("${lab_debs[@]}"); else wanted=("${test_debs[@]}"); fi
+case $mode in
+    lab) wanted=("${lab_debs[@]}") ;;
+    hub) wanted=("${lab_debs[@]}") ;;
+    test) wanted=("${test_debs[@]}") ;;
+esac
+if [[ $mode != lab ]] && ! command -v npm >/dev/null 2>&1; then
+    wanted+=(nodejs npm)
+fi
 
-# A Python without ensurepip (Debian's python3 without python3-venv) cannot make a venv.
+# A Python without ensurepip (Debian's python3 without python3-venv) cannot make a venv:
+# then apt must finish before step 2 (otherwise it runs in the background, beside step 2).
+apt_first=
 if ! "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1; then
     wanted+=(python3-venv)
+    apt_first=1
 fi
 
 missing=()
@@ -63,11 +101,14 @@ if [[ ${#missing[@]} -gt 0 && -z ${PVLAB_SKIP_APT:-} ]]; then
         say "Continuing: without graphviz pvlab draws with its pure-Python SVG fallback;"
         say "tests that need chromium or QEMU skip locally (they always run in CI)."
     else
-        say "Installing Debian packages: ${missing[*]}"
+        say "Installing Debian packages (in the background): ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
-        "${sudo_cmd[@]}" apt-get update -qq
-        "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-        say "Debian packages installed."
+        apt_log=$(mktemp "${TMPDIR:-/tmp}/pvlab-apt.XXXXXX")
+        ( "${sudo_cmd[@]}" apt-get update -qq \
+          && "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+        ) >"$apt_log" 2>&1 &
+        apt_pid=$!
+        if [[ -n $apt_first ]]; then wait_apt; fi
     fi
 elif [[ ${#missing[@]} -gt 0 ]]; then
     say "PVLAB_SKIP_APT is set: not installing ${missing[*]}"
@@ -89,33 +130,86 @@ if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; t
     exit 1
 fi
 
+# The stamp: a hash of pyproject.toml and the Python version, then the extras installed.
+# A mode is up to date when the hash matches and its extras are among those installed.
 stamp_file=$VENV/.pvlab-setup-stamp
-stamp=$( { cat pyproject.toml; echo "extras=$EXTRAS"; "$VENV/bin/python" --version; } \
-         | sha256sum | cut -d' ' -f1)
-if [[ -f $stamp_file && $(cat "$stamp_file") == "$stamp" && -x $VENV/bin/pvlab ]]; then
+hash=$( { cat pyproject.toml setup.py 2>/dev/null; "$VENV/bin/python" --version; } \
+        | sha256sum | cut -d' ' -f1)
+installed=
+if [[ -f $stamp_file ]]; then
+    read -r old_hash installed < "$stamp_file" || true
+    [[ ${old_hash:-} == "$hash" ]] || installed=
+fi
+need=()
+for extra in ${EXTRAS//,/ }; do
+    [[ ,$installed, == *,$extra,* ]] || need+=("$extra")
+done
+if [[ ${#need[@]} -eq 0 && -x $VENV/bin/pvlab ]]; then
     say "$VENV is up to date."
 else
-    say "Installing pvlab and its dependencies into $VENV (about a minute the first time)..."
-    # This machine's pip configuration may name local indexes that lack most packages; pip
-    # then warns once per package. Drop only that noise, keep every other line and the status.
+    all=$(printf '%s\n' ${installed//,/ } ${EXTRAS//,/ } | sort -u | paste -sd, -)
+    # uv installs the ~170 packages in parallel: several times faster than pip on a fresh
+    # machine. It comes from PyPI into the venv itself; pip remains the fallback.
+    uv=
+    if [[ -z ${PVLAB_NO_UV:-} ]]; then
+        if [[ -x $VENV/bin/uv ]]; then
+            uv=$VENV/bin/uv
+        elif "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv \
+                >/dev/null 2>&1; then
+            uv=$VENV/bin/uv
+        else
+            say "could not install uv from PyPI: using pip."
+        fi
+    fi
+    tool=pip; [[ -z $uv ]] || tool=uv
+    say "Installing pvlab[$all] and its dependencies into $VENV with $tool..."
     set +o pipefail
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
-        -e ".[$EXTRAS]" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+    if [[ -n $uv ]]; then
+        "$uv" pip install --quiet --python "$VENV/bin/python" -e ".[$all]" 2>&1
+    else
+        # This machine's pip configuration may name local indexes that lack most packages;
+        # pip then warns once per package. Drop only that noise, keep every other line.
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+            -e ".[$all]" 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+    fi
     pip_rc=${PIPESTATUS[0]}
     set -o pipefail
     if [[ $pip_rc -ne 0 ]]; then
-        say "pip install failed (exit $pip_rc). Check the network/proxy, then run again."
+        say "$tool install failed (exit $pip_rc). Check the network/proxy, then run again."
         exit "$pip_rc"
     fi
     # nbgrader (a test dependency: the exercises are checked with it) adds instructor menus
     # to JupyterLab; learners do not need them. Instructors: `jupyter labextension enable
     # @jupyter/nbgrader` and `jupyter server extension enable nbgrader.server_extensions.formgrader`.
-    "$VENV/bin/jupyter" labextension disable --level=sys_prefix @jupyter/nbgrader \
-        >/dev/null 2>&1 || true
-    for ext in formgrader assignment_list course_list validate_assignment; do
-        "$VENV/bin/jupyter" server extension disable --sys-prefix \
-            "nbgrader.server_extensions.$ext" >/dev/null 2>&1 || true
-    done
-    echo "$stamp" > "$stamp_file"
+    if [[ ,$all, == *,test,* ]]; then
+        "$VENV/bin/jupyter" labextension disable --level=sys_prefix @jupyter/nbgrader \
+            >/dev/null 2>&1 || true
+        for ext in formgrader assignment_list course_list validate_assignment; do
+            "$VENV/bin/jupyter" server extension disable --sys-prefix \
+                "nbgrader.server_extensions.$ext" >/dev/null 2>&1 || true
+        done
+    fi
+    echo "$hash $all" > "$stamp_file"
     say "pvlab and its dependencies are installed in $VENV."
 fi
+
+# ---- 3. configurable-http-proxy (pvlab hub) ----------------------------------------------------
+# Installed into the venv (no root needed): $VENV/node, linked as $VENV/bin/configurable-http-proxy.
+wait_apt
+if [[ $mode != lab ]]; then
+    chp=$VENV/bin/configurable-http-proxy
+    if [[ -x $chp ]] && "$chp" --version >/dev/null 2>&1; then
+        :
+    elif ! command -v npm >/dev/null 2>&1; then
+        say "npm is missing: \`pvlab hub\` needs configurable-http-proxy from npm."
+        say "Ask an administrator to run: sudo apt-get install --no-install-recommends nodejs npm"
+        say "(tests that start the hub skip locally without it; in CI they fail)."
+    else
+        say "Installing configurable-http-proxy@$CHP_VERSION from npm into $VENV/node"
+        npm install --silent --no-audit --no-fund --prefix "$VENV/node" \
+            "configurable-http-proxy@$CHP_VERSION" >/dev/null 2>&1 \
+            || { say "npm install configurable-http-proxy failed; run it by hand to see why."; exit 1; }
+        ln -sf "$(cd "$VENV/node/node_modules/.bin" && pwd)/configurable-http-proxy" "$chp"
+    fi
+fi
+say "set-up done in $(( $(date +%s) - t_start )) s."

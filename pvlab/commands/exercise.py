@@ -2,7 +2,9 @@
 """`pvlab exercise`: list the course's exercises, print a fresh problem, rebuild exercises/.
 
     pvlab exercise list
-    pvlab exercise new walk --seed 7 --difficulty pencil [--answer]
+    pvlab exercise new walk --seed 7 --difficulty pencil [--mode pae] [--fault yes] [--answer]
+    pvlab exercise new cr3 --direction decode
+    pvlab exercise new l3-check --situations 5
     pvlab exercise build [--check]
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
+from pvlab.errors import PvlabError
 from pvlab.exercises import DIFFICULTIES, EXERCISES, generate, generator_kinds
 from pvlab.exercises.notebooks import build
 
@@ -27,6 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     new.add_argument("--seed", type=int, default=0, help="the problem's seed (default 0)")
     new.add_argument("--difficulty", choices=DIFFICULTIES, default="normal",
                      help="pencil (small, for hand work), normal or hard")
+    new.add_argument("--mode", choices=("2-level", "pae", "4-level"),
+                     help="walk: the paging mode (default: any)")
+    new.add_argument("--fault", choices=("yes", "no"),
+                     help="walk: whether the walk faults (default: either)")
+    new.add_argument("--direction", choices=("encode", "decode"),
+                     help="cr3: encode a frame or decode a CR3 (default: either)")
+    new.add_argument("--situations", "-n", type=int, metavar="N", dest="n",
+                     help="l3-check: how many situations (default: by difficulty)")
     new.add_argument("--answer", action="store_true", help="also print the solution")
     new.set_defaults(func=cmd_new)
     b = esub.add_parser("build", help="regenerate exercises/ from solutions/")
@@ -45,8 +57,19 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def generator_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The kind options given on the command line (generate() refuses foreign ones)."""
+    opts: dict[str, Any] = {"mode": args.mode, "direction": args.direction, "n": args.n,
+                            "fault": None if args.fault is None else args.fault == "yes"}
+    if args.n is not None and args.n < 1:
+        raise PvlabError(f"--situations {args.n} is not a positive number",
+                         "give e.g. --situations 5")
+    return {k: v for k, v in opts.items() if v is not None}
+
+
 def cmd_new(args: argparse.Namespace) -> int:
-    p = generate(args.kind, seed=args.seed, difficulty=args.difficulty)
+    p = generate(args.kind, seed=args.seed, difficulty=args.difficulty,
+                 **generator_options(args))
     print(f"[{p.id}]")
     print(p.text(answer=args.answer))
     return 0

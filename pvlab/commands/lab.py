@@ -24,7 +24,7 @@ from pvlab.errors import PvlabError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
-APP_NOTEBOOK = "06-scenario-lab.ipynb"
+APP_NOTEBOOK = "lab-app.ipynb"
 START_TIMEOUT = 120.0
 
 
@@ -47,8 +47,33 @@ def free_port(preferred: int = DEFAULT_PORT, tries: int = 20, host: str = HOST) 
         return int(sock.getsockname()[1])
 
 
-def find_notebooks(explicit: str | None = None) -> Path:
-    """The notebooks folder: --notebook-dir, ./notebooks, or the checkout pvlab came from."""
+def default_course_dir() -> Path:
+    """Where an installed pvlab copies its course: $PVLAB_COURSE_DIR or ~/pvlab-course."""
+    env = os.environ.get("PVLAB_COURSE_DIR")
+    return Path(env).expanduser() if env else Path.home() / "pvlab-course"
+
+
+def copy_installed_course(course_dir: str | None) -> Path:
+    """Copy the course (packaged, else the checkout's) into the course folder, never over a
+    learner's edits, and return its notebooks/ folder (pvlab.course.copy_course)."""
+    from pvlab.course import copy_course, course_source
+
+    try:
+        source = course_source()
+    except PvlabError as err:
+        raise PvlabError("no notebooks/ folder here, in a pvlab checkout, or in this "
+                         "installation of pvlab",
+                         "run `make lab` in the pvlab checkout, pass --notebook-dir, or "
+                         "install pvlab from a wheel (pip install 'pvlab[lab]')") from err
+    dest = Path(course_dir).expanduser() if course_dir else default_course_dir()
+    report = copy_course(dest, source)
+    print(report.summary(), flush=True)
+    return (dest / "notebooks").resolve()
+
+
+def find_notebooks(explicit: str | None = None, course_dir: str | None = None) -> Path:
+    """The notebooks folder: --notebook-dir, ./notebooks, the checkout pvlab came from, or
+    (an installed pvlab) the course copied into --course-dir."""
     if explicit:
         path = Path(explicit)
         if not path.is_dir():
@@ -56,10 +81,9 @@ def find_notebooks(explicit: str | None = None) -> Path:
                              "give an existing folder to --notebook-dir")
         return path.resolve()
     for candidate in (Path.cwd() / "notebooks", Path(__file__).resolve().parents[2] / "notebooks"):
-        if candidate.is_dir():
+        if candidate.is_dir() and course_dir is None:
             return candidate
-    raise PvlabError("no notebooks/ folder here or in the pvlab checkout",
-                     "run `make lab` in the pvlab checkout, or pass --notebook-dir")
+    return copy_installed_course(course_dir)
 
 
 def running_as_root() -> bool:
@@ -108,7 +132,7 @@ def wait_until_up(url: str, proc: subprocess.Popen[bytes], timeout: float = STAR
 
 
 def run(args: argparse.Namespace) -> int:
-    notebooks = find_notebooks(args.notebook_dir)
+    notebooks = find_notebooks(args.notebook_dir, getattr(args, "course_dir", None))
     if args.port is None:
         port = free_port()
     elif not port_is_free(args.port):
@@ -172,4 +196,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help=f"serve notebooks/{APP_NOTEBOOK} with Voila for projector demos")
     parser.add_argument("--notebook-dir", default=None,
                         help="folder of notebooks to serve (default: notebooks/ of the checkout)")
+    parser.add_argument("--course-dir", default=None,
+                        help="an installed pvlab (no checkout) copies its course here once and "
+                        "serves it; your edits are never overwritten "
+                        "(default $PVLAB_COURSE_DIR or ~/pvlab-course)")
     parser.set_defaults(func=run)

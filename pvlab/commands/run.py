@@ -36,6 +36,7 @@ def step_json(s: StepResult) -> dict[str, Any]:
         "result": s.result if not s.is_check else ("held" if s.held else "differs"),
         "rc": s.outcome.rc, "expected": s.expected, "held": s.held,
         "reason": s.outcome.reason,
+        "xen_log": s.outcome.xen_log(),
         "counters": s.outcome.counters.as_dict(),
         "trace": [{"check": e.check, "decision": e.decision, "explanation": e.explanation,
                    "xen_function": e.xen_function, "mfn": e.mfn, "index": e.index,
@@ -64,6 +65,7 @@ def format_step(s: StepResult, *, verbose: bool = False, stats: bool = False) ->
         fail = s.outcome.failure
         if fail:
             lines.append(f"        why: {fail.explanation}  [{fail.xen_function}]")
+        lines.extend(f"        xen: {log}" for log in s.outcome.xen_log())
     if verbose:
         lines.extend("        " + e.line() for e in s.outcome.events)
     if stats:

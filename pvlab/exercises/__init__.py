@@ -15,8 +15,9 @@ from __future__ import annotations
 from pvlab.exercises.catalogue import EXERCISES, Exercise, exercise_ids, show
 from pvlab.exercises.checking import check, grade, reset_hints
 from pvlab.exercises.feedback import Feedback
+from pvlab.exercises.generator import generate, generator_kinds
 from pvlab.exercises.kinds.predict import reasons
-from pvlab.exercises.problem import DIFFICULTIES, Problem, generate, generator_kinds
+from pvlab.exercises.problem import DIFFICULTIES, Problem
 
 __all__ = ["DIFFICULTIES", "EXERCISES", "Exercise", "Feedback", "Problem", "check",
            "exercise_ids", "generate", "generator_kinds", "grade", "reasons", "reset_hints",

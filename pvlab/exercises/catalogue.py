@@ -9,16 +9,18 @@ from dataclasses import dataclass
 from functools import cache
 
 from pvlab.errors import PvlabError
+from pvlab.exercises.generator import generate
 from pvlab.exercises.kinds.l3check import Situation, situations_problem
 from pvlab.exercises.kinds.predict import predict_problem
 from pvlab.exercises.kinds.tasks import bughunt_problem, build_problem, refuse_problem
-from pvlab.exercises.problem import Problem, generate
+from pvlab.exercises.problem import KindName, Problem
+from pvlab.xen.rules import PV32_L3_DISALLOW_MASK
 
 
 @dataclass(frozen=True)
 class Exercise:
     id: str
-    kind: str
+    kind: KindName
     notebook: str
     title: str
     make: Callable[[], Problem]
@@ -35,7 +37,7 @@ def _problem(ex_id: str) -> Problem:
     return EXERCISES[ex_id].make()
 
 
-def exercise(ex_id: str, kind: str, notebook: str, title: str
+def exercise(ex_id: str, kind: KindName, notebook: str, title: str
              ) -> Callable[[Callable[[], Problem]], Callable[[], Problem]]:
     def deco(fn: Callable[[], Problem]) -> Callable[[], Problem]:
         EXERCISES[ex_id] = Exercise(ex_id, kind, notebook, title, fn)
@@ -131,13 +133,14 @@ def _predict_retype() -> Problem:
 @exercise("build-l2", "build", NB2, "Build an L2 that Xen accepts")
 def _build_l2() -> Problem:
     return build_problem("l2-maps-data-and-own-l1", (
-        "Write a scenario (any bitness) whose steps pin an L2 (level 2) such that: an entry "
-        "of the L2 links to an L1; that L1 maps a data page writable, and maps the L1 "
-        "itself, so the kernel can read its own pagetable."), hints=(
-        "Declare four frames: the L2, the L1, a data page (and nothing else is needed); fill "
-        "the tables under tables: and pin the L2 in steps:.",
-        "The pin must succeed: read the trace of your pin step (pvlab run -v FILE) to see "
-        "which entry fails.",
+        "Write a scenario (YAML, the language of docs/scenarios.md; any bitness; a `name:` "
+        "line is optional) whose steps pin an L2 (level 2) such that: an entry of the L2 "
+        "links to an L1; that L1 maps a data page writable, and maps the L1 itself, so the "
+        "kernel can read its own pagetable."), hints=(
+        "Declare three frames under frames: (the L2, the L1 and a data page), fill the "
+        "tables under tables: and pin the L2 in steps:.",
+        "Read the trace of your pin step (pvlab run -v FILE) to see what Xen validated and, "
+        "if it failed, which entry failed.",
         "An L1 that maps a pagetable (itself included) must do so without RW: a page cannot "
         "be a pagetable and writable at once.",
     ))
@@ -146,8 +149,9 @@ def _build_l2() -> Problem:
 @exercise("refuse-ebusy", "refuse", NB2, "Make Xen refuse a pin with EBUSY")
 def _refuse_ebusy() -> Problem:
     return refuse_problem(
-        "Write a scenario whose last step pins an L2 and fails with EBUSY because one of "
-        "its L1s maps that very L2 writable (rule l1_writable_pagetable).",
+        "Write a scenario (YAML; a `name:` line is optional) whose last step pins an L2 and "
+        "fails with EBUSY because one of its L1s maps that very L2 writable (rule "
+        "l1_writable_pagetable).",
         errno="EBUSY", rule="l1_writable_pagetable", same_frame=True, hints=(
             "You need an L2 whose entry links to an L1, and an L1 entry that points back at "
             "the L2.",
@@ -247,9 +251,11 @@ def _predict_compat_slot3() -> Problem:
 @exercise("refuse-compat-flag", "refuse", NB3, "A compat L3 entry flag Xen refuses")
 def _refuse_compat_flag() -> Problem:
     return refuse_problem(
-        "Write a scenario for a 32-bit PV guest whose last step pins an L3 and fails with "
-        "EINVAL because of a flag in one of its entries (rule l3_flags).",
-        errno="EINVAL", rule="l3_flags", bitness=32, hints=(
+        "Write a scenario (YAML; a `name:` line is optional) for a 32-bit PV guest whose "
+        "last step pins an L3 and fails with EINVAL because of one flag in one of its "
+        "entries (rule l3_flags).",
+        errno="EINVAL", rule="l3_flags", bitness=32, one_bad_flag=PV32_L3_DISALLOW_MASK,
+        hints=(
             "Start from an L3 that Xen accepts (slot 3 present), then add one flag.",
             "The compat L3 mask allows P, RW, US, A, D and the AVAIL bits 9-11.",
             "Any other bit is refused: the cache bits, PS, G, or one of bits 52-63.",
@@ -345,8 +351,9 @@ def _seed() -> Problem:
 @exercise("build-high-l3", "build", NB4, "A running 32-bit guest with an L3 above 4 GiB")
 def _build_high_l3() -> Problem:
     return build_problem("high-l3-running-pv32", (
-        "Write a scenario in which a running 32-bit PV guest (vCPU 0 initialised) on Xen "
-        "4.19 successfully pins an L3 whose frame is at or above 4 GiB."), hints=(
+        "Write a scenario (YAML; a `name:` line is optional) in which a running 32-bit PV "
+        "guest (vCPU 0 initialised) on Xen 4.19 successfully pins an L3 whose frame is at or "
+        "above 4 GiB."), hints=(
         "Start from the scenario of predict-new-baseptr and make its operation a pin.",
         "Of the check's conditions, which one can the guest itself change?",
         "A guest can switch a VM-assist on with a vm_assist step before it pins (or have it "

@@ -1,42 +1,52 @@
 # SPDX-License-Identifier: MIT
-"""Problems and the kinds that make and judge them.
+"""Problems, verdicts and the registry of the kinds that make and judge them.
 
 A :class:`Problem` carries its question, its answer and the data both came from; the
 same kind's `judge` decides whether a learner's answer is right and says what is wrong,
 and its `hints` nudge without giving the answer. Generated problems and the course's
 fixed exercises are the same objects.
+
+This module imports no other part of `pvlab.exercises`: the kinds (`kinds/`) register
+themselves here, `generator.py` makes problems from them, `checking.py` judges answers.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, get_args
 
-from pvlab.errors import PvlabError
+#: how hard a generated problem is (see docs/exercises.md)
+Difficulty = Literal["pencil", "normal", "hard"]
+DIFFICULTIES: tuple[Difficulty, ...] = get_args(Difficulty)
 
-DIFFICULTIES = ("pencil", "normal", "hard")
+#: every problem kind; the ones with a `make` are the generator's kinds
+KindName = Literal["walk", "cr3", "l3-check", "predict", "build", "refuse", "bughunt"]
+KIND_NAMES: tuple[KindName, ...] = get_args(KindName)
 
 
 @dataclass(frozen=True)
 class Verdict:
+    """A judge's decision. `hints`, when given, answer this very mistake and replace the
+    problem's generic hints for this try."""
+
     ok: bool
     message: str
+    hints: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class Problem:
     """One question with its answer, made by the code that judges it."""
 
-    kind: str
+    kind: KindName
     question: str
     answer: Any
     data: dict[str, Any] = field(default_factory=dict)
     explanation: str = ""
     hints: tuple[str, ...] = ()
     seed: int | None = None
-    difficulty: str = "normal"
+    difficulty: Difficulty = "normal"
     options: tuple[tuple[str, Any], ...] = ()
 
     @property
@@ -47,11 +57,6 @@ class Problem:
 
     def judge(self, answer: Any) -> Verdict:
         return KINDS[self.kind].judge(self, answer)
-
-    def check(self, answer: Any) -> Any:
-        """Same as `pvlab.check(problem, answer)`."""
-        from pvlab.exercises.checking import check
-        return check(self, answer)
 
     def text(self, *, answer: bool = False) -> str:
         out = [self.question]
@@ -85,7 +90,7 @@ def format_answer(answer: Any) -> str:
 
 @dataclass(frozen=True)
 class Kind:
-    name: str
+    name: KindName
     summary: str
     judge: Callable[[Problem, Any], Verdict]
     make: Callable[..., Problem] | None = None  # make(rng, difficulty, **options)
@@ -98,49 +103,3 @@ KINDS: dict[str, Kind] = {}
 def register_kind(kind: Kind) -> Kind:
     KINDS[kind.name] = kind
     return kind
-
-
-def generate(kind: str, seed: int = 0, difficulty: str = "normal", **options: Any) -> Problem:
-    """A fresh problem of `kind` and its solution, from its own `random.Random(seed)`.
-
-    The same (kind, seed, difficulty, options) gives the same problem on every machine.
-    """
-    from pvlab.exercises import kinds  # noqa: F401  (registers the kinds)
-
-    k = KINDS.get(kind)
-    if k is None or k.make is None:
-        raise PvlabError(f"unknown problem kind {kind!r}",
-                         f"use one of: {', '.join(generator_kinds())}")
-    if difficulty not in DIFFICULTIES:
-        raise PvlabError(f"unknown difficulty {difficulty!r}",
-                         f"use one of: {', '.join(DIFFICULTIES)}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise PvlabError(f"seed {seed!r} is not a non-negative integer", "use e.g. seed=42")
-    for key in options:
-        if key not in k.options:
-            allowed = ", ".join(k.options) or "none"
-            raise PvlabError(f"kind {kind!r} has no option {key!r}", f"options: {allowed}")
-    rng = random.Random(seed)
-    p = k.make(rng, difficulty, **options)
-    opts = tuple(sorted((key, v) for key, v in options.items() if v is not None))
-    return Problem(p.kind, p.question, p.answer, p.data, p.explanation, p.hints, seed,
-                   difficulty, opts)
-
-
-def generator_kinds() -> list[str]:
-    from pvlab.exercises import kinds  # noqa: F401
-
-    return sorted(name for name, k in KINDS.items() if k.make is not None)
-
-
-def parse_problem_id(text: str) -> Problem | None:
-    """Regenerate a problem from its id `kind/seed/difficulty[/key=value...]`, else None."""
-    parts = text.split("/")
-    if len(parts) < 3 or not parts[1].isdigit():
-        return None
-    options: dict[str, Any] = {}
-    for opt in parts[3:]:
-        key, _, value = opt.partition("=")
-        options[key] = (int(value) if value.isdigit() else
-                        {"True": True, "False": False}.get(value, value))
-    return generate(parts[0], int(parts[1]), parts[2], **options)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from pvlab.errors import PvlabError
+from pvlab.scenario.registry import steps
 from pvlab.trace import Outcome
 
 from . import diffview, frames, tables, tables_graph, walkview
@@ -29,28 +30,22 @@ def _is_run(obj: object) -> TypeIs[ScenarioRun]:
 
 
 def scenario_hints(run: ScenarioRun) -> dict[int, int]:
-    """MFN -> level from what the scenario does with its frames (pins, CR3 loads, checks)."""
-    top = 3 if run.guest.bitness == 32 else 4
+    """MFN -> level from what the scenario does with its frames (each step kind's hint)."""
+    abi = run.guest.domain.abi
+    kinds = steps()
     hints: dict[int, int] = {}
     for step in run.scenario.steps:
-        a = step.args
-        ref = None
-        level = None
-        if step.op == "pin":
-            ref, level = a.get("frame"), a.get("level")
-        elif step.op in ("new_baseptr", "vcpu_initialise"):
-            ref, level = a.get("frame", a.get("cr3")), top
-        elif step.op == "new_user_baseptr":
-            ref, level = a.get("frame"), 4
-        elif step.op == "expect_page" and str(a.get("type", "")) in ("l1", "l2", "l3", "l4"):
-            ref, level = a.get("frame"), int(str(a["type"])[1])
-        if ref is None or not level:
+        kind = kinds.get(step.op)
+        if kind is None or kind.level_hint is None or step.params is None:
+            continue
+        hint = kind.level_hint(step.params, abi)
+        if hint is None:
             continue
         try:
-            mfn = run.mfn(ref)
+            mfn = run.mfn(hint[0])
         except (KeyError, TypeError, ValueError):
             continue
-        hints.setdefault(mfn, int(level))
+        hints.setdefault(mfn, int(hint[1]))
     return hints
 
 

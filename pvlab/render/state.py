@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from pvlab.units import MFN_4GIB, PAGE_SIZE
+from pvlab.xen.abi import PV64Abi, abi_for
 from pvlab.xen.page_info import (
     DOMID_IO,
     DOMID_XEN,
@@ -71,6 +72,11 @@ class Snapshot:
     domid: int
     label: str
     bitness: int
+
+    @property
+    def abi(self) -> PV64Abi:
+        """The guest's PV ABI (`pvlab.xen.abi`)."""
+        return abi_for(self.bitness)
     vm_assist: int
     vm_assist_names: tuple[str, ...]
     vcpus: tuple[VcpuSnap, ...]

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB
 from pvlab.x86.flags import PS, entry_mfn, flag_names
-from pvlab.xen.rules import COMPAT_L2_FIRST_XEN_SLOT, L4_FIRST_XEN_SLOT, L4_LAST_XEN_SLOT
 
 from .state import PageSnap, Snapshot
 
@@ -85,7 +84,7 @@ class Forest:
         return self.names.get(mfn)
 
     def top_level(self) -> int:
-        return 3 if self.snap.bitness == 32 else 4
+        return self.snap.abi.top_level
 
     def top_tables(self) -> list[TableFrame]:
         """Tables no other drawn table names as its child, highest level first."""
@@ -111,13 +110,12 @@ def _xen_slots(snap: Snapshot, mfn: int, level: int, page: PageSnap) -> tuple[in
         got = [v for i, v in snap.present(mfn) if first <= i <= last]
         return bool(got) and all(lo <= entry_mfn(v) < hi or entry_mfn(v) == mfn for v in got)
 
-    if level == 2 and snap.bitness == 32:
-        if page.pae_xen_l2 or xen_written(COMPAT_L2_FIRST_XEN_SLOT, 511):
-            return (COMPAT_L2_FIRST_XEN_SLOT, 511)
-    if level == 4 and snap.bitness == 64:
-        if (page.level == 4 and page.validated) or xen_written(L4_FIRST_XEN_SLOT,
-                                                               L4_LAST_XEN_SLOT):
-            return (L4_FIRST_XEN_SLOT, L4_LAST_XEN_SLOT)
+    if level != snap.abi.xen_table_level:
+        return None
+    slots = snap.abi.drawn_xen_slots()
+    filled = page.pae_xen_l2 if level == 2 else (page.level == 4 and page.validated)
+    if filled or xen_written(slots[0], slots[-1]):
+        return (slots[0], slots[-1])
     return None
 
 
@@ -134,7 +132,7 @@ def analyse(snap: Snapshot, *, names: Mapping[int, str] | None = None,
             level[mfn] = lvl
             source[mfn] = why
 
-    top = 3 if snap.bitness == 32 else 4
+    top = snap.abi.top_level
     # 1. Xen's own type_info, for frames that hold a type reference or are pinned.
     for p in snap.pages.values():
         if p.owner == d and p.level and (p.type_count or p.pinned):
@@ -166,7 +164,7 @@ def analyse(snap: Snapshot, *, names: Mapping[int, str] | None = None,
     for lvl in (4, 3, 2):
         for mfn in sorted(m for m, lv in level.items() if lv == lvl):
             for _, v in snap.present(mfn):
-                if lvl in (2, 3) and v & PS and not (snap.bitness == 32 and lvl == 3):
+                if lvl in (2, 3) and v & PS and snap.abi.ps_means_superpage(lvl):
                     continue
                 claim(entry_mfn(v), lvl - 1, "parent")
     # 7. frames the guest wrote entries into that nothing above explains.
@@ -190,7 +188,7 @@ def analyse(snap: Snapshot, *, names: Mapping[int, str] | None = None,
             if t.xen_slots and t.xen_slots[0] <= i <= t.xen_slots[1]:
                 continue
             target = entry_mfn(v)
-            if lvl >= 2 and v & PS and not (snap.bitness == 32 and lvl == 3):
+            if lvl >= 2 and v & PS and snap.abi.ps_means_superpage(lvl):
                 kind = "super"
             elif lvl >= 2 and level.get(target) == lvl - 1:
                 kind = "table"

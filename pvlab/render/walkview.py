@@ -59,7 +59,7 @@ def do_walk(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user
     if v.guest_table is None:
         return None, None, f"vCPU {vcpu} has no pagetable base (guest_table): not initialised"
     top = v.guest_table
-    if snap.bitness == 32:
+    if snap.abi.pae_top:
         if not 0 <= va < 1 << 32:
             from pvlab.errors import PvlabError
 
@@ -90,7 +90,7 @@ def build(snap: Snapshot, va: int, *, vcpu: int = 0, write: bool = False, user: 
         lines.append(f"fault: {problem}")
         return View(m, "\n".join(lines) + "\n")
     mode = w.mode
-    compat = snap.bitness == 32
+    compat = snap.abi.pae_top
     parts = [*((va >> sh) & 0x1FF for sh in (39, 30, 21, 12)), va & 0xFFF]
     if compat:
         parts = parts[1:]

@@ -11,9 +11,10 @@ from .model import (
            load_scenario,
            parse_scenario,
 )
-from .registry import register_step
+from .params import param
+from .registry import StepArgs, StepKind, step, steps
 from .runner import ScenarioRun, StepResult, perform, run_scenario
 
 __all__ = ["EntrySpec", "FrameSpec", "GuestSpec", "Scenario", "ScenarioError", "ScenarioRun",
-           "Step", "StepResult", "load_scenario", "parse_scenario", "perform", "register_step",
-           "run_scenario"]
+           "Step", "StepArgs", "StepKind", "StepResult", "load_scenario", "param", "parse_scenario",
+           "perform", "run_scenario", "step", "steps"]

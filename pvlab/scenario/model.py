@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -18,14 +18,17 @@ from pvlab.trace import Errno
 from pvlab.units import parse_size
 from pvlab.x86.flags import flag_names, parse_flags
 from pvlab.xen.domain import vm_assist_number
-from pvlab.xen.page_info import TYPE_BY_NAME
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
+
+from .errors import ScenarioError
+from .params import Where, parse_number
+from .registry import StepArgs, steps
 
 RESULTS = {"ok", *(e.name for e in Errno)}
 
 
-class ScenarioError(PvlabError):
-    """A scenario file is invalid. Names the file, the step and the key."""
+#: Who owns a scenario frame: the guest, another domain (d2) or dom_io.
+FrameOwner = Literal["guest", "other", "io"]
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class FrameSpec:
     mfn: int | None = None
     below: int | None = None
     above: int | None = None
-    owner: str = "guest"  # guest, other or io
+    owner: FrameOwner = "guest"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Step:
     op: str
     args: dict[str, Any]
     expect: str | dict[str, str] | None = None
+    #: The typed arguments of the step's registered kind (`pvlab.scenario.registry`).
+    params: StepArgs | None = None
 
     def expected_for(self, profile: str) -> str | None:
         """The expected result under `profile` (a per-profile mapping is resolved)."""
@@ -114,18 +119,7 @@ class _Ctx:
 
 
 def _int(ctx: _Ctx, where: str, value: Any, *, lo: int = 0, hi: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ctx.err(where, f"{value!r} is not a number", "write a number such as 3 or 0x1f")
-    if isinstance(value, str):
-        try:
-            value = int(value, 0)
-        except ValueError:
-            raise ctx.err(where, f"{value!r} is not a number",
-                          "write a number such as 3 or 0x1f") from None
-    if value < lo or (hi is not None and value > hi):
-        rng = f"{lo}-{hi}" if hi is not None else f">= {lo}"
-        raise ctx.err(where, f"{value} is out of range ({rng})", f"use a value in {rng}")
-    return value
+    return parse_number(Where(ctx.source, where), None, value, lo=lo, hi=hi)
 
 
 def _size(ctx: _Ctx, where: str, value: Any) -> int:
@@ -186,33 +180,9 @@ def _expect(ctx: _Ctx, where: str, value: Any) -> str | dict[str, str] | None:
     return _result(ctx, where, value)
 
 
-_FRAME_REF_KEYS = {"frame", "table", "to", "cr3"}
-
-# op -> (required keys, optional keys)
-STEP_SCHEMA: dict[str, tuple[set[str], set[str]]] = {
-    "pin": ({"frame", "level"}, set()),
-    "unpin": ({"frame"}, set()),
-    "new_baseptr": ({"frame"}, {"vcpu"}),
-    "new_user_baseptr": ({"frame"}, {"vcpu"}),
-    "tlb_flush": (set(), set()),
-    "mmu_update": ({"table", "index"}, {"to", "mfn", "flags", "value", "preserve_ad"}),
-    "machphys_update": ({"frame", "pfn"}, set()),
-    "vm_assist": (set(), {"enable", "disable", "cmd", "type"}),
-    "update_va_mapping": ({"va"}, {"to", "mfn", "flags", "value", "vcpu"}),
-    "mmuext": ({"cmd"}, {"frame", "vcpu"}),
-    "vcpu_op_initialise": ({"vcpu", "cr3"}, set()),
-    "vcpu_initialise": ({"vcpu", "cr3"}, {"vm_assists"}),
-    "vcpu_reset": ({"vcpu"}, set()),
-    "write": ({"table", "index"}, {"to", "mfn", "flags", "value"}),
-    "expect_page": ({"frame"}, {"type", "type_count", "count", "pinned", "validated",
-                                "pae_xen_l2"}),
-    "expect_entry": ({"table", "index"}, {"value", "flags", "to", "mfn", "present"}),
-}
-CHECK_OPS = {"expect_page", "expect_entry"}
-
-
-def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec],
-                extra_ops: dict[str, tuple[set[str], set[str]]]) -> Step:
+def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec]) -> Step:
+    """One step: exactly one registered operation, its arguments checked by its kind."""
+    kinds = steps()
     where = f"step {n}"
     if not isinstance(raw, dict):
         raise ctx.err(where, "a step must be a mapping like {pin: {frame: l3, level: 3}}",
@@ -221,109 +191,23 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec],
     ops = [k for k in raw if k not in ("expect", "note", "comment")]
     if len(ops) != 1:
         raise ctx.err(where, f"expected exactly one operation, found {ops or 'none'}",
-                      f"use one of: {', '.join(sorted({**STEP_SCHEMA, **extra_ops}))}")
+                      f"use one of: {', '.join(sorted(kinds))}")
     op = ops[0]
-    schema = {**STEP_SCHEMA, **extra_ops}
-    if op not in schema:
+    if op not in kinds:
         raise ctx.err(f"{where}: key {op!r}", "unknown operation",
-                      f"use one of: {', '.join(sorted(schema))}")
+                      f"use one of: {', '.join(sorted(kinds))}")
     where = f"step {n} ({op})"
-    args = _mapping(ctx, where, raw[op])
-    required, optional = schema[op]
-    _keys(ctx, where, args, required | optional, required)
-    args = dict(args)
-    for key in _FRAME_REF_KEYS & args.keys():
-        v = args[key]
-        if isinstance(v, str):
-            if v not in frames:
-                known = f", or use one of: {', '.join(frames)}" if frames else ""
-                raise ctx.err(f"{where}: key {key!r}", f"unknown frame {v!r}",
-                              f"declare it under frames:{known}")
-        elif op in extra_ops:
-            continue
-        else:
-            args[key] = _int(ctx, f"{where}: key {key!r}", v)
-    if "level" in args:
-        args["level"] = _int(ctx, f"{where}: key 'level'", args["level"], lo=1, hi=4)
-    for key in ("index",):
-        if key in args:
-            args[key] = _int(ctx, f"{where}: key {key!r}", args[key], lo=0, hi=511)
-    for key in ("vcpu", "type_count", "count", "pfn", "mfn", "value", "va", "cmd"):
-        if key in args and op not in extra_ops:
-            args[key] = _int(ctx, f"{where}: key {key!r}", args[key])
-    if "flags" in args and op != "expect_entry":
-        args["flags"] = _flags(ctx, f"{where}: key 'flags'", args["flags"])
-    elif "flags" in args:
-        args["flags"] = _flags(ctx, f"{where}: key 'flags'", args["flags"])
-    if op in ("mmu_update", "write", "expect_entry", "update_va_mapping"):
-        if "value" in args and ({"to", "mfn"} & args.keys()):
-            raise ctx.err(where, "give either value or to/mfn + flags, not both",
-                          "remove value, or remove to/mfn")
-        if "to" in args and "mfn" in args:
-            raise ctx.err(where, "give either to (a frame name) or mfn (a number)",
-                          "remove one of them")
-    if op == "vm_assist" and ({"cmd", "type"} & args.keys()):
-        if set(args) != {"cmd", "type"}:
-            raise ctx.err(where, "the raw form needs exactly cmd: N and type: NAME|N",
-                          "write vm_assist: {cmd: 2, type: pae_extended_cr3}")
-        verb, name = "type", args["type"]
-        try:
-            vm_assist_number(name)
-        except PvlabError as e:
-            raise ctx.err(f"{where}: key 'type'", e.message, e.fix or "") from None
-    elif op == "vm_assist":
-        if len(args) != 1:
-            raise ctx.err(where, "give exactly one of enable: NAME or disable: NAME",
-                          "write vm_assist: {enable: pae_extended_cr3}")
-        ((verb, name),) = args.items()
-        try:
-            vm_assist_number(name)
-        except PvlabError as e:
-            raise ctx.err(f"{where}: key {verb!r}", e.message, e.fix or "") from None
-    if op == "vcpu_initialise" and "vm_assists" in args:
-        va = args["vm_assists"]
-        if not isinstance(va, list):
-            raise ctx.err(f"{where}: key 'vm_assists'", "expected a list of names",
-                          "write vm_assists: [pae_extended_cr3]")
-        for name in va:
-            try:
-                vm_assist_number(name)
-            except PvlabError as e:
-                raise ctx.err(f"{where}: key 'vm_assists'", e.message, e.fix or "") from None
-    if op == "expect_page" and "type" in args:
-        if str(args["type"]) not in TYPE_BY_NAME:
-            raise ctx.err(f"{where}: key 'type'", f"unknown page type {args['type']!r}",
-                          f"use one of: {', '.join(TYPE_BY_NAME)}")
-    if op in CHECK_OPS and expect is not None:
+    kind = kinds[op]
+    params, args = kind.parse(Where(ctx.source, where), _mapping(ctx, where, raw[op]), frames)
+    if kind.check and expect is not None:
         raise ctx.err(f"{where}: key 'expect'", "check steps carry their expectation in "
                       "their own keys", "remove expect:")
-    return Step(n, op, args, _expect(ctx, f"{where}: key 'expect'", expect))
+    return Step(n, op, args, _expect(ctx, f"{where}: key 'expect'", expect), params)
 
 
-def parse_scenario(data: Any, *, source: str = "<scenario>",
-                   extra_ops: dict[str, tuple[set[str], set[str]]] | None = None) -> Scenario:
-    """Validate a loaded YAML document and build a :class:`Scenario`."""
-    ctx = _Ctx(source)
-    extra_ops = extra_ops if extra_ops is not None else _registered_ops()
-    if not isinstance(data, dict):
-        raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
-                      "start the file with 'name: my-scenario'")
-    _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
-                                   "frames", "tables", "steps", "placement", "seed"}, {"name"})
-    name = data["name"]
-    if not isinstance(name, str) or not name.strip():
-        raise ctx.err("key 'name'", "the name must be a non-empty string",
-                      "write name: my-scenario")
-    xen = data.get("xen")
-    if xen is not None:
-        try:
-            get_profile(str(xen))
-        except PvlabError as e:
-            raise ctx.err("key 'xen'", e.message, e.fix or "") from None
-        xen = str(xen)
-    host = _size(ctx, "key host_memory", data.get("host_memory", "8GiB"))
-
-    g = _mapping(ctx, "key 'guest'", data.get("guest"))
+def _parse_guest(ctx: _Ctx, raw: Any) -> GuestSpec:
+    """The `guest:` mapping: bitness, VM-assists, vCPUs."""
+    g = _mapping(ctx, "key 'guest'", raw)
     _keys(ctx, "guest", g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
     bitness = g.get("bitness", 64)
     if bitness not in (32, 64):
@@ -347,9 +231,13 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
                       bool(g.get("privileged", False)))
     if guest.vcpu0_initialised and guest.vcpus == 0:
         raise ctx.err("guest", "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
+    return guest
 
+
+def _parse_frames(ctx: _Ctx, raw: Any) -> dict[str, FrameSpec]:
+    """The `frames:` mapping: each frame's placement and owner."""
     frames: dict[str, FrameSpec] = {}
-    for fname, spec in _mapping(ctx, "key 'frames'", data.get("frames")).items():
+    for fname, spec in _mapping(ctx, "key 'frames'", raw).items():
         where = f"frame {fname!r}"
         spec = _mapping(ctx, where, spec)
         _keys(ctx, where, spec, {"mfn", "below", "above", "owner"})
@@ -365,18 +253,22 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
             _int(ctx, f"{where}: key 'mfn'", spec["mfn"]) if "mfn" in spec else None,
             _size(ctx, f"{where}: key below", spec["below"]) if "below" in spec else None,
             _size(ctx, f"{where}: key above", spec["above"]) if "above" in spec else None,
-            owner)
+            cast(FrameOwner, owner))
         if "mfn" in spec and ({"below", "above"} & spec.keys()):
             raise ctx.err(where, "give either mfn or below/above", "remove one")
+    return frames
 
+
+def _parse_tables(ctx: _Ctx, raw: Any, frames: dict[str, FrameSpec]) -> dict[str, list[EntrySpec]]:
+    """The `tables:` mapping: entries written into declared frames before the steps."""
     tables: dict[str, list[EntrySpec]] = {}
-    for tname, entries in _mapping(ctx, "key 'tables'", data.get("tables")).items():
-        if tname not in frames:
-            raise ctx.err(f"tables: key {tname!r}", "not a declared frame",
+    for table_name, entries in _mapping(ctx, "key 'tables'", raw).items():
+        if table_name not in frames:
+            raise ctx.err(f"tables: key {table_name!r}", "not a declared frame",
                           "declare it under frames: first")
         out = []
-        for idx, raw_entry in _mapping(ctx, f"table {tname!r}", entries).items():
-            where = f"table {tname!r} entry {idx}"
+        for idx, raw_entry in _mapping(ctx, f"table {table_name!r}", entries).items():
+            where = f"table {table_name!r} entry {idx}"
             index = _int(ctx, where, idx, hi=511)
             entry = _mapping(ctx, where, raw_entry)
             _keys(ctx, where, entry, {"to", "mfn", "flags", "value"})
@@ -394,16 +286,43 @@ def parse_scenario(data: Any, *, source: str = "<scenario>",
                 _int(ctx, f"{where}: key 'mfn'", entry["mfn"]) if "mfn" in entry else None,
                 _flags(ctx, f"{where}: key 'flags'", entry.get("flags")),
                 _int(ctx, f"{where}: key 'value'", entry["value"]) if "value" in entry else None))
-        tables[str(tname)] = out
+        tables[str(table_name)] = out
+    return tables
+
+
+def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
+    """Validate a loaded YAML document and build a :class:`Scenario`."""
+    ctx = _Ctx(source)
+    if not isinstance(data, dict):
+        raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
+                      "start the file with 'name: my-scenario'")
+    _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
+                                   "frames", "tables", "steps", "placement", "seed"}, {"name"})
+    name = data["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ctx.err("key 'name'", "the name must be a non-empty string",
+                      "write name: my-scenario")
+    xen = data.get("xen")
+    if xen is not None:
+        try:
+            get_profile(str(xen))
+        except PvlabError as e:
+            raise ctx.err("key 'xen'", e.message, e.fix or "") from None
+        xen = str(xen)
+    host = _size(ctx, "key host_memory", data.get("host_memory", "8GiB"))
+
+    guest = _parse_guest(ctx, data.get("guest"))
+    frames = _parse_frames(ctx, data.get("frames"))
+    tables = _parse_tables(ctx, data.get("tables"), frames)
 
     raw_steps = data.get("steps") or []
     if not isinstance(raw_steps, list):
         raise ctx.err("key 'steps'", "expected a list of steps", "write steps: then '- pin: ...'")
-    steps = [_parse_step(ctx, i + 1, s, frames, extra_ops) for i, s in enumerate(raw_steps)]
+    parsed = [_parse_step(ctx, i + 1, s, frames) for i, s in enumerate(raw_steps)]
     placement = str(data.get("placement", "low-first"))
     seed = _int(ctx, "key 'seed'", data.get("seed", 0))
     return Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host, guest,
-                    frames, tables, steps, source, placement, seed)
+                    frames, tables, parsed, source, placement, seed)
 
 
 def load_scenario(path_or_text: str | Path, *, source: str | None = None) -> Scenario:
@@ -428,10 +347,3 @@ def load_scenario(path_or_text: str | Path, *, source: str | None = None) -> Sce
         raise ScenarioError(f"{src}: {where}: not valid YAML ({getattr(e, 'problem', e)})",
                             "check indentation and colons") from None
     return parse_scenario(data, source=src)
-
-
-def _registered_ops() -> dict[str, tuple[set[str], set[str]]]:
-    from pvlab.scenario.registry import EXTRA_STEPS, load_plugins
-
-    load_plugins()
-    return {op: (s.required, s.optional) for op, s in EXTRA_STEPS.items()}

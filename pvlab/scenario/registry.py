@@ -1,44 +1,155 @@
 # SPDX-License-Identifier: MIT
-"""Extra scenario steps registered by other packages (e.g. the toolstack's flows).
+"""The step registry: every scenario operation is one registered, typed step.
 
-A step kind names its required and optional keys and a runner
-`run(state: RunState, step: Step) -> Outcome`. Frame-name arguments are passed as
-written; the runner resolves them with `state.mfn(name)`.
+A :class:`StepKind` holds all there is to know about one operation: its argument class
+(a dataclass whose fields say their kind, default and whether they name frames), extra
+cross-field validation, how it runs on a :class:`~pvlab.scenario.runner.ScenarioRun`
+(returning an :class:`~pvlab.trace.Outcome`), a one-line summary, how ``pvlab verify``
+replays it on real Xen (or why it cannot), which table level it tells a picture about,
+and the fields a lab form shows. The parser, the runner, the JSON Schema
+(`pvlab schema`), the pictures and the replay planner all read this one table.
+
+The built-in operations are in :mod:`pvlab.scenario.operations`; the toolstack's flows in
+:mod:`pvlab.toolstack.steps` register the same way::
+
+    @dataclass(frozen=True)
+    class FlushArgs(StepArgs):
+        vcpu: int = param("int", 0, help="the vCPU")
+
+    @step("tlb_flush", FlushArgs, summary="MMUEXT_TLB_FLUSH_LOCAL", replay=_replay_flush)
+    def _tlb_flush(run: ScenarioRun, args: FlushArgs) -> Outcome:
+        return run.guest.tlb_flush()
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
-import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-#: Modules that register steps when imported.
-PLUGINS = ("pvlab.toolstack.steps",)
+from pvlab.scenario.params import FrameRef, Where, is_required, parse_field, spec_of
+
+if TYPE_CHECKING:
+    from pvlab.scenario.runner import ScenarioRun
+    from pvlab.trace import Outcome
+    from pvlab.verify.replay import ScenarioPlan, StepPlan
+    from pvlab.xen.abi import PV64Abi
+
+#: Modules that register steps when imported (the built-ins first).
+PLUGINS = ("pvlab.scenario.operations", "pvlab.toolstack.steps")
 
 
 @dataclass(frozen=True)
-class StepKind:
+class StepArgs:
+    """Base of every step's argument class (a frozen dataclass of `param()` fields)."""
+
+    def given(self) -> dict[str, Any]:
+        """The fields whose value differs from the default (what a file would write)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if is_required(f) or value != f.default:
+                out[f.name] = value
+        return out
+
+
+A = TypeVar("A", bound=StepArgs)
+#: `replay(plan, step_number, args as written) -> StepPlan`.
+Replayer = Callable[["ScenarioPlan", int, dict[str, Any]], "StepPlan"]
+#: Cross-field rules: raise `at.err(...)` when the keys given do not go together.
+Validator = Callable[[Where, Mapping[str, Any]], None]
+#: The table a step names and the level it gives that table, for pictures.
+LevelHint = Callable[[Any, "PV64Abi"], "tuple[FrameRef, int] | None"]
+
+
+@dataclass(frozen=True)
+class StepKind(Generic[A]):
+    """One operation of the scenario language."""
+
     op: str
-    required: set[str]
-    optional: set[str]
-    run: Callable[[Any, Any], Any]
-    doc: str = ""
+    args: type[A]
+    run: Callable[[ScenarioRun, A], Outcome]
+    summary: str
+    #: How `pvlab verify` replays the step; None with `no_replay` saying why it cannot.
+    replay: Replayer | None = None
+    no_replay: str = ""
+    #: A check step: it carries its expectation in its own keys (no `expect:`).
+    check: bool = False
+    #: Only the guest itself can issue it (a replay then boots the probe as the guest).
+    guest_only: bool = False
+    #: Skipping it in a replay changes no state (later steps still replay).
+    stateless: bool = False
+    validate: Validator | None = None
+    level_hint: LevelHint | None = None
+    #: The fields a lab form offers, in order (all fields when empty).
+    form: tuple[str, ...] = ()
+
+    def fields(self) -> tuple[dataclasses.Field[Any], ...]:
+        return dataclasses.fields(self.args)
+
+    @property
+    def required(self) -> set[str]:
+        return {f.name for f in self.fields() if is_required(f)}
+
+    @property
+    def optional(self) -> set[str]:
+        return {f.name for f in self.fields() if not is_required(f)}
+
+    @property
+    def form_fields(self) -> tuple[str, ...]:
+        """The fields a lab form offers, in order (`form`, else every field)."""
+        return self.form or tuple(f.name for f in self.fields())
+
+    @property
+    def frame_fields(self) -> tuple[str, ...]:
+        """The fields that name frames (resolved with `run.mfn`)."""
+        return tuple(f.name for f in self.fields() if spec_of(f).kind == "frame")
+
+    def parse(self, at: Where, raw: Mapping[str, Any], frames: Any) -> tuple[A, dict[str, Any]]:
+        """Check `raw` (the step's mapping) -> (typed arguments, the normalised mapping)."""
+        allowed = self.required | self.optional
+        for key in raw:
+            if key not in allowed:
+                raise at.err("unknown key", f"use one of: {', '.join(sorted(allowed))}", key=key)
+        for key in sorted(self.required):
+            if key not in raw:
+                raise at.err(f"missing key {key!r}", f"add {key}: ...")
+        values: dict[str, Any] = {}
+        for f in self.fields():
+            if f.name in raw:
+                values[f.name] = parse_field(at, f, raw[f.name], frames)
+        if self.validate is not None:
+            self.validate(at, raw)
+        # The mapping stays in YAML's shapes (lists, not tuples), as a file would write it.
+        normalised = {k: list(values[k]) if isinstance(values[k], tuple) else values[k]
+                      for k in raw}
+        return self.args(**values), normalised
 
 
-EXTRA_STEPS: dict[str, StepKind] = {}
+STEPS: dict[str, StepKind[Any]] = {}
 
 
-StepRunner = Callable[[Any, Any], Any]
+def register(kind: StepKind[A]) -> StepKind[A]:
+    if kind.op in STEPS and STEPS[kind.op].run is not kind.run:
+        raise ValueError(f"scenario step {kind.op!r} is registered twice")
+    STEPS[kind.op] = kind
+    return kind
 
 
-def register_step(op: str, *, required: set[str], optional: set[str] | None = None,
-                  doc: str = "") -> Callable[[StepRunner], StepRunner]:
-    """Decorator: register `fn(run, step) -> Outcome` as the scenario step `op`."""
+def step(op: str, args: type[A], *, summary: str, replay: Replayer | None = None,
+         no_replay: str = "", check: bool = False, guest_only: bool = False,
+         stateless: bool = False, validate: Validator | None = None,
+         level_hint: LevelHint | None = None, form: tuple[str, ...] = (),
+         ) -> Callable[[Callable[[ScenarioRun, A], Outcome]],
+                       Callable[[ScenarioRun, A], Outcome]]:
+    """Decorator: register `fn(run, args) -> Outcome` as the scenario operation `op`."""
 
-    def deco(fn: StepRunner) -> StepRunner:
-        EXTRA_STEPS[op] = StepKind(op, set(required), set(optional or ()), fn, doc)
+    def deco(fn: Callable[[ScenarioRun, A], Outcome]) -> Callable[[ScenarioRun, A], Outcome]:
+        register(StepKind(op, args, fn, summary, replay=replay, no_replay=no_replay,
+                          check=check, guest_only=guest_only, stateless=stateless,
+                          validate=validate, level_hint=level_hint, form=form))
         return fn
     return deco
 
@@ -47,10 +158,21 @@ _loaded = False
 
 
 def load_plugins() -> None:
+    """Import the modules that register steps (once)."""
     global _loaded
     if _loaded:
         return
     _loaded = True
     for mod in PLUGINS:
-        if importlib.util.find_spec(mod.rsplit(".", 1)[0]) and importlib.util.find_spec(mod):
-            importlib.import_module(mod)
+        importlib.import_module(mod)
+
+
+def steps() -> dict[str, StepKind[Any]]:
+    """Every registered operation, by name."""
+    load_plugins()
+    return STEPS
+
+
+def check_ops() -> set[str]:
+    """The check steps (`expect_page`, `expect_entry`)."""
+    return {op for op, kind in steps().items() if kind.check}

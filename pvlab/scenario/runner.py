@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pvlab.errors import PvlabError
-from pvlab.trace import Counters, Outcome, Tracer
-from pvlab.x86.flags import flag_names, make_entry
-from pvlab.xen.domain import vm_assist_number
+from pvlab.trace import Counters, Outcome
+from pvlab.x86.flags import make_entry
 from pvlab.xen.hypervisor import Guest, Xen
 from pvlab.xen.machine import AllocError
-from pvlab.xen.page_info import DOMID_IO, TYPE_BY_NAME
+from pvlab.xen.page_info import DOMID_IO
 from pvlab.xen.profiles import get_profile
 
-from .model import CHECK_OPS, EntrySpec, Scenario, ScenarioError, Step
-from .registry import EXTRA_STEPS, load_plugins
+from .model import Scenario, ScenarioError, Step
+from .params import Where
+from .registry import check_ops, load_plugins, steps
+
+if TYPE_CHECKING:
+    from pvlab.toolstack.flow import FlowResult
 
 
 @dataclass
@@ -36,7 +39,7 @@ class StepResult:
 
     @property
     def is_check(self) -> bool:
-        return self.op in CHECK_OPS
+        return self.op in check_ops()
 
 
 @dataclass
@@ -48,6 +51,10 @@ class ScenarioRun:
     frames: dict[str, int]
     steps: list[StepResult] = field(default_factory=list)
     other: Guest | None = None
+    #: The flows toolstack steps ran, in order (`process_l3` acts as the last one's guest).
+    toolstack: list[FlowResult] = field(default_factory=list)
+    #: The number of the step being performed.
+    step_number: int = 0
 
     @property
     def domain(self) -> Guest:
@@ -78,17 +85,28 @@ class ScenarioRun:
         return self.frames[ref] if isinstance(ref, str) else int(ref)
 
 
-def _entry_value(run: ScenarioRun, args: dict[str, Any] | EntrySpec) -> int:
-    get = args.get if isinstance(args, dict) else (lambda k, d=None: getattr(args, k, d))
-    value = get("value")
-    if value is not None:
-        return int(value)
-    to, mfn, flags = get("to"), get("mfn"), get("flags") or 0
-    if to is not None:
-        return make_entry(run.mfn(to), flags)
-    if mfn is not None:
-        return make_entry(int(mfn), flags)
-    return int(flags)
+class EntryFields(Protocol):
+    """An entry written as a raw `value`, or a target (`to` a frame, or `mfn`) plus flags."""
+
+    @property
+    def to(self) -> str | int | None: ...
+    @property
+    def mfn(self) -> int | None: ...
+    @property
+    def flags(self) -> int | None: ...
+    @property
+    def value(self) -> int | None: ...
+
+
+def entry_value(run: ScenarioRun, entry: EntryFields) -> int:
+    """The 64-bit entry `entry` describes, with frame names resolved in `run`."""
+    if entry.value is not None:
+        return entry.value
+    if entry.to is not None:
+        return make_entry(run.mfn(entry.to), entry.flags or 0)
+    if entry.mfn is not None:
+        return make_entry(entry.mfn, entry.flags or 0)
+    return entry.flags or 0
 
 
 def _setup(scn: Scenario, profile: str) -> ScenarioRun:
@@ -124,131 +142,22 @@ def _setup(scn: Scenario, profile: str) -> ScenarioRun:
             raise ScenarioError(f"{scn.source}: frame {f.name!r}: {e.message}", e.fix) from None
     for tname, entries in scn.tables.items():
         for entry in entries:
-            xen.machine.write_entry(run.frames[tname], entry.index, _entry_value(run, entry))
+            xen.machine.write_entry(run.frames[tname], entry.index, entry_value(run, entry))
     return run
 
 
-def _check_page(run: ScenarioRun, args: dict[str, Any]) -> Outcome:
-    mfn = run.mfn(args["frame"])
-    pi = run.xen.machine.page(mfn)
-    t = Tracer(f"expect_page {args['frame']}")
-    actual = {"type": pi.type_name, "type_count": pi.type_count, "count": pi.count,
-              "pinned": pi.pinned, "validated": pi.validated, "pae_xen_l2": pi.pae_xen_l2}
-    bad = []
-    for key in ("type", "type_count", "count", "pinned", "validated", "pae_xen_l2"):
-        if key in args:
-            want = args[key]
-            if key == "type":
-                want = str(want)
-                assert want in TYPE_BY_NAME
-            if actual[key] != want:
-                bad.append(f"{key} is {actual[key]}, expected {want}")
-    detail = f"MFN {mfn:#x}: " + ", ".join(f"{k}={actual[k]}" for k in actual)
-    if bad:
-        t.event("expect_page", "fail", f"{detail}; " + "; ".join(bad), "page_info")
-        t.outcome.failed_mfn = mfn
-        return t.finish(0)
-    t.event("expect_page", "pass", detail, "page_info", mfn=mfn)
-    return t.finish(0)
-
-
-def _check_entry(run: ScenarioRun, args: dict[str, Any]) -> Outcome:
-    mfn = run.mfn(args["table"])
-    idx = args["index"]
-    actual = run.xen.machine.read_entry(mfn, idx)
-    t = Tracer(f"expect_entry {args['table']}[{idx}]")
-    bad = []
-    if "value" in args and actual != args["value"]:
-        bad.append(f"value is {actual:#x}, expected {args['value']:#x}")
-    if "to" in args or "mfn" in args:
-        want = run.mfn(args["to"]) if "to" in args else args["mfn"]
-        if (actual >> 12) & ((1 << 40) - 1) != want:
-            bad.append(f"points at {(actual >> 12) & ((1 << 40) - 1):#x}, expected {want:#x}")
-    if "flags" in args:
-        got = actual & 0xFFF0_0000_0000_0FFF
-        if got != args["flags"]:
-            bad.append(f"flags are {'|'.join(flag_names(got)) or '0'}, expected "
-                       f"{'|'.join(flag_names(args['flags'])) or '0'}")
-    if "present" in args and bool(actual & 1) != bool(args["present"]):
-        bad.append(f"present is {bool(actual & 1)}")
-    names = "|".join(flag_names(actual)) or "-"
-    detail = f"entry {idx} of MFN {mfn:#x} reads {actual:#x} ({names})"
-    t.event("expect_entry", "fail" if bad else "pass", detail + ("; " + "; ".join(bad) if bad
-                                                               else ""), "guest read", mfn=mfn,
-            index=idx)
-    return t.finish(0)
-
-
-def _do_write(run: ScenarioRun, args: dict[str, Any]) -> Outcome:
-    mfn = run.mfn(args["table"])
-    t = Tracer(f"write {args['table']}[{args['index']}]")
-    pi = run.xen.machine.page(mfn)
-    if pi.owner != run.guest.domid:
-        t.event("write", "fail", f"MFN {mfn:#x} is not the guest's frame", "guest write",
-                mfn=mfn)
-        return t.finish(-14)
-    if pi.is_live_pagetable:
-        t.event("write", "fail", f"MFN {mfn:#x} is a live L{pi.level} pagetable, mapped read-only: "
-                "a direct write faults (use mmu_update)", "guest write (#PF)", mfn=mfn,
-                index=args["index"])
-        return t.finish(-14)
-    run.xen.machine.write_entry(mfn, args["index"], _entry_value(run, args))
-    t.event("write", "pass", f"entry {args['index']} of MFN {mfn:#x} written directly",
-            "guest write", mfn=mfn, index=args["index"])
-    return t.finish(0)
-
-
 def perform(run: ScenarioRun, step: Step) -> Outcome:
-    """Carry out one step on the run's state."""
-    g = run.guest
-    a = step.args
-    op = step.op
-    if op == "pin":
-        return g.pin(run.mfn(a["frame"]), a["level"])
-    if op == "unpin":
-        return g.unpin(run.mfn(a["frame"]))
-    if op == "new_baseptr":
-        return g.new_baseptr(run.mfn(a["frame"]), vcpu=a.get("vcpu", 0))
-    if op == "new_user_baseptr":
-        return g.new_user_baseptr(run.mfn(a["frame"]), vcpu=a.get("vcpu", 0))
-    if op == "tlb_flush":
-        return g.tlb_flush()
-    if op == "mmu_update":
-        from pvlab.xen import hypercalls as hc
-        cmd = hc.MMU_PT_UPDATE_PRESERVE_AD if a.get("preserve_ad") else hc.MMU_NORMAL_PT_UPDATE
-        return hc.mmu_update(run.xen, g.domain, run.mfn(a["table"]), a["index"],
-                             _entry_value(run, a), cmd=cmd)
-    if op == "machphys_update":
-        return g.machphys_update(run.mfn(a["frame"]), a["pfn"])
-    if op == "vm_assist":
-        if "cmd" in a:
-            return g.vm_assist(a["cmd"], a["type"])
-        ((verb, name),) = a.items()
-        return g.vm_assist(verb, name)
-    if op == "update_va_mapping":
-        return g.update_va_mapping(a["va"], value=_entry_value(run, a), vcpu=a.get("vcpu", 0))
-    if op == "mmuext":
-        return g.mmuext_op(a["cmd"], run.mfn(a["frame"]) if "frame" in a else 0,
-                           vcpu=a.get("vcpu", 0))
-    if op == "vcpu_op_initialise":
-        return g.vcpu_op_initialise(a["vcpu"], cr3=run.mfn(a["cr3"]))
-    if op == "vcpu_initialise":
-        assists = a.get("vm_assists")
-        return g.set_vcpu_context(a["vcpu"], cr3=run.mfn(a["cr3"]),
-                                  vm_assists=[vm_assist_number(x) for x in assists]
-                                  if assists is not None else None)
-    if op == "vcpu_reset":
-        return g.vcpu_reset(a["vcpu"])
-    if op == "write":
-        return _do_write(run, a)
-    if op == "expect_page":
-        return _check_page(run, a)
-    if op == "expect_entry":
-        return _check_entry(run, a)
-    if op in EXTRA_STEPS:
-        return EXTRA_STEPS[op].run(run, step)
-    raise ScenarioError(f"{run.scenario.source}: step {step.number}: unknown operation {op!r}",
-                        "see docs/scenarios.md")
+    """Carry out one step on the run's state, through its registered kind."""
+    kind = steps().get(step.op)
+    if kind is None:
+        raise ScenarioError(f"{run.scenario.source}: step {step.number}: unknown operation "
+                            f"{step.op!r}", "see docs/scenarios.md")
+    params = step.params
+    if params is None:  # a Step built by hand: check its mapping now
+        at = Where(run.scenario.source, f"step {step.number} ({step.op})")
+        params, _ = kind.parse(at, step.args, run.frames)
+    run.step_number = step.number
+    return kind.run(run, params)
 
 
 def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int | None = None,
@@ -269,7 +178,7 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
         except PvlabError as e:
             raise ScenarioError(f"{scn.source}: step {step.number} ({step.op}): {e.message}",
                                 e.fix) from None
-        if step.op in CHECK_OPS:
+        if step.op in check_ops():
             held: bool | None = outcome.failure is None
             expected = None
         else:

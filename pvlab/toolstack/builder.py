@@ -128,7 +128,7 @@ class _Builder:
         t.outcome.counters.hypercalls += 1
         t.event("createdomain", "info", f"domain {g.domain.label} created (no vCPUs yet)",
                 "XEN_DOMCTL_createdomain")
-        if k.bitness == 32:
+        if k.abi.switch_compat:
             t.outcome.counters.hypercalls += 1
             t.event("set_address_size", "info", "address size 32: the domain is now a 32-bit "
                     "PV (compat) domain", "XEN_DOMCTL_set_address_size -> switch_compat")
@@ -141,7 +141,7 @@ class _Builder:
     def parse_image(self) -> Outcome:
         k = self.kernel
         t = Tracer(f"xc_dom_parse_image({k.kind})")
-        if k.bitness == 32 and k.pae == PaeMode.XEN_PAE_NO:
+        if k.abi.switch_compat and k.pae == PaeMode.XEN_PAE_NO:
             t.event("guest_type", "fail", f"guest type {k.guest_type} not supported by 64-bit "
                     "Xen (only xen-3.0-x86_32p is advertised in xen_caps)",
                     "xc_dom_find_arch_hooks")
@@ -157,7 +157,7 @@ class _Builder:
         assert g is not None
         top = self.layout.top.pfn
         limits: dict[str, int | str] = dict(self.l3_limits)
-        if self.kernel.bitness == 32 and self.o.l3_memf32:
+        if self.kernel.abi.pae_top and self.o.l3_memf32:
             limits.setdefault("below", MFN_4GIB * PAGE_SIZE)
         # Every pfn gets a frame, in pfn order: the pfns below the top-level table in one
         # batch, the top-level table (which may carry an address limit) alone, the rest in
@@ -207,7 +207,7 @@ class _Builder:
         for tab in self.layout.tables:
             mfn = self.res.p2m[tab.pfn]
             t.event("pgtable", "info", f"L{tab.level} at pfn {tab.pfn:#x} (MFN {mfn:#x})",
-                    f"alloc_pgtables_x86_{'32_pae' if self.kernel.bitness == 32 else '64'}",
+                    f"alloc_pgtables_x86_{self.kernel.abi.xc_arch}",
                     mfn=mfn, level=tab.level)
         return t.finish(0)
 
@@ -218,8 +218,8 @@ class _Builder:
         k = self.kernel
         pfn = self.layout.top.pfn
         mfn = self.res.p2m[pfn]
-        if k.bitness != 32 or k.pae != PaeMode.XEN_PAE_YES:
-            why = ("a 64-bit guest has no L3 constraint" if k.bitness == 64 else
+        if not k.abi.pae_top or k.pae != PaeMode.XEN_PAE_YES:
+            why = ("a 64-bit guest has no L3 constraint" if not k.abi.pae_top else
                    f"the kernel is {k.pae.name}: it understands extended CR3, the L3 stays "
                    f"at MFN {mfn:#x}")
             t.event("relocate", "info", f"not needed: {why}", "setup_pgtables_x86_32_pae",
@@ -301,7 +301,7 @@ class _Builder:
         root = self.res.root
         assert root is not None
         k = self.kernel
-        assist = k.bitness == 32 and k.extended_cr3
+        assist = k.abi.pae_top and k.extended_cr3
         if self.o.context_assist is not None:
             assist = bool(self.o.context_assist)
         out = g.set_vcpu_context(0, cr3=root, vm_assists=["pae_extended_cr3"] if assist else [])
@@ -336,7 +336,7 @@ def build_domain(xen: Xen, options: BuildOptions | None = None, **kw: object) ->
 def needs_relocation(kernel: str | KernelImage, l3_mfn: int) -> bool:
     """Would the builder move this L3? (PV32, `XEN_PAE_YES`, MFN at or above 4 GiB)."""
     k = kernel_image(kernel)
-    return k.bitness == 32 and k.pae == PaeMode.XEN_PAE_YES and l3_mfn >= MFN_4GIB
+    return k.abi.pae_top and k.pae == PaeMode.XEN_PAE_YES and l3_mfn >= MFN_4GIB
 
 
 __all__ = ["BUILD_STEPS", "BuildOptions", "BuildResult", "build_domain", "needs_relocation"]

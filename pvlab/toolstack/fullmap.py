@@ -79,7 +79,7 @@ def map_whole_guest(xen: Xen, g: Guest, memory: int | str = "4GiB", *,
     if frames < 1:
         raise PvlabError("the guest needs at least one frame", "use e.g. 4GiB")
     n_l1 = -(-frames // ENTRIES)
-    pv32 = g.bitness == 32
+    pv32 = g.domain.abi.pae_top  # a PAE (compat) guest: an L3 of 4 slots
     max_l1 = 3 * ENTRIES + COMPAT_L2_FIRST_XEN_SLOT if pv32 else ENTRIES * ENTRIES
     if n_l1 > max_l1:
         raise PvlabError(f"{memory} is more than one {'PAE L3' if pv32 else 'L3'} maps",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from pvlab.errors import PvlabError
 from pvlab.units import MiB, format_size, parse_size
+from pvlab.xen.abi import PV64Abi, abi_for
 
 
 class PaeMode(enum.IntEnum):
@@ -76,6 +77,11 @@ class KernelImage:
     virt_base: int = 0
 
     @property
+    def abi(self) -> PV64Abi:
+        """The PV ABI a guest running this kernel has."""
+        return abi_for(self.bitness)
+
+    @property
     def extended_cr3(self) -> bool:
         """The kernel understands the extended-CR3 format (EXTCR3 or BIMODAL)."""
         return self.pae in (PaeMode.XEN_PAE_EXTCR3, PaeMode.XEN_PAE_BIMODAL)
@@ -83,9 +89,9 @@ class KernelImage:
     @property
     def guest_type(self) -> str:
         """The guest type string libxenguest derives (`xg_dom_elfloader.c`)."""
-        if self.bitness == 64:
-            return "xen-3.0-x86_64"
-        return "xen-3.0-x86_32" if self.pae == PaeMode.XEN_PAE_NO else "xen-3.0-x86_32p"
+        if self.abi.switch_compat and self.pae == PaeMode.XEN_PAE_NO:
+            return "xen-3.0-x86_32"
+        return self.abi.guest_type
 
     def describe(self) -> str:
         return (f"{self.kind}: {self.bitness}-bit, {self.pae.name} ({self.declared_by}), "

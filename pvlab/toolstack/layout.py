@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pvlab.errors import PvlabError
 from pvlab.toolstack.kernel import KernelImage
 from pvlab.units import PAGE_SHIFT, PAGE_SIZE, KiB, MiB, format_size
+from pvlab.xen.abi import abi_for
 
 #: Levels and the address bits each level's entry covers (PAGE_SHIFT + 9 * level).
 LEVELS = {32: 3, 64: 4}
@@ -99,7 +100,7 @@ def _count_tables(bitness: int, va_from: int, va_to: int) -> list[tuple[int, int
         bits = _span_bits(level)
         mask = (1 << bits) - 1
         lo, hi = va_from & ~mask, va_to | mask
-        if bitness == 32 and level == 2 and va_to < 0xC000_0000:
+        if level == 2 and abi_for(bitness).pae_top and va_to < 0xC000_0000:
             hi = VADDR_MASK[32]  # the extra L2 for L3 slot 3
         for start in range(lo, hi + 1, 1 << bits):
             out.append((level, start, start + (1 << bits) - 1))
@@ -112,7 +113,7 @@ def plan_image(kernel: KernelImage, memory_pages: int) -> ImageLayout:
     vmask = VADDR_MASK[b]
     vbase = kernel.virt_base & vmask
     kpages = -(-kernel.size // PAGE_SIZE)
-    sizeof_pfn = 4 if b == 32 else 8
+    sizeof_pfn = kernel.abi.p2m_entry_size
     p2m_pages = -(-memory_pages * sizeof_pfn // PAGE_SIZE)
     pfn = kpages + p2m_pages
     start_info, xenstore, console = pfn, pfn + 1, pfn + 2

@@ -16,6 +16,7 @@ from pvlab.errors import PvlabError
 from pvlab.toolstack.flow import FlowResult
 from pvlab.trace import Counters, Outcome, Tracer
 from pvlab.x86.flags import RW, US, A, D, P, make_entry
+from pvlab.xen.abi import abi_for
 from pvlab.xen.hypervisor import Guest, Xen
 
 ORDERS = ("bottom_up", "top_down")
@@ -32,9 +33,8 @@ class TableSet:
     pages_per_l1: int = 4
 
     def check(self) -> None:
-        if self.bitness not in (32, 64):
-            raise PvlabError(f"bitness {self.bitness!r} is not 32 or 64", "use 32 or 64")
-        top = 4 if self.bitness == 32 else 512
+        abi = abi_for(self.bitness)
+        top = abi.slots(abi.top_level)
         for name, v, hi in (("l2s", self.l2s, top), ("l1s_per_l2", self.l1s_per_l2, 64),
                             ("pages_per_l1", self.pages_per_l1, 512)):
             if not isinstance(v, int) or not 1 <= v <= hi:
@@ -61,13 +61,14 @@ def build_tables(xen: Xen, tables: TableSet, *, name: str = "") -> BuiltTables:
     root = g.alloc_frame()
     out = BuiltTables(g, root, {1: [], 2: []})
     l2_parent = root
-    if tables.bitness == 64:
+    abi = g.domain.abi
+    if abi.top_level == 4:
         l3 = g.alloc_frame()
         out.by_level[3] = [l3]
         g.write_entry(root, 0, value=make_entry(l3, up))
         l2_parent = l3
     slots = list(range(tables.l2s))
-    if tables.bitness == 32:
+    if abi.l3_promotion == "compat":
         slots = [*range(tables.l2s - 1), 3]  # PV32: slot 3 must hold an L2
     for slot in slots:
         l2 = g.alloc_frame()
@@ -98,10 +99,10 @@ def pin_tables(xen: Xen, tables: TableSet | None = None, *, order: str = "top_do
     built = build_tables(xen, ts, name=name)
     g = built.guest
     res = FlowResult(f"pin_tables ({order})", xen, g, info={"tables": built})
-    root_level = 3 if ts.bitness == 32 else 4
+    root_level = g.domain.abi.top_level
     plan: list[tuple[str, int, int]] = []
     if order == "bottom_up":
-        slot3_l2 = built.by_level[2][-1] if ts.bitness == 32 else None
+        slot3_l2 = built.by_level[2][-1] if g.domain.abi.l3_promotion == "compat" else None
         for lv in sorted(built.by_level):
             plan.extend((f"pin L{lv}", m, lv) for m in built.by_level[lv] if m != slot3_l2)
         if slot3_l2 is not None:
@@ -118,7 +119,7 @@ def pin_tables(xen: Xen, tables: TableSet | None = None, *, order: str = "top_do
         if out.rc:
             return res
     out = g.set_vcpu_context(0, cr3=built.root,
-                             vm_assists=["pae_extended_cr3"] if ts.bitness == 32 else [])
+                             vm_assists=["pae_extended_cr3"] if g.domain.abi.pae_top else [])
     res.steps.append(("set CR3 (vCPU 0 context)", out))
     return res
 

@@ -27,6 +27,7 @@ from pvlab.toolstack.flow import FlowResult, absorb, allocated_mfn, plan_order
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.units import MFN_4GIB, PAGE_SIZE
 from pvlab.x86.flags import RW, US, A, D, P, make_entry
+from pvlab.xen.abi import PV64Abi, abi_for
 from pvlab.xen.hypervisor import Guest, Xen
 
 RESTORE_V2 = ("createdomain", "populate_physmap", "localise_pagetables",
@@ -60,7 +61,11 @@ class SavedImage:
 
     @property
     def vm_assists(self) -> list[str]:
-        return ["pae_extended_cr3"] if self.bitness == 32 and self.extended_cr3 else []
+        return ["pae_extended_cr3"] if self.abi.pae_top and self.extended_cr3 else []
+
+    @property
+    def abi(self) -> PV64Abi:
+        return abi_for(self.bitness)
 
     @property
     def nr_pfns(self) -> int:
@@ -69,8 +74,7 @@ class SavedImage:
 
 def saved_image(*, bitness: int = 32, vcpus: int = 2, processes: int = 0,
                 extended_cr3: bool = False, pin: str = "top") -> SavedImage:
-    if bitness not in (32, 64):
-        raise PvlabError(f"bitness {bitness!r} is not 32 or 64", "use 32 or 64")
+    abi = abi_for(bitness)
     if not isinstance(vcpus, int) or not 1 <= vcpus <= 16:
         raise PvlabError(f"vcpus {vcpus!r} is out of range", "use 1 to 16")
     if not isinstance(processes, int) or not 0 <= processes <= 16:
@@ -82,7 +86,7 @@ def saved_image(*, bitness: int = 32, vcpus: int = 2, processes: int = 0,
     data: list[int] = []
     roots: list[int] = []
     pfn = 0
-    top = 3 if bitness == 32 else 4
+    top = abi.top_level
     for space in range(vcpus + processes):
         root = SavedTable(pfn, top, space, pinned=True)
         tables.append(root)
@@ -91,7 +95,7 @@ def saved_image(*, bitness: int = 32, vcpus: int = 2, processes: int = 0,
         # two branches: slot 0 and slot 3 (PV32: slot 3's L2 becomes the pae_xen_l2)
         for slot in (0, 3):
             parent = root
-            if bitness == 64:
+            if top == 4:
                 l3 = SavedTable(pfn, 3, space)
                 tables.append(l3)
                 root.entries.append((slot, pfn, UPPER))
@@ -161,7 +165,7 @@ class _Restore:
         g = self.xen.create_domain(img.bitness, vcpus=0, name=self.o.name)
         self.xen.max_vcpus(g.domain, img.vcpus)
         self.guest = self.res.guest = g
-        t.outcome.counters.hypercalls += 2 + (img.bitness == 32)
+        t.outcome.counters.hypercalls += 2 + img.abi.switch_compat
         t.event("createdomain", "info", f"domain {g.domain.label} ({img.bitness}-bit) with "
                 f"{img.vcpus} vCPU(s), none initialised", "XEN_DOMCTL_createdomain / max_vcpus")
         return t.finish(0)
@@ -189,8 +193,8 @@ class _Restore:
         g = self.guest
         assert g is not None
         img = self.img
-        if img.bitness != 32 or img.extended_cr3:
-            t.event("relocate", "info", "not needed: " + ("64-bit guest" if img.bitness == 64
+        if not img.abi.pae_top or img.extended_cr3:
+            t.event("relocate", "info", "not needed: " + ("64-bit guest" if not img.abi.pae_top
                     else "the saved context has pae_extended_cr3"), "xc_domain_restore")
             return t.finish(0)
         for pfn in img.roots:
@@ -253,7 +257,7 @@ class _Restore:
         for tab in sorted(self.img.tables, key=lambda x: x.pfn):
             if not tab.pinned:
                 continue
-            if self.img.bitness == 32 and tab.level == 4:
+            if tab.level > self.img.abi.top_level:
                 continue
             mfn = self.res.p2m[tab.pfn]
             out = g.pin(mfn, level=tab.level)

@@ -20,232 +20,32 @@ operations on the probe's own running vCPU are skipped in dom0 mode.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from pvlab.units import MFN_4GIB, PAGE_SHIFT, parse_size
-from pvlab.x86.flags import parse_flags
-
-# probe op codes (oracle/probe.c)
-OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
-OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
-OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
-
-# frame kinds (oracle/probe.c)
-FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
-
-VMASST = {
-    "4gb_segments": 0,
-    "4gb_segments_notify": 1,
-    "writable_pagetables": 2,
-    "pae_extended_cr3": 3,
-    "architectural_iopl": 4,
-    "runstate_update_flag": 5,
-    "m2p_strict": 32,
-}
-
-SKIP_PAGE_INFO = "page_info cannot be read from inside a guest"
-SKIP_GUEST_ONLY = "only the guest itself can issue it; the probe plays the toolstack here"
-SKIP_OWN_VCPU = (
-    "the guest is the probe (dom0), whose vCPU 0 is running: its context cannot be set or reset"
+from pvlab.scenario.registry import steps
+from pvlab.verify.replay import (  # the plan's vocabulary, also importable from here
+    FK_EXACT,
+    FK_HIGH,
+    FK_LOW,
+    FK_OTHER_HIGH,
+    OP_PIN,
+    OP_READ,
+    OP_VCPU_INIT,
+    OP_WRITE,
+    SKIP_GUEST_ONLY,
+    SKIP_PAGE_INFO,
+    SKIP_RAW_MFN,
+    EntryPlan,
+    PlanError,
+    ScenarioPlan,
+    StepPlan,
+    Unreplayable,
+    assist_mask,
+    entry_plan,
+    frame_plan,
+    op_of,
+    raw_mfn,
 )
-SKIP_VCPU0_TAKEN = (
-    "vCPU 0 of the replayed guest was initialised by the probe with a context of its own, so "
-    "its context cannot be set or reset as the scenario does"
-)
-SKIP_RAW_MFN = (
-    "names machine frame {mfn:#x} directly; that frame's state on the QEMU machine differs "
-    "from pvlab's"
-)
-GUEST_ONLY_OPS = {"vm_assist", "new_baseptr", "new_user_baseptr", "tlb_flush", "machphys_update",
-                  "mmuext", "update_va_mapping", "vcpu_op_initialise"}
-SKIP_COMPAT_ASSIST = (
-    "a 32-bit guest's vCPU context holds vm_assist in a 32-bit field: assist bits 32+ "
-    "cannot be expressed"
-)
-SKIP_OWN_TABLES = (
-    "acts on the running vCPU's own pagetables, which are the probe's: not replayed"
-)
-SKIP_VCPU_OP = (
-    "the probe (dom0) has a single vCPU, so the guest's own VCPUOP_initialise cannot be "
-    "replayed as the scenario does"
-)
-SKIP_BASEPTR = (
-    "would switch the probe's own page tables to the scenario's table, which does not map the "
-    "probe; not replayed"
-)
-STATELESS_OPS = {"expect_page", "expect_entry", "tlb_flush"}  # skipping them changes nothing
-
-
-class PlanError(ValueError):
-    """The scenario file cannot be planned at all (shape error); the message says why."""
-
-
-@dataclass(frozen=True)
-class FramePlan:
-    name: str
-    kind: int
-    mfn: int = 0  # exact frame (FK_EXACT) or the address-bits limit (FK_LOW/FK_OTHER_LOW)
-    note: str | None = None
-
-
-@dataclass(frozen=True)
-class EntryPlan:
-    frame: int
-    index: int
-    target: int | None  # frame index, or None for a raw value
-    value: int  # flags when target is set, else the raw entry
-
-
-@dataclass(frozen=True)
-class StepPlan:
-    index: int  # 1-based step number, as in pvlab's results
-    op: str
-    code: int = 0
-    frame: int = 0
-    arg: int = 0
-    target: int | None = None
-    value: int = 0
-    skip: str | None = None
-    check: dict[str, Any] | None = None  # expect_entry arguments, evaluated on the read value
-
-
-@dataclass
-class ScenarioPlan:
-    id: int
-    name: str
-    source: str
-    mode: str  # "dom0" | "toolstack" | "domu"
-    bitness: int
-    vcpus: int
-    assists: int
-    frames: list[FramePlan] = field(default_factory=list)
-    entries: list[EntryPlan] = field(default_factory=list)
-    steps: list[StepPlan] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    skip: str | None = None  # the whole scenario cannot be replayed
-    pvlab_frames: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def boot(self) -> int:
-        """Which probe (32 or 64) replays it: toolstack scenarios always use the 64-bit one."""
-        return self.bitness if self.mode == "dom0" else 64
-
-    @property
-    def replayed(self) -> list[StepPlan]:
-        return [] if self.skip else [s for s in self.steps if s.skip is None]
-
-    def frame_index(self, name: str) -> int:
-        for i, f in enumerate(self.frames):
-            if f.name == name:
-                return i
-        raise PlanError(f"unknown frame '{name}'")
-
-
-def _op_of(step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    keys = [k for k in step if k != "expect"]
-    if len(keys) != 1:
-        raise PlanError(f"a step needs exactly one operation key, got {sorted(keys)}")
-    args = step[keys[0]]
-    return keys[0], args if isinstance(args, dict) else {}
-
-
-def _assist_mask(names: Any) -> int:
-    mask = 0
-    for name in names or []:
-        mask |= 1 << _assist_type(name)
-    return mask
-
-
-def _assist_type(name: Any) -> int:
-    if isinstance(name, int):
-        return name
-    if str(name) in VMASST:
-        return VMASST[str(name)]
-    raise PlanError(f"unknown VM-assist '{name}'")
-
-
-def _frame_plan(name: str, spec: dict[str, Any], pvlab_mfn: int | None) -> FramePlan:
-    spec = spec or {}
-    owner = spec.get("owner", "guest")
-    mfn = spec.get("mfn")
-    if owner == "io":
-        return FramePlan(name, FK_EXACT, int(mfn) if mfn is not None else 1)
-    note = None
-    below, above = spec.get("below"), spec.get("above")
-    if mfn is not None:
-        high = int(mfn) >= MFN_4GIB
-        note = (
-            f"frame {name}: exact MFN {int(mfn):#x} replaced by a frame "
-            f"{'at or above' if high else 'below'} 4 GiB (the same side of the boundary)"
-        )
-    elif above is not None:
-        limit = parse_size(above)
-        if limit > 4 << 30:
-            raise _Unreplayable(f"frame {name}: above {above} is beyond the QEMU machine's RAM")
-        high = True
-    elif below is not None:
-        high = False
-    else:
-        high = pvlab_mfn is None or pvlab_mfn >= MFN_4GIB
-    bits = 32
-    if not high and below is not None:
-        limit = parse_size(below)
-        bits = min(32, limit.bit_length() - 1)
-        if bits < 24:
-            raise _Unreplayable(f"frame {name}: below {below} is too low to request from Xen")
-    if owner == "other":
-        return FramePlan(name, FK_OTHER_HIGH if high else FK_OTHER_LOW, 0 if high else bits, note)
-    return FramePlan(name, FK_HIGH if high else FK_LOW, 0 if high else bits, note)
-
-
-class _Unreplayable(Exception):
-    pass
-
-
-def _entry(plan: ScenarioPlan, spec: dict[str, Any]) -> tuple[int | None, int]:
-    """(target frame index or None, flags or raw value) of an entry spec."""
-    if "value" in spec:
-        value = int(spec["value"])
-        mfn = (value >> PAGE_SHIFT) & ADDR_MFN_MASK
-        exact = _exact_frame(plan, mfn) if value & 1 else None
-        if exact is not None:
-            return exact, value & ~(ADDR_MFN_MASK << PAGE_SHIFT)
-        return None, value
-    flags = parse_flags(spec.get("flags", []))
-    if "to" in spec:
-        return plan.frame_index(str(spec["to"])), flags
-    if "mfn" in spec:
-        exact = _exact_frame(plan, int(spec["mfn"]))
-        if exact is not None:
-            return exact, flags
-        return None, (int(spec["mfn"]) << PAGE_SHIFT) | flags
-    return None, flags
-
-
-ADDR_MFN_MASK = (1 << 40) - 1
-
-
-def _exact_frame(plan: ScenarioPlan, mfn: int) -> int | None:
-    """The scenario frame whose MFN (exact, or pvlab's) is `mfn`."""
-    for i, f in enumerate(plan.frames):
-        if f.kind == FK_EXACT and f.mfn == mfn:
-            return i
-        if plan.pvlab_frames.get(f.name) == mfn:
-            return i
-    return None
-
-
-def _raw_mfn(plan: ScenarioPlan, target: int | None, value: int) -> int | None:
-    """The machine frame a present raw entry names outside the scenario's frames, if any."""
-    if target is not None or not value & 1:
-        return None
-    mfn = (value >> PAGE_SHIFT) & ADDR_MFN_MASK
-    # the first MiB belongs to dom_io on real Xen as in pvlab: the same frame on both sides
-    return None if mfn < FIRST_MIB_MFNS else mfn
-
-
-FIRST_MIB_MFNS = 0x100
 
 
 def plan_scenario(
@@ -257,10 +57,12 @@ def plan_scenario(
 ) -> ScenarioPlan:
     """Plan one scenario (the mapping read from its YAML file)."""
     guest = data.get("guest") or {}
-    ops = {_op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
+    kinds = steps()
+    ops = {op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
+    guest_only = {op for op in ops if op in kinds and kinds[op].guest_only}
     if not guest.get("vcpu0_initialised", False):
         mode = "toolstack"
-    elif guest.get("privileged", False) or ops & GUEST_ONLY_OPS:
+    elif guest.get("privileged", False) or guest_only:
         mode = "dom0"
     else:
         mode = "domu"
@@ -271,14 +73,14 @@ def plan_scenario(
         mode=mode,
         bitness=int(guest.get("bitness", 64)),
         vcpus=int(guest.get("vcpus", 1)),
-        assists=_assist_mask(guest.get("vm_assists")),
+        assists=assist_mask(guest.get("vm_assists")),
         pvlab_frames=dict(pvlab_frames or {}),
     )
     pvlab_frames = pvlab_frames or {}
     try:
         for name, spec in (data.get("frames") or {}).items():
-            plan.frames.append(_frame_plan(str(name), spec or {}, pvlab_frames.get(str(name))))
-    except _Unreplayable as err:
+            plan.frames.append(frame_plan(str(name), spec or {}, pvlab_frames.get(str(name))))
+    except Unreplayable as err:
         plan.skip = str(err)
     plan.notes.extend(f.note for f in plan.frames if f.note)
     if plan.mode == "toolstack" and plan.assists:
@@ -295,101 +97,46 @@ def plan_scenario(
         )
     if plan.skip:
         for i, step in enumerate(data.get("steps") or [], start=1):
-            plan.steps.append(StepPlan(i, _op_of(step)[0], skip=plan.skip))
+            plan.steps.append(StepPlan(i, op_of(step)[0], skip=plan.skip))
         return plan
     for name, entries in (data.get("tables") or {}).items():
         fi = plan.frame_index(str(name))
         for index, spec in (entries or {}).items():
-            target, value = _entry(plan, spec or {})
-            raw = _raw_mfn(plan, target, value)
+            target, value = entry_plan(plan, spec or {})
+            raw = raw_mfn(plan, target, value)
             if raw is not None:
                 plan.skip = f"table {name} entry {index} " + SKIP_RAW_MFN.format(mfn=raw)
             plan.entries.append(EntryPlan(fi, int(index), target, value))
     if plan.skip:
         plan.entries.clear()
         for i, step in enumerate(data.get("steps") or [], start=1):
-            plan.steps.append(StepPlan(i, _op_of(step)[0], skip=plan.skip))
+            plan.steps.append(StepPlan(i, op_of(step)[0], skip=plan.skip))
         return plan
     poisoned: int | None = None
     for i, step in enumerate(data.get("steps") or [], start=1):
-        op, args = _op_of(step)
+        op, args = op_of(step)
         sp = _step(plan, i, op, args)
         if poisoned is not None and sp.skip is None:
             sp = StepPlan(i, op, skip=f"follows step {poisoned}, which was not replayed")
-        elif sp.skip is not None and op not in STATELESS_OPS and poisoned is None:
+        elif sp.skip is not None and poisoned is None and not (op in kinds and
+                                                               kinds[op].stateless):
             poisoned = i
         plan.steps.append(sp)
     return plan
 
 
+
+
 def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
-    toolstack = plan.mode != "dom0"
-    if op == "pin":
-        return StepPlan(i, op, OP_PIN, plan.frame_index(str(a["frame"])), int(a["level"]))
-    if op == "unpin":
-        return StepPlan(i, op, OP_UNPIN, plan.frame_index(str(a["frame"])))
-    if op in ("mmu_update", "write"):
-        target, value = _entry(plan, a)
-        raw = _raw_mfn(plan, target, value)
-        if raw is not None:
-            return StepPlan(i, op, skip=SKIP_RAW_MFN.format(mfn=raw))
-        code = OP_MMU_UPDATE if op == "mmu_update" else OP_WRITE
-        return StepPlan(
-            i, op, code, plan.frame_index(str(a["table"])), int(a["index"]), target, value
-        )
-    if op == "expect_entry":
-        return StepPlan(
-            i, op, OP_READ, plan.frame_index(str(a["table"])), int(a["index"]), check=dict(a)
-        )
-    if op == "expect_page":
-        return StepPlan(i, op, skip=SKIP_PAGE_INFO)
-    if op == "vm_assist":
-        if toolstack:
-            return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
-        if "cmd" in a:
-            return StepPlan(i, op, OP_VM_ASSIST, arg=int(a["cmd"]), value=_assist_type(a["type"]))
-        cmd = 0 if "enable" in a else 1
-        return StepPlan(i, op, OP_VM_ASSIST, arg=cmd, value=_assist_type(a.get("enable",
-                                                                               a.get("disable"))))
-    if op == "mmuext":
-        if toolstack:
-            return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
-        if "frame" in a:
-            return StepPlan(i, op, OP_MMUEXT, plan.frame_index(str(a["frame"])), int(a["cmd"]),
-                            target=1)
-        return StepPlan(i, op, OP_MMUEXT, arg=int(a["cmd"]), target=None)
-    if op == "update_va_mapping":
-        return StepPlan(i, op, skip=SKIP_OWN_TABLES if not toolstack else SKIP_GUEST_ONLY)
-    if op == "vcpu_op_initialise":
-        return StepPlan(i, op, skip=SKIP_VCPU_OP if not toolstack else SKIP_GUEST_ONLY)
-    if op in ("vcpu_initialise", "vcpu_reset") and plan.mode == "domu" and \
-            int(a.get("vcpu", 0)) == 0:
-        return StepPlan(i, op, skip=SKIP_VCPU0_TAKEN)
-    if op == "vcpu_initialise":
-        if not toolstack:
-            return StepPlan(i, op, skip=SKIP_OWN_VCPU)
-        if plan.bitness == 32 and _assist_mask(a.get("vm_assists")) >> 32:
-            return StepPlan(i, op, skip=SKIP_COMPAT_ASSIST)
-        return StepPlan(
-            i, op, OP_VCPU_INIT, plan.frame_index(str(a["cr3"])), int(a.get("vcpu", 0)),
-            value=_assist_mask(a.get("vm_assists")),
-        )
-    if op == "vcpu_reset":
-        if not toolstack:
-            return StepPlan(i, op, skip=SKIP_OWN_VCPU)
-        return StepPlan(i, op, OP_VCPU_RESET, arg=int(a.get("vcpu", 0)))
-    if op in ("tlb_flush", "machphys_update", "new_user_baseptr"):
-        if toolstack:
-            return StepPlan(i, op, skip=SKIP_GUEST_ONLY)
-        if op == "tlb_flush":
-            return StepPlan(i, op, OP_TLB_FLUSH)
-        if op == "machphys_update":
-            return StepPlan(i, op, OP_MACHPHYS, plan.frame_index(str(a["frame"])),
-                            value=int(a["pfn"]))
-        frame = a.get("frame", 0)
-        if frame in (0, None, "0"):
-            return StepPlan(i, op, OP_NEW_USER_BASEPTR, target=None)
-        return StepPlan(i, op, OP_NEW_USER_BASEPTR, plan.frame_index(str(frame)), target=1)
-    if op == "new_baseptr":
-        return StepPlan(i, op, skip=SKIP_BASEPTR if not toolstack else SKIP_GUEST_ONLY)
-    return StepPlan(i, op, skip=f"operation '{op}' is not supported by the probe")
+    """The registered step's replay, or a skip saying why it has none."""
+    kind = steps().get(op)
+    if kind is None or kind.replay is None:
+        why = kind.no_replay if kind is not None and kind.no_replay else (
+            f"operation '{op}' is not supported by the probe")
+        return StepPlan(i, op, skip=why)
+    return kind.replay(plan, i, a)
+
+
+__all__ = ["FK_EXACT", "FK_HIGH", "FK_LOW", "FK_OTHER_HIGH", "OP_PIN", "OP_READ", "OP_VCPU_INIT",
+           "OP_WRITE", "SKIP_GUEST_ONLY", "SKIP_PAGE_INFO", "PlanError", "ScenarioPlan", "StepPlan",
+           "plan_scenario"]

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pvlab.trace import Errno, Event, Outcome, Tracer
-from pvlab.x86.flags import ADDR_MASK, RW, US, G, P
+from pvlab.x86.flags import ADDR_MASK, RW, US, P
 from pvlab.xen.domain import Domain
 from pvlab.xen.framestore import ENTRIES
 from pvlab.xen.page_info import (
@@ -236,13 +236,20 @@ def _take_l1_refs(ts: TypeSystem, rows: npt.NDArray[np.int64],
 
 
 def _adjust_l1(e: U64, d: Domain) -> U64:
-    """`adjust_guest_l1e` on present entries (64-bit guests' kernel pages)."""
-    if d.is_pv_32bit:
+    """`adjust_guest_l1e` (the ABI's `adjust_l1e`) on present entries, vectorised: the
+    bits it adds depend only on US and `_PAGE_GUEST_KERNEL`, so it is asked once for each
+    of their four combinations."""
+    add = np.zeros(4, np.uint64)
+    for us in (0, 1):
+        for gk in (0, 1):
+            base = P | (US if us else 0) | (_PAGE_GUEST_KERNEL if gk else 0)
+            got = d.abi.adjust_l1e(base)
+            assert got & base == base, "adjust_l1e only adds bits"
+            add[us * 2 + gk] = got & ~base
+    if not add.any():
         return e
-    no_us = (e & _U(US)) == 0
-    e = np.where(no_us, e | _U(_PAGE_GUEST_KERNEL | US), e)
-    no_gk = (e & _U(_PAGE_GUEST_KERNEL)) == 0
-    return np.where(no_gk, e | _U(G | US), e)
+    which = (((e >> _U(2)) & _U(1)) << _U(1)) | ((e >> _U(52)) & _U(1))
+    return e | add[which.astype(np.intp)]
 
 
 def _first_false(mask: npt.NDArray[np.bool_]) -> int:
@@ -288,7 +295,7 @@ def _promote_l1_tail(ts: TypeSystem, t: Tracer, mfn: int, d: Domain, present: li
             for j in present[:pos]:
                 ts.put_page_from_l1e(t, m.read_entry(mfn, j), d)
             return rc, 0
-        m.write_entry(mfn, i, ts.adjust_guest_l1e(e, d))
+        m.write_entry(mfn, i, d.abi.adjust_l1e(e))
     return 0, 0
 
 
@@ -374,8 +381,9 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
             c.entries_checked += len(pe)
             c.type_acquisitions += int(chk.rw.sum())
             c.max_depth = max(c.max_depth, t.depth + 2)
-            if not d.is_pv_32bit:
-                block[present] = _adjust_l1(pe, d)
+            adjusted = _adjust_l1(pe, d)
+            if adjusted is not pe:
+                block[present] = adjusted
                 has = crow >= 0
                 m.write_rows(new_l1[has], block[has])
         if adjust:

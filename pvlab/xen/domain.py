@@ -5,69 +5,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pvlab.errors import PvlabError
-
-# VM-assist types (`xen/include/public/xen.h`).
-VMASST_TYPE_4gb_segments = 0
-VMASST_TYPE_4gb_segments_notify = 1
-VMASST_TYPE_writable_pagetables = 2
-VMASST_TYPE_pae_extended_cr3 = 3
-VMASST_TYPE_architectural_iopl = 4
-VMASST_TYPE_runstate_update_flag = 5
-VMASST_TYPE_m2p_strict = 32
-
-VMASST_CMD_enable = 0
-VMASST_CMD_disable = 1
-
-VM_ASSISTS: dict[str, int] = {
-    "4gb_segments": VMASST_TYPE_4gb_segments,
-    "4gb_segments_notify": VMASST_TYPE_4gb_segments_notify,
-    "writable_pagetables": VMASST_TYPE_writable_pagetables,
-    "pae_extended_cr3": VMASST_TYPE_pae_extended_cr3,
-    "architectural_iopl": VMASST_TYPE_architectural_iopl,
-    "runstate_update_flag": VMASST_TYPE_runstate_update_flag,
-    "m2p_strict": VMASST_TYPE_m2p_strict,
-}
-VM_ASSIST_NAMES = {v: k for k, v in VM_ASSISTS.items()}
-
-VM_ASSIST_HELP = {
-    "4gb_segments": "x86/32 only: emulate 4 GiB segment limits (accepted, no effect on 64-bit Xen)",
-    "4gb_segments_notify": "x86/32 only: trap when 4gb_segments is used (accepted, no effect)",
-    "writable_pagetables": "emulate guest writes to read-only mapped L1 pages (ptwr)",
-    "pae_extended_cr3": "32-bit PAE guests: the L3 may live above 4 GiB; CR3 uses the "
-                        "rotated extended-CR3 format",
-    "architectural_iopl": "virtual IOPL with architectural semantics (Xen 4.7+)",
-    "runstate_update_flag": "XEN_RUNSTATE_UPDATE flag in the runstate area (Xen 4.8+)",
-    "m2p_strict": "64-bit only: hide the M2P from guest user mode (Xen 4.6+)",
-}
-
-#: `arch_vm_assist_valid_mask` (asm/domain.h, Xen 4.14+).
-PV32_VM_ASSIST_MASK = 0x3F
-PV64_VM_ASSIST_MASK = PV32_VM_ASSIST_MASK | (1 << VMASST_TYPE_m2p_strict)
-
-
-def vm_assist_number(name: str | int) -> int:
-    """The VM-assist type number of a name (or a number, passed through)."""
-    if isinstance(name, bool):
-        raise PvlabError(f"VM-assist {name!r} is not a name", "use e.g. pae_extended_cr3")
-    if isinstance(name, int):
-        if not 0 <= name < 64:
-            raise PvlabError(f"VM-assist type {name} is out of range 0-63",
-                             "use a name such as pae_extended_cr3")
-        return name
-    key = str(name).strip().lower().removeprefix("vmasst_type_")
-    if key not in VM_ASSISTS:
-        raise PvlabError(f"unknown VM-assist {name!r}",
-                         f"use one of {', '.join(VM_ASSISTS)}")
-    return VM_ASSISTS[key]
+from pvlab.xen.abi import PV64Abi, abi_for
+from pvlab.xen.vmassist import (
+    PV32_VM_ASSIST_MASK,
+    PV64_VM_ASSIST_MASK,
+    VM_ASSIST_HELP,
+    VM_ASSIST_NAMES,
+    VM_ASSISTS,
+    VMASST_CMD_disable,
+    VMASST_CMD_enable,
+    VMASST_TYPE_4gb_segments,
+    VMASST_TYPE_4gb_segments_notify,
+    VMASST_TYPE_architectural_iopl,
+    VMASST_TYPE_m2p_strict,
+    VMASST_TYPE_pae_extended_cr3,
+    VMASST_TYPE_runstate_update_flag,
+    VMASST_TYPE_writable_pagetables,
+    vm_assist_names,
+    vm_assist_number,
+)
 
 
 def vm_assist_mask(bitness: int) -> int:
-    return PV32_VM_ASSIST_MASK if bitness == 32 else PV64_VM_ASSIST_MASK
-
-
-def vm_assist_names(mask: int) -> list[str]:
-    return [VM_ASSIST_NAMES.get(b, f"type{b}") for b in range(64) if mask >> b & 1]
+    """`arch_vm_assist_valid_mask` of a guest of `bitness` (asked of its ABI)."""
+    return abi_for(bitness).vm_assist_valid_mask
 
 
 @dataclass
@@ -95,8 +56,14 @@ class Domain:
     name: str = ""
 
     @property
+    def abi(self) -> PV64Abi:
+        """The PV ABI this domain runs under (`PV64`, or the compat `PV32`)."""
+        return abi_for(self.bitness)
+
+    @property
     def is_pv_32bit(self) -> bool:
-        return self.bitness == 32
+        """`is_pv_32bit_domain(d)` (kept for callers; the model asks `abi` instead)."""
+        return self.abi.pae_top
 
     def vcpu(self, vcpu_id: int) -> Vcpu | None:
         return self.vcpus[vcpu_id] if 0 <= vcpu_id < len(self.vcpus) else None
@@ -112,3 +79,11 @@ class Domain:
     @property
     def label(self) -> str:
         return self.name or f"d{self.domid}"
+
+
+__all__ = ["PV32_VM_ASSIST_MASK", "PV64_VM_ASSIST_MASK", "VMASST_CMD_disable", "VMASST_CMD_enable",
+           "VMASST_TYPE_4gb_segments", "VMASST_TYPE_4gb_segments_notify",
+           "VMASST_TYPE_architectural_iopl", "VMASST_TYPE_m2p_strict",
+           "VMASST_TYPE_pae_extended_cr3", "VMASST_TYPE_runstate_update_flag",
+           "VMASST_TYPE_writable_pagetables", "VM_ASSISTS", "VM_ASSIST_HELP", "VM_ASSIST_NAMES",
+           "Domain", "Vcpu", "vm_assist_mask", "vm_assist_names", "vm_assist_number"]

@@ -11,31 +11,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
-from pvlab.x86.cr3 import xen_cr3_to_pfn_x86_32, xen_cr3_to_pfn_x86_64
-from pvlab.x86.flags import NX, PS, RW, US, A, D, G, P, entry_mfn
+from pvlab.x86.flags import NX, PS, US, A, D, G, P, entry_mfn
 from pvlab.xen.domain import (
+    VM_ASSIST_NAMES,
     Domain,
+    Vcpu,
     VMASST_CMD_disable,
     VMASST_CMD_enable,
     VMASST_TYPE_pae_extended_cr3,
-    vm_assist_mask,
     vm_assist_names,
 )
 from pvlab.xen.page_info import (
     LEVEL_TYPE,
-    PGT_l3_page_table,
     PGT_l4_page_table,
     PGT_pinned,
     PGT_writable_page,
     owner_name,
 )
-from pvlab.xen.rules import (
-    COMPAT_L2_FIRST_XEN_SLOT,
-    L4_FIRST_XEN_SLOT,
-    L4_LAST_XEN_SLOT,
-    flag_word_names,
-    ruleset,
-)
+from pvlab.xen.rules import flag_word_names, ruleset
 from pvlab.xen.typesys import describe_type
 
 if TYPE_CHECKING:
@@ -77,10 +70,10 @@ FASTPATH_FLAG_WHITELIST = NX | (((1 << 11) - 1) << 52) | (0x7 << 9) | G | D | A 
 
 def _ref_mfn(xen: Xen, mfn: int, d: Domain, t: Tracer, what: str) -> int:
     """`get_page_from_gfn` for a PV guest: the frame must be the domain's own."""
-    if xen.ts.get_page(mfn, d):
+    if xen.type_system.get_page(mfn, d):
         return 0
     owner = owner_name(xen.machine.owner(mfn)) if xen.machine.mfn_valid(mfn) else "no one"
-    return xen.ts.fail(t, ruleset(d), "not_owned",
+    return xen.type_system.fail(t, ruleset(d), "not_owned",
                        f"{what}: MFN {mfn:#x} belongs to {owner}, not {d.label}", mfn=mfn)
 
 
@@ -160,12 +153,14 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
 
     if base is None:
         return refuse(f"vCPU {vcpu} has no pagetable base to find VA {va:#x} in")
-    if d.is_pv_32bit and va >> 32:
-        return refuse(f"VA {va:#x} is beyond a 32-bit guest's 4 GiB")
+    abi = d.abi
+    if va >> abi.va_bits:
+        return refuse(f"VA {va:#x} is beyond a {abi.bitness}-bit guest's "
+                      f"{1 << abi.va_bits >> 30} GiB")
     table = base
-    for level in ((3, 2) if d.is_pv_32bit else (4, 3, 2)):
+    for level in abi.walk_levels:
         shift = 12 + 9 * (level - 1)
-        idx = (va >> shift) & (3 if level == 3 and d.is_pv_32bit else 511)
+        idx = (va >> shift) & (abi.slots(level) - 1)
         e = m.read_entry(table, idx)
         if not e & P or (level == 2 and e & PS):
             return refuse(f"no L1 maps VA {va:#x}: L{level} entry {idx} of MFN {table:#x} is "
@@ -182,56 +177,55 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
 
 def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
     """`new_guest_cr3`: PV32 installs an L3 in compat L4 slot 0; 64-bit installs an L4."""
-    ts = xen.ts
+    types = xen.type_system
     v = d.vcpu(vcpu)
     if v is None:
-        return ts.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist")
+        return types.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist")
     if v.guest_table == mfn:
         t.event("new_baseptr", "pass", f"MFN {mfn:#x} is already the base pointer",
                 "new_guest_cr3")
         return 0
-    ptype = PGT_l3_page_table if d.is_pv_32bit else PGT_l4_page_table
     rc = _ref_mfn(xen, mfn, d, t, "new base pointer")
     if rc:
         return rc
-    rc = ts.get_page_type(t, mfn, ptype, d)
+    rc = types.get_page_type(t, mfn, d.abi.top_type, d)
     if rc:
-        ts.put_page(mfn)
-        what = "compat baseptr" if d.is_pv_32bit else "baseptr"
-        t.event("new_baseptr", "fail", f"Error while installing new {what} {mfn:#x}",
+        types.put_page(mfn)
+        t.event("new_baseptr", "fail",
+                f"Error while installing new {d.abi.baseptr_name} {mfn:#x}",
                 "new_guest_cr3", mfn=mfn)
         return rc
     old = v.guest_table
     v.guest_table = mfn
     if old is not None:
-        ts.put_page_and_type(t, old)
+        types.put_page_and_type(t, old)
     t.event("new_baseptr", "pass", f"vCPU {vcpu} now runs on MFN {mfn:#x}", "new_guest_cr3",
             mfn=mfn)
     return 0
 
 
 def _new_user_baseptr(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
-    ts = xen.ts
+    types = xen.type_system
     rules = ruleset(d)
-    if d.is_pv_32bit:
+    if not d.abi.has_user_baseptr:
         t.event("new_user_baseptr", "fail", "MMUEXT_NEW_USER_BASEPTR is for 64-bit guests only",
                 "do_mmuext_op")
         return -int(Errno.EINVAL)
     v = d.vcpu(vcpu)
     if v is None:
-        return ts.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist")
+        return types.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist")
     old = v.guest_table_user
     if mfn:
         rc = _ref_mfn(xen, mfn, d, t, "new user base pointer")
         if rc:
             return rc
-        rc = ts.get_page_type(t, mfn, PGT_l4_page_table, d)
+        rc = types.get_page_type(t, mfn, PGT_l4_page_table, d)
         if rc:
-            ts.put_page(mfn)
+            types.put_page(mfn)
             return rc
     v.guest_table_user = mfn or None
     if old is not None:
-        ts.put_page_and_type(t, old)
+        types.put_page_and_type(t, old)
     t.event("new_user_baseptr", "pass", f"user base pointer now {mfn:#x}", "do_mmuext_op")
     return 0
 
@@ -242,20 +236,20 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
     """`do_mmu_update` with one request: `ptr = (table << 12) + index * 8 | cmd`."""
     t = Tracer(f"mmu_update(MFN {table:#x}[{index}] = {value:#x})")
     t.outcome.counters.hypercalls += 1
-    ts = xen.ts
+    types = xen.type_system
     m = xen.machine
     if cmd == MMU_MACHPHYS_UPDATE:
         t.outcome.op = f"mmu_update(MACHPHYS MFN {table:#x} -> PFN {value:#x})"
-        if not ts.get_page(table, d):
+        if not types.get_page(table, d):
             return t.finish(_ref_mfn(xen, table, d, t, "MMU_MACHPHYS_UPDATE"))
         m.m2p[table] = value
-        ts.put_page(table)
+        types.put_page(table)
         t.event("machphys", "pass", f"M2P[{table:#x}] = {value:#x}", "do_mmu_update")
         return t.finish(0)
     if cmd not in (MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD):
         t.event("mmu_update", "fail", f"unknown mmu_update command {cmd}", "do_mmu_update")
         return t.finish(-int(Errno.ENOSYS))
-    if not ts.get_page(table, d):
+    if not types.get_page(table, d):
         owner = owner_name(m.owner(table)) if m.mfn_valid(table) else "no one"
         t.event("not_owned", "fail", f"Could not get page for normal update: MFN {table:#x} "
                 f"belongs to {owner}", "do_mmu_update", mfn=table)
@@ -273,16 +267,16 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
                     "not a pagetable and not writable", "do_mmu_update", mfn=table)
             return t.finish(-int(Errno.EINVAL))
         # Not a live pagetable: a plain write under a temporary writable type.
-        rc = ts.get_page_type(t, table, PGT_writable_page, d)
+        rc = types.get_page_type(t, table, PGT_writable_page, d)
         if rc:
             return t.finish(rc)
         m.write_entry(table, index, value)
-        ts.put_page_type(t, table)
+        types.put_page_type(t, table)
         t.event("plain_write", "pass", f"MFN {table:#x} is not a live pagetable: entry {index} "
                 "written without any check", "do_mmu_update", mfn=table, index=index)
         return t.finish(0)
     finally:
-        ts.put_page(table)
+        types.put_page(table)
 
 
 def _changed(old: int, new: int) -> bool:
@@ -291,70 +285,75 @@ def _changed(old: int, new: int) -> bool:
 
 
 def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int) -> int:
-    ts = xen.ts
+    types = xen.type_system
     m = xen.machine
     old = m.read_entry(table, index)
     rules = ruleset(d)
     if new & P:
         bad = rules.bad_flags(1, new, d, xen.profile)
         if bad:
-            return ts.fail(t, rules, "l1_flags", f"L1 entry {index} of MFN {table:#x}: bad L1 "
+            return types.fail(t, rules, "l1_flags", f"L1 entry {index} of MFN {table:#x}: bad L1 "
                            f"flags {flag_word_names(bad, 1)}", mfn=table, index=index, level=1)
         if old & P and not _changed(old, new):
-            m.write_entry(table, index, ts.adjust_guest_l1e(new, d))
+            m.write_entry(table, index, d.abi.adjust_l1e(new))
             t.event("mod_l1_entry", "pass", "only flags that need no re-check changed (fast path)",
                     "mod_l1_entry", mfn=table, index=index, level=1)
             return 0
         t.outcome.counters.entries_checked += 1
-        rc = ts.get_page_from_l1e(t, new, d, d, table=table, index=index)
+        rc = types.get_page_from_l1e(t, new, d, d, table=table, index=index)
         if rc:
             return rc
-        m.write_entry(table, index, ts.adjust_guest_l1e(new, d))
+        m.write_entry(table, index, d.abi.adjust_l1e(new))
     else:
         m.write_entry(table, index, new)
-    ts.put_page_from_l1e(t, old, d)
+    types.put_page_from_l1e(t, old, d)
     t.event("mod_l1_entry", "pass", f"L1 entry {index} of MFN {table:#x} updated", "mod_l1_entry",
             mfn=table, index=index, level=1)
     return 0
 
 
-def _mod_upper(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
-               level: int) -> int:
-    ts = xen.ts
+#: The message of each rule that refuses a guest update of one of Xen's slots.
+_XEN_SLOT_REFUSALS = {
+    "pae_xen_l2_slots": "L2 update in Xen-private area: slot {index} of PAE Xen L2 MFN {table:#x}",
+    "pv32_l3_update_slot": "32-bit PV guest may not update slot {index} of L3 MFN {table:#x}",
+    "l4_xen_slots": "L4 update in Xen-private area: slot {index} of MFN {table:#x}",
+}
+
+
+def mod_upper_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
+                    level: int) -> int:
+    """`mod_l{2,3,4}_entry`: refuse Xen's slots, then re-validate unless only harmless
+    flags changed, and drop the old entry's references."""
+    types = xen.type_system
     m = xen.machine
     pi = m.page(table)
     rules = ruleset(d)
-    if level == 2 and pi.pae_xen_l2 and index >= COMPAT_L2_FIRST_XEN_SLOT:
-        return ts.fail(t, rules, "pae_xen_l2_slots", f"L2 update in Xen-private area: slot "
-                       f"{index} of PAE Xen L2 MFN {table:#x}", mfn=table, index=index)
-    if level == 3 and d.is_pv_32bit and index >= 3:
-        return ts.fail(t, rules, "pv32_l3_update_slot", f"32-bit PV guest may not update slot "
-                       f"{index} of L3 MFN {table:#x}", mfn=table, index=index)
-    if level == 4 and not d.is_pv_32bit and L4_FIRST_XEN_SLOT <= index <= L4_LAST_XEN_SLOT:
-        return ts.fail(t, rules, "l4_xen_slots", f"L4 update in Xen-private area: slot {index} "
-                       f"of MFN {table:#x}", mfn=table, index=index)
+    refused = d.abi.update_refused(level, index, pae_xen_l2=pi.pae_xen_l2)
+    if refused:
+        return types.fail(t, rules, refused,
+                       _XEN_SLOT_REFUSALS[refused].format(index=index, table=table),
+                       mfn=table, index=index)
     old = m.read_entry(table, index)
     if new & P:
         bad = rules.bad_flags(level, new, d, xen.profile)
         if bad:
-            return ts.fail(t, rules, f"l{level}_flags", f"L{level} entry {index} of MFN "
+            return types.fail(t, rules, f"l{level}_flags", f"L{level} entry {index} of MFN "
                            f"{table:#x}: bad flags {flag_word_names(bad, level)}", mfn=table,
                            index=index, level=level)
-        adjust = {2: 0 if d.is_pv_32bit else US, 3: (US | RW) if d.is_pv_32bit else US,
-                  4: A | US}[level]
+        adjust = d.abi.entry_adjust[level]
         if old & P and not _changed(old, new):
             m.write_entry(table, index, new | adjust)
             t.event(f"mod_l{level}_entry", "pass", "fast path: same frame, only harmless "
                     "flags changed", f"mod_l{level}_entry", mfn=table, index=index, level=level)
             return 0
         t.outcome.counters.entries_checked += 1
-        rc = ts.get_page_from_lne(t, level, new, table, index, d)
+        rc = types.get_page_from_lne(t, level, new, table, index, d)
         if rc:
             return rc
         m.write_entry(table, index, new | adjust)
     else:
         m.write_entry(table, index, new)
-    ts.put_page_from_lne(t, level, old, table)
+    types.put_page_from_lne(t, level, old, table)
     t.event(f"mod_l{level}_entry", "pass", f"L{level} entry {index} of MFN {table:#x} updated "
             "(no PAE-extended-CR3 re-check: that rule runs only at promotion)"
             if level == 3 else f"L{level} entry {index} of MFN {table:#x} updated",
@@ -364,35 +363,43 @@ def _mod_upper(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int,
 
 MOD_ENTRY = {
     1: mod_l1_entry,
-    2: lambda x, d, t, tb, i, v: _mod_upper(x, d, t, tb, i, v, 2),
-    3: lambda x, d, t, tb, i, v: _mod_upper(x, d, t, tb, i, v, 3),
-    4: lambda x, d, t, tb, i, v: _mod_upper(x, d, t, tb, i, v, 4),
+    2: lambda x, d, t, tb, i, v: mod_upper_entry(x, d, t, tb, i, v, 2),
+    3: lambda x, d, t, tb, i, v: mod_upper_entry(x, d, t, tb, i, v, 3),
+    4: lambda x, d, t, tb, i, v: mod_upper_entry(x, d, t, tb, i, v, 4),
 }
 
 
 # ------------------------------------------------------------------ vm_assist
+def _pae_extended_cr3_policy(xen: Xen, d: Domain, t: Tracer) -> tuple[int, bool]:
+    """The profile's policy for a guest enabling pae_extended_cr3, asked of `d`'s ABI
+    (only 64-bit guests have one): (rc, whether the bit is ignored)."""
+    policy = d.abi.pae_extended_cr3_policy(xen.profile)
+    if policy == "refuse":
+        return xen.type_system.fail(t, ruleset(d), "vm_assist_valid",
+                           f"profile {xen.profile.name}: 64-bit guests may not enable "
+                           "pae_extended_cr3"), False
+    return 0, policy == "ignore"
+
+
 def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     """`do_vm_assist(cmd, type)` for the calling domain."""
-    from pvlab.xen.domain import VM_ASSIST_NAMES
-
     name = VM_ASSIST_NAMES.get(vtype, f"type {vtype}")
     verb = {VMASST_CMD_enable: "enable", VMASST_CMD_disable: "disable"}.get(cmd, f"cmd {cmd}")
     t = Tracer(f"vm_assist({verb}, {name})")
     t.outcome.counters.hypercalls += 1
     rules = ruleset(d)
-    if vtype >= 64 or not vm_assist_mask(d.bitness) >> vtype & 1:
-        return t.finish(xen.ts.fail(t, rules, "vm_assist_valid",
-                                    f"VM-assist {name} is not valid for a {d.bitness}-bit "
+    if not d.abi.assist_valid(vtype):
+        return t.finish(xen.type_system.fail(t, rules, "vm_assist_valid",
+                                    f"VM-assist {name} is not valid for a {d.abi.bitness}-bit "
                                     "PV guest"))
     if cmd not in (VMASST_CMD_enable, VMASST_CMD_disable):
-        return t.finish(xen.ts.fail(t, rules, "vm_assist_cmd", f"vm_assist command {cmd} unknown"))
-    if vtype == VMASST_TYPE_pae_extended_cr3 and not d.is_pv_32bit and cmd == VMASST_CMD_enable:
-        policy = xen.profile.pv64_pae_extended_cr3
-        if policy == "refuse":
-            return t.finish(xen.ts.fail(t, rules, "vm_assist_valid",
-                                        f"profile {xen.profile.name}: 64-bit guests may not "
-                                        "enable pae_extended_cr3"))
-        if policy == "ignore":
+        return t.finish(xen.type_system.fail(t, rules, "vm_assist_cmd",
+                                             f"vm_assist command {cmd} unknown"))
+    if vtype == VMASST_TYPE_pae_extended_cr3 and cmd == VMASST_CMD_enable:
+        rc, ignored = _pae_extended_cr3_policy(xen, d, t)
+        if rc:
+            return t.finish(rc)
+        if ignored:
             t.event("vm_assist", "pass", f"profile {xen.profile.name}: accepted and ignored for a "
                     "64-bit guest", "do_vm_assist")
             return t.finish(0)
@@ -401,7 +408,7 @@ def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     else:
         d.vm_assist &= ~(1 << vtype)
     note = " (no effect for 64-bit guests)" if (
-        vtype == VMASST_TYPE_pae_extended_cr3 and not d.is_pv_32bit) else ""
+        vtype == VMASST_TYPE_pae_extended_cr3 and not d.abi.pae_top) else ""
     t.event("vm_assist", "pass", f"{name} {verb}d{note}; assists now: "
             f"{', '.join(vm_assist_names(d.vm_assist)) or 'none'}", "do_vm_assist")
     return t.finish(0)
@@ -410,73 +417,88 @@ def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
 # ------------------------------------------------------------------ vCPU context
 def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: int | None = None,
                      *, op: str = "XEN_DOMCTL_setvcpucontext") -> Outcome:
-    """`arch_set_info_guest`: CR3 (encoded as the guest's bitness encodes it) and VM-assists."""
+    """`arch_set_info_guest`: CR3 (encoded as the guest's ABI encodes it) and VM-assists."""
     t = Tracer(f"{op}(vcpu {vcpu}, cr3={cr3:#x})")
     t.outcome.counters.hypercalls += 1
-    ts = xen.ts
+    types = xen.type_system
     rules = ruleset(d)
     v = d.vcpu(vcpu)
     if v is None:
-        return t.finish(ts.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist"))
-    mfn = xen_cr3_to_pfn_x86_32(cr3) if d.is_pv_32bit else xen_cr3_to_pfn_x86_64(cr3)
-    if d.is_pv_32bit:
+        return t.finish(types.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist"))
+    mfn = d.abi.mfn_of_cr3(cr3)
+    if d.abi.extended_cr3_codec:
         t.event("cr3", "info", f"CR3 {cr3:#x} decodes to MFN {mfn:#x} (xen_cr3_to_pfn, "
                 "extended-CR3 rotate)", "arch_set_info_guest")
     if v.is_initialised:
-        if v.guest_table != mfn:
-            return t.finish(ts.fail(t, rules, "vcpu_cr3_mismatch",
-                                    f"vCPU {vcpu} is initialised with MFN "
-                                    f"{(v.guest_table or 0):#x}; a different CR3 ({mfn:#x}) "
-                                    "cannot be loaded", mfn=mfn))
-        t.event("vcpu", "pass", "same CR3: only the registers are reloaded",
-                "arch_set_info_guest")
-        return t.finish(0)
+        return t.finish(_reload_same_cr3(xen, d, t, v, mfn))
     if vcpu == 0 and vm_assist_value is not None:
-        if d.is_pv_32bit and vm_assist_value >> 32:
-            # The compat vcpu_guest_context's vm_assist is an unsigned long: 32 bits.
-            t.event("vm_assist", "info", f"a 32-bit guest's context holds vm_assist in 32 bits: "
-                    f"{vm_assist_value:#x} arrives as {vm_assist_value & 0xFFFFFFFF:#x}",
-                    "arch_set_info_guest (compat context)")
-            vm_assist_value &= 0xFFFFFFFF
-        pae_bit = 1 << VMASST_TYPE_pae_extended_cr3
-        if not d.is_pv_32bit and vm_assist_value & pae_bit:
-            policy = xen.profile.pv64_pae_extended_cr3
-            if policy == "refuse":
-                return t.finish(ts.fail(t, rules, "vm_assist_valid",
-                                        f"profile {xen.profile.name}: 64-bit guests may not "
-                                        "enable pae_extended_cr3"))
-            if policy == "ignore":
-                vm_assist_value &= ~pae_bit
-                t.event("vm_assist", "info", f"profile {xen.profile.name}: pae_extended_cr3 "
-                        "ignored for a 64-bit guest", "arch_set_info_guest")
-        if vm_assist_value & ~vm_assist_mask(d.bitness):
-            return t.finish(ts.fail(t, rules, "vm_assist_valid",
-                                    f"vm_assist {vm_assist_value:#x} has bits invalid for a "
-                                    f"{d.bitness}-bit guest"))
-        d.vm_assist = vm_assist_value
-        t.event("vm_assist", "info", "vCPU 0's first context sets the domain's VM-assists: "
-                f"{', '.join(vm_assist_names(vm_assist_value)) or 'none'}",
-                "arch_set_info_guest")
+        rc = _load_context_vm_assist(xen, d, t, vm_assist_value)
+        if rc:
+            return t.finish(rc)
+    return t.finish(_install_context_cr3(xen, d, t, v, mfn))
+
+
+def _reload_same_cr3(xen: Xen, d: Domain, t: Tracer, v: Vcpu, mfn: int) -> int:
+    """An initialised vCPU's context may only be reloaded with the CR3 it runs on."""
+    if v.guest_table != mfn:
+        return xen.type_system.fail(t, ruleset(d), "vcpu_cr3_mismatch",
+                           f"vCPU {v.vcpu_id} is initialised with MFN {(v.guest_table or 0):#x}; "
+                           f"a different CR3 ({mfn:#x}) cannot be loaded", mfn=mfn)
+    t.event("vcpu", "pass", "same CR3: only the registers are reloaded", "arch_set_info_guest")
+    return 0
+
+
+def _load_context_vm_assist(xen: Xen, d: Domain, t: Tracer, value: int) -> int:
+    """vCPU 0's first context sets `d->vm_assist` (after the ABI's field width and policy)."""
+    width = d.abi.context_vm_assist_bits
+    if value >> width:
+        # The compat vcpu_guest_context's vm_assist is an unsigned long: 32 bits.
+        truncated = value & ((1 << width) - 1)
+        t.event("vm_assist", "info", f"a {d.abi.bitness}-bit guest's context holds vm_assist in "
+                f"{width} bits: {value:#x} arrives as {truncated:#x}",
+                "arch_set_info_guest (compat context)")
+        value = truncated
+    pae_bit = 1 << VMASST_TYPE_pae_extended_cr3
+    if value & pae_bit:
+        rc, ignored = _pae_extended_cr3_policy(xen, d, t)
+        if rc:
+            return rc
+        if ignored:
+            value &= ~pae_bit
+            t.event("vm_assist", "info", f"profile {xen.profile.name}: pae_extended_cr3 "
+                    "ignored for a 64-bit guest", "arch_set_info_guest")
+    if value & ~d.abi.vm_assist_valid_mask:
+        return xen.type_system.fail(t, ruleset(d), "vm_assist_valid",
+                           f"vm_assist {value:#x} has bits invalid for a {d.abi.bitness}-bit "
+                           "guest")
+    d.vm_assist = value
+    t.event("vm_assist", "info", "vCPU 0's first context sets the domain's VM-assists: "
+            f"{', '.join(vm_assist_names(value)) or 'none'}", "arch_set_info_guest")
+    return 0
+
+
+def _install_context_cr3(xen: Xen, d: Domain, t: Tracer, v: Vcpu, mfn: int) -> int:
+    """Take the top-level type on the CR3 frame and mark the vCPU initialised."""
+    types = xen.type_system
     rc = _ref_mfn(xen, mfn, d, t, "CR3")
     if rc:
-        return t.finish(rc)
-    ptype = PGT_l3_page_table if d.is_pv_32bit else PGT_l4_page_table
-    rc = ts.get_page_type(t, mfn, ptype, d)
+        return rc
+    rc = types.get_page_type(t, mfn, d.abi.top_type, d)
     if rc:
-        ts.put_page(mfn)
-        return t.finish(rc)
+        types.put_page(mfn)
+        return rc
     old = v.guest_table
     v.guest_table = mfn
     v.is_initialised = True
     if old is not None:
         # Only reachable in the emulator (a guest's NEW_BASEPTR before its vCPU ran):
         # the new context replaces that base, whose references are dropped.
-        ts.put_page_and_type(t, old)
+        types.put_page_and_type(t, old)
         t.event("vcpu", "info", f"the previous base MFN {old:#x} is released",
                 "arch_set_info_guest", mfn=old)
-    t.event("vcpu", "pass", f"vCPU {vcpu} initialised with CR3 MFN {mfn:#x}",
+    t.event("vcpu", "pass", f"vCPU {v.vcpu_id} initialised with CR3 MFN {mfn:#x}",
             "arch_set_info_guest", mfn=mfn)
-    return t.finish(0)
+    return 0
 
 
 def vcpu_op_initialise(xen: Xen, d: Domain, vcpu: int, cr3: int) -> Outcome:
@@ -496,11 +518,12 @@ def vcpu_reset(xen: Xen, d: Domain, vcpu: int) -> Outcome:
     t.outcome.counters.hypercalls += 1
     v = d.vcpu(vcpu)
     if v is None:
-        return t.finish(xen.ts.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist"))
+        return t.finish(xen.type_system.fail(t, ruleset(d), "vcpu_missing",
+                                             f"vCPU {vcpu} does not exist"))
     for attr in ("guest_table", "guest_table_user"):
         mfn = getattr(v, attr)
         if mfn is not None:
-            xen.ts.put_page_and_type(t, mfn)
+            xen.type_system.put_page_and_type(t, mfn)
             setattr(v, attr, None)
     v.is_initialised = False
     t.event("vcpu", "pass", f"vCPU {vcpu} reset: CR3 references dropped, not initialised",

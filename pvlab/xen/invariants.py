@@ -22,6 +22,15 @@ What holds a reference (reference §1.4, §1.5, §5.2, §5.4):
 Guest slots are the ones Xen validates: all 512, except a PAE Xen L2 (slots 0-427),
 a 32-bit PV L3 (slots 0-3) and a 64-bit L4 (not 256-271).
 
+A PAE Xen L2 may also be held by a *linear* L2 entry: `get_l2_linear_pagetable`
+(`define_get_linear_pagetable` in xen/arch/x86/mm.c) compares only
+`PGT_type_mask | PGT_validated`, not `PGT_pae_xen_l2`, so a read-only L2 entry of another
+L2 may point at the slot-3 L2 of a live 32-bit L3. When that L3 then loses its last type
+reference (a vCPU reset, an unpin), `free_l3_table` drops the slot-3 reference but the
+L2 keeps its type -- and `PGT_pae_xen_l2` -- until the linear entry's reference goes too
+(`free_l2_table` clears the flag on the final demotion). So `pae_xen_l2` with type
+references and no live L3 above it is real Xen state when linear entries hold them.
+
 Xen's one documented exception (reference S27): a failed "PAE L3 3rd slot is shared"
 check leaks one type reference and one general reference on the slot-3 L2, per failed
 attempt, and they are never dropped. The audit cannot tell a leak from a bug by looking
@@ -44,8 +53,6 @@ from pvlab.xen.page_info import (
     PageInfo,
     PGC_allocated,
     PGT_l2_page_table,
-    PGT_l3_page_table,
-    PGT_l4_page_table,
     PGT_writable_page,
 )
 
@@ -95,7 +102,8 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
 
     Checks: (a) type counts, (b) general counts, (c) no live pagetable is mapped
     writable, (d) pinned implies validated with a type reference, (e) no `PGT_partial`
-    left, (f) `PGT_pae_xen_l2` only on L2s referenced from a 32-bit L3's slot 3,
+    left, (f) `PGT_pae_xen_l2` only on L2s referenced from a 32-bit L3's slot 3
+    (or, once that L3 is gone, still held by a linear L2 entry, see below),
     (g) no validated pagetable at type count 0, (h) `linear_pt_count`, (i) the vCPUs'
     base pointers have the right type, (j) Xen's own entries (compat L3 slots 4-511
     zero, 64-bit L4 slot 258 the linear self-map).
@@ -184,11 +192,11 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
                 exp_type[mfn] += 1
                 exp_gen[mfn] += 1
                 pi = m.page(mfn)
-                want = PGT_l3_page_table if d.bitness == 32 else PGT_l4_page_table
+                want = d.abi.top_type
                 if pi.type != want or not pi.validated:
                     out.append(f"d{d.domid} vCPU {v.vcpu_id} {attr} MFN {mfn:#x} is "
                                f"{pi.type_name}{'' if pi.validated else ' (not validated)'}, "
-                               f"expected a validated L{3 if d.bitness == 32 else 4}")
+                               f"expected a validated L{d.abi.top_level}")
     for mfn, n in leaked.items():
         exp_type[mfn] += n
         exp_gen[mfn] += n
@@ -229,9 +237,10 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
                 out.append(f"{name}: pae_xen_l2 on a 64-bit guest's frame")
             if pi.pinned:
                 out.append(f"{name}: a pae_xen_l2 L2 is pinned (pins take plain L2s)")
-            if pi.type_count and mfn not in slot3_targets and not leaked.get(mfn):
+            if (pi.type_count and mfn not in slot3_targets and not leaked.get(mfn)
+                    and not lin_uses[mfn]):
                 out.append(f"{name}: pae_xen_l2 with type references, but in no live "
-                           "32-bit L3's slot 3")
+                           "32-bit L3's slot 3 (nor a linear L2 entry)")
         if pi.level and pi.validated and pi.type_count == 0:
             out.append(f"{name}: a validated pagetable with type count 0 (not demoted)")
         if lin_entries[mfn] and lin_uses[mfn]:

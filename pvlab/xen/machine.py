@@ -75,9 +75,9 @@ class Machine:
         return _RowsView(self.store)
 
     @property
-    def _frames(self) -> _RowsView:
-        """The frames with stored contents (len, iteration, membership)."""
-        return _RowsView(self.contents)
+    def _frames(self) -> _FramesView:
+        """The frames with stored contents (len, iteration, membership, items)."""
+        return _FramesView(self.contents)
 
     def reserve_xen(self, lo: int, hi: int) -> None:
         """Frames [lo, hi) belong to Xen (`dom_xen`), e.g. the read-only compat M2P."""
@@ -484,6 +484,19 @@ class _RowsView:
     def __contains__(self, mfn: object) -> bool:
         idx = self._rows.index
         return isinstance(mfn, int) and 0 <= mfn < idx.nr_frames and idx.get(mfn) >= 0
+
+
+class _FramesView(_RowsView):
+    """The frames with contents; `items()` gives (mfn, its 4096 bytes) in MFN order."""
+
+    def __init__(self, rows: ContentStore) -> None:
+        super().__init__(rows)
+        self._data = rows
+
+    def items(self) -> Iterator[tuple[int, bytes]]:
+        c = self._data
+        for mfn in c.mfns().tolist():
+            yield mfn, c.data[c.index.get(mfn)].tobytes()
 
 
 class M2P(MutableMapping[int, int]):

@@ -7,9 +7,13 @@ A profile is data that the rules consult, never a condition scattered through th
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from pvlab.errors import PvlabError
 from pvlab.trace import Errno
+
+#: A profile's answer to "a 64-bit guest enables pae_extended_cr3".
+AssistPolicy = Literal["accept", "refuse", "ignore"]
 
 
 @dataclass(frozen=True)
@@ -25,7 +29,7 @@ class Profile:
     pae_l3_check_pv32_only: bool = True
     #: what `vm_assist(enable, pae_extended_cr3)` does for a 64-bit guest:
     #: "accept" (Xen), "refuse" (-EINVAL) or "ignore" (returns 0, bit not set).
-    pv64_pae_extended_cr3: str = "accept"
+    pv64_pae_extended_cr3: AssistPolicy = "accept"
     #: Xen 4.14+: a failed "PAE L3 3rd slot is shared" check leaks the slot-3 type reference.
     pae_l3_shared_leak: bool = True
     #: XSA-185 (4.8+): no linear L3 entries for 32-bit PV guests.

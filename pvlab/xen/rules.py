@@ -13,11 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Literal
 
 from pvlab.trace import Errno
 from pvlab.x86.flags import flag_names
-from pvlab.xen.domain import Domain
-from pvlab.xen.profiles import Profile
+
+if TYPE_CHECKING:
+    from pvlab.xen.domain import Domain
+    from pvlab.xen.profiles import Profile
 
 # Xen's 24-bit flag word (`get_pte_flags`): PTE bits 0-11 and 52-63 (as 12-23).
 _PWT, _PCD, _PSE, _G = 0x8, 0x10, 0x80, 0x100
@@ -38,7 +41,9 @@ def flag_word_names(word: int, level: int) -> str:
     return "|".join(flag_names(pte, level)) or hex(word)
 
 
-MaskFn = Callable[[Domain, Profile], int]
+MaskFn = Callable[["Domain", "Profile"], int]
+#: Which guests a rule concerns.
+Guests = Literal["both", "pv32", "pv64"]
 
 
 @dataclass(frozen=True)
@@ -50,8 +55,15 @@ class Rule:
     errno: Errno | None
     summary: str
     xen_function: str
-    guests: str = "both"  # "both", "pv32" or "pv64"
+    guests: Guests = "both"
     mask: MaskFn | None = None  # for flag rules: the disallow mask
+
+    @property
+    def log_formats(self) -> tuple[str, ...]:
+        """The messages Xen prints for this check (`pvlab.xen.logformats`)."""
+        from pvlab.xen.logformats import formats_for_rule
+
+        return tuple(t for f in formats_for_rule(self.id) for t in f.formats)
 
 
 def _l1_mask(d: Domain, p: Profile) -> int:
@@ -201,16 +213,19 @@ class RuleSet:
         return word & rule.mask(d, p)
 
 
-PV64 = RuleSet(64, _RULES_64)
-PV32 = PV64.derive(32, _PV32_OVERRIDES)
+_PV64_OWN = RuleSet(64, _RULES_64)
+PV32_RULES = _PV64_OWN.derive(32, _PV32_OVERRIDES)
 # The 64-bit set also knows the compat-only rules (it never triggers them), so that a
 # rule id is always resolvable.
-PV64 = PV64.derive(64, [replace(r, guests="pv32") for r in _PV32_OVERRIDES
-                        if r.id != "l3_flags"])
+PV64_RULES = _PV64_OWN.derive(64, [replace(r, guests="pv32") for r in _PV32_OVERRIDES
+                                   if r.id != "l3_flags"])
+#: Short names (the rule sets of the `PV64` / `PV32` ABIs, `pvlab.xen.abi`).
+PV64, PV32 = PV64_RULES, PV32_RULES
 
 
 def ruleset(d: Domain) -> RuleSet:
-    return PV32 if d.is_pv_32bit else PV64
+    """The rule set of `d`'s ABI."""
+    return d.abi.rules
 
 
 def all_rules() -> list[Rule]:

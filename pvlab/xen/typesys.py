@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Tracer
 from pvlab.units import MFN_4GIB
-from pvlab.x86.flags import RW, US, A, G, P, entry_mfn
+from pvlab.x86.flags import RW, P, entry_mfn
 from pvlab.xen import bulk
 from pvlab.xen.domain import Domain, VMASST_TYPE_pae_extended_cr3
 from pvlab.xen.page_info import (
@@ -36,31 +36,24 @@ from pvlab.xen.page_info import (
     owner_name,
     type_level,
 )
-from pvlab.xen.rules import (
-    COMPAT_L2_FIRST_XEN_SLOT,
-    L4_FIRST_XEN_SLOT,
-    L4_LAST_XEN_SLOT,
-    RuleSet,
-    flag_word_names,
-    ruleset,
-)
+from pvlab.xen.rules import COMPAT_L2_FIRST_XEN_SLOT, RuleSet, flag_word_names, ruleset
 
 if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
     from pvlab.xen.profiles import Profile
 
-_PAGE_GUEST_KERNEL = 1 << 52
 ENTRIES = 512
 
 
-def tname(ptype: int) -> str:
+def type_name(ptype: int) -> str:
+    """A page type's name, with ``+pae_xen_l2`` when that bit is set."""
     name = TYPE_NAMES[ptype & PGT_type_mask]
     return name + ("+pae_xen_l2" if ptype & PGT_pae_xen_l2 else "")
 
 
 def describe_type(pi_type_info: int) -> str:
     count = pi_type_info & PGT_count_mask
-    return f"{tname(pi_type_info)} (type count {count})"
+    return f"{type_name(pi_type_info)} (type count {count})"
 
 
 class TypeSystem:
@@ -89,7 +82,9 @@ class TypeSystem:
         """`get_page(pg, d)`: a general reference, only if `d` owns an allocated frame."""
         if not self.m.mfn_valid(mfn):
             return False
-        pi = self.m.page(mfn)
+        # Only reads until the owner matches: a refused frame (dom_xen, free, foreign) must
+        # not gain a page_info record (Xen's frame table exists already; ours is lazy).
+        pi = self.m.peek(mfn)
         if pi.owner != d.domid or pi.count == 0:
             return False
         pi.count_info += 1
@@ -121,7 +116,7 @@ class TypeSystem:
             have = type_level(x)
             linear_pair = have >= 2 and type_level(want) == have - 1 and not want & PGT_pae_xen_l2
             msg = (f"MFN {mfn:#x} is {describe_type(x)}; it cannot also be taken as "
-                   f"{tname(want)}")
+                   f"{type_name(want)}")
             if quiet_conflict or (linear_pair and not x & PGT_pae_xen_l2):
                 t.event("type_conflict", "info", msg, "_get_page_type", mfn=mfn)
                 return -int(Errno.EINVAL)
@@ -190,16 +185,8 @@ class TypeSystem:
         return self.promote_l4_table(t, mfn, d)
 
     def guest_slots(self, level: int, ptype: int, d: Domain) -> range | list[int]:
-        """The slots Xen validates (`is_guest_l2_slot`, `is_guest_l4_slot`)."""
-        if level == 2 and ptype & PGT_pae_xen_l2:
-            return range(COMPAT_L2_FIRST_XEN_SLOT)
-        if level == 3 and d.is_pv_32bit:
-            return range(4)
-        if level == 4:
-            if d.is_pv_32bit:
-                return range(1)
-            return [i for i in range(ENTRIES) if not L4_FIRST_XEN_SLOT <= i <= L4_LAST_XEN_SLOT]
-        return range(ENTRIES)
+        """The slots Xen validates (`is_guest_l2_slot`, `is_guest_l4_slot`): `d`'s ABI knows."""
+        return d.abi.guest_slots(level, pae_xen_l2=bool(ptype & PGT_pae_xen_l2))
 
     # L1 ------------------------------------------------------------------------
     def promote_l1_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
@@ -217,19 +204,9 @@ class TypeSystem:
                 for j in done:
                     self.put_page_from_l1e(t, self.m.read_entry(mfn, j), d)
                 return rc, 0  # L1 promotion is never partial
-            self.m.write_entry(mfn, i, self.adjust_guest_l1e(e, d))
+            self.m.write_entry(mfn, i, d.abi.adjust_l1e(e))
             done.append(i)
         return 0, 0
-
-    def adjust_guest_l1e(self, e: int, d: Domain) -> int:
-        """`adjust_guest_l1e`: 64-bit guest kernels run in ring 3, so Xen marks kernel pages."""
-        if d.is_pv_32bit or not e & P:
-            return e
-        if not e & US:
-            e |= _PAGE_GUEST_KERNEL | US
-        if not e & _PAGE_GUEST_KERNEL:
-            e |= G | US
-        return e
 
     def get_page_from_l1e(self, t: Tracer, e: int, l1e_owner: Domain, pg_owner: Domain, *,
                           table: int, index: int) -> int:
@@ -308,7 +285,7 @@ class TypeSystem:
     def promote_l2_table(self, t: Tracer, mfn: int, d: Domain, ptype: int) -> tuple[int, int]:
         # adjust_guest_l2e: 64-bit guests' L2 entries get US (the kernel runs in ring 3).
         rc, i = self._validate_entries(t, mfn, 2, d, self.guest_slots(2, ptype, d),
-                                       0 if d.is_pv_32bit else US)
+                                       d.abi.entry_adjust[2])
         if rc:
             return rc, i
         if ptype & PGT_pae_xen_l2:
@@ -323,7 +300,7 @@ class TypeSystem:
     def pae_l3_check(self, t: Tracer, mfn: int, d: Domain) -> int:
         """The PAE-extended-CR3 rule at the top of `promote_l3_table` (Xen 4.19+)."""
         p = self.profile
-        if mfn < MFN_4GIB or not (d.is_pv_32bit or not p.pae_l3_check_pv32_only):
+        if mfn < MFN_4GIB or not d.abi.pae_l3_check_applies(p):
             return 0
         assist = bool(d.vm_assist >> VMASST_TYPE_pae_extended_cr3 & 1)
         v0 = d.vcpu(0)
@@ -343,7 +320,7 @@ class TypeSystem:
                 f"{where} and pae_extended_cr3 is off, vCPU 0 is {state}: "
                 f"'PAE pgd must be below 4GB ({mfn:#x} >= 0x100000)'",
                 mfn=mfn, level=3, errno=p.pae_l3_check_errno)
-        if d.is_pv_32bit:
+        if d.abi.pae_top:
             t.event("pae_l3_below_4g", "pass", f"{where}, allowed: {why}", "promote_l3_table",
                     mfn=mfn, level=3)
         return 0
@@ -352,66 +329,24 @@ class TypeSystem:
         rc = self.pae_l3_check(t, mfn, d)
         if rc:
             return rc, 0
-        if not d.is_pv_32bit:
-            return self._validate_entries(t, mfn, 3, d, range(ENTRIES), US)  # adjust_guest_l3e
-        # A 32-bit PV (compat) L3 from here on.
-        rules = ruleset(d)
-        cleared = [i for i, _ in self.m.entries(mfn) if i >= 4]
-        for i in cleared:
-            self.m.write_entry(mfn, i, 0)
-        if cleared:
-            t.event("pv32_l3_high_slots", "info",
-                    f"entries 4-511 of MFN {mfn:#x} cleared ({len(cleared)} were non-zero)",
-                    "promote_l3_table", mfn=mfn, level=3)
+        if d.abi.l3_promotion == "native":  # adjust_guest_l3e
+            return self._validate_entries(t, mfn, 3, d, range(ENTRIES), d.abi.entry_adjust[3])
+        return self._promote_compat_l3(t, mfn, d)
+
+    def _promote_compat_l3(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
+        """A compat L3: clear entries 4-511, validate slots 0-2, then slot 3's PAE Xen L2."""
+        self._clear_compat_l3_high_slots(t, mfn)
+        adjust = d.abi.entry_adjust[3]  # adjust_guest_l3e (compat)
         done: list[int] = []
 
         def unwind() -> None:
             for j in done:
                 e = self.m.read_entry(mfn, j)
                 self.put_page_from_lne(t, 3, e, mfn)
-                self.m.write_entry(mfn, j, e & ~(RW | US | A))  # unadjust_guest_l3e
+                self.m.write_entry(mfn, j, d.abi.unadjust_l3e(e))
 
-        for i in range(4):
+        for i in range(3):
             e = self.m.read_entry(mfn, i)
-            if i == 3:
-                t.outcome.counters.entries_checked += 1
-                if not e & P:
-                    rc = self.fail(t, rules, "pv32_l3_slot3",
-                                   f"slot 3 of L3 MFN {mfn:#x} is not present", mfn=mfn,
-                                   index=3)
-                    unwind()
-                    return rc, 3
-                bad = rules.bad_flags(3, e, d, self.profile)
-                if bad:
-                    rc = self.fail(t, rules, "l3_flags", f"L3 entry 3 of MFN {mfn:#x} sets "
-                                   f"{flag_word_names(bad, 3)}", mfn=mfn, index=3)
-                    unwind()
-                    return rc, 3
-                l2 = entry_mfn(e)
-                with t.deeper():
-                    rc = self.get_page_and_type(t, l2, d, PGT_l2_page_table | PGT_pae_xen_l2,
-                                                index=3, table=mfn)
-                if rc:
-                    unwind()
-                    return rc, 3
-                if self.m.page(l2).type_count != 1:
-                    rc = self.fail(t, rules, "pv32_l3_slot3_shared",
-                                   f"'PAE L3 3rd slot is shared': L2 MFN {l2:#x} in slot 3 of "
-                                   f"MFN {mfn:#x} is already in use "
-                                   f"(type count {self.m.page(l2).type_count - 1})",
-                                   mfn=mfn, index=3)
-                    if self.profile.pae_l3_shared_leak:
-                        t.event("pv32_l3_slot3_shared", "info",
-                                f"Xen 4.14+ quirk: the type and general reference just taken "
-                                f"on MFN {l2:#x} is never dropped (leaked)",
-                                "promote_l3_table (nr_validated_ptes stays 3)", mfn=l2)
-                    else:
-                        self.put_page_and_type(t, l2)
-                    unwind()
-                    return rc, 3
-                self.m.write_entry(mfn, 3, e | RW | US)  # adjust_guest_l3e (compat)
-                done.append(3)
-                break
             if not e & P:
                 continue
             t.outcome.counters.entries_checked += 1
@@ -421,15 +356,64 @@ class TypeSystem:
                         f"slot {i:#x}", "promote_l3_table", mfn=mfn, index=i, level=3)
                 unwind()
                 return rc, i
-            self.m.write_entry(mfn, i, e | US | RW)  # adjust_guest_l3e (compat)
+            self.m.write_entry(mfn, i, e | adjust)
             done.append(i)
+        rc = self._validate_compat_l3_slot3(t, mfn, d)
+        if rc:
+            unwind()
+            return rc, 3
         return 0, 0
+
+    def _clear_compat_l3_high_slots(self, t: Tracer, mfn: int) -> None:
+        """The guest writes 4 entries, but the MMU walks the whole page in long mode."""
+        cleared = [i for i, _ in self.m.entries(mfn) if i >= 4]
+        for i in cleared:
+            self.m.write_entry(mfn, i, 0)
+        if cleared:
+            t.event("pv32_l3_high_slots", "info",
+                    f"entries 4-511 of MFN {mfn:#x} cleared ({len(cleared)} were non-zero)",
+                    "promote_l3_table", mfn=mfn, level=3)
+
+    def _validate_compat_l3_slot3(self, t: Tracer, mfn: int, d: Domain) -> int:
+        """Slot 3 of a compat L3: present, allowed flags, and an L2 that becomes the
+        domain's PAE Xen L2 (`pae_xen_mappings_check`). On success the entry is adjusted."""
+        rules = ruleset(d)
+        e = self.m.read_entry(mfn, 3)
+        t.outcome.counters.entries_checked += 1
+        if not e & P:
+            return self.fail(t, rules, "pv32_l3_slot3",
+                             f"slot 3 of L3 MFN {mfn:#x} is not present", mfn=mfn, index=3)
+        bad = rules.bad_flags(3, e, d, self.profile)
+        if bad:
+            return self.fail(t, rules, "l3_flags", f"L3 entry 3 of MFN {mfn:#x} sets "
+                             f"{flag_word_names(bad, 3)}", mfn=mfn, index=3)
+        l2 = entry_mfn(e)
+        with t.deeper():
+            rc = self.get_page_and_type(t, l2, d, PGT_l2_page_table | PGT_pae_xen_l2,
+                                        index=3, table=mfn)
+        if rc:
+            return rc
+        if self.m.page(l2).type_count != 1:
+            rc = self.fail(t, rules, "pv32_l3_slot3_shared",
+                           f"'PAE L3 3rd slot is shared': L2 MFN {l2:#x} in slot 3 of "
+                           f"MFN {mfn:#x} is already in use "
+                           f"(type count {self.m.page(l2).type_count - 1})",
+                           mfn=mfn, index=3)
+            if self.profile.pae_l3_shared_leak:
+                t.event("pv32_l3_slot3_shared", "info",
+                        f"Xen 4.14+ quirk: the type and general reference just taken "
+                        f"on MFN {l2:#x} is never dropped (leaked)",
+                        "promote_l3_table (nr_validated_ptes stays 3)", mfn=l2)
+            else:
+                self.put_page_and_type(t, l2)
+            return rc
+        self.m.write_entry(mfn, 3, e | d.abi.entry_adjust[3])
+        return 0
 
     # L4 ------------------------------------------------------------------------
     def promote_l4_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
-        # adjust_guest_l4e: A|US.
-        rc, i = self._validate_entries(t, mfn, 4, d,
-                                       self.guest_slots(4, PGT_l4_page_table, d), A | US)
+        rc, i = self._validate_entries(t, mfn, 4, d, self.guest_slots(4, PGT_l4_page_table, d),
+                                       d.abi.entry_adjust[4])  # adjust_guest_l4e: A|US
         if rc:
             return rc, i
         self.xen.init_xen_l4_slots(mfn, d)
@@ -455,7 +439,7 @@ class TypeSystem:
                                         table=table)
         if rc != -int(Errno.EINVAL):
             return rc
-        if level == 3 and d.is_pv_32bit and not self.profile.pv32_linear_l3:
+        if level == 3 and not d.abi.linear_l3_allowed(self.profile):
             if self.m.owner(target) == d.domid and self.m.page(target).level == 3:
                 return self.fail(t, rules, "pv32_no_linear_l3",
                                  f"L3 entry {index} of MFN {table:#x} points at L3 MFN "
@@ -534,8 +518,11 @@ class TypeSystem:
         for i, e in list(self.m.entries(mfn)):
             if i in slots:
                 self.put_page_from_lne(t, level, e, mfn)
-                if level == 3 and d.is_pv_32bit and e & P:
-                    self.m.write_entry(mfn, i, e & ~(RW | US | A))  # unadjust_guest_l3e
+                if level == 3 and d.abi.unadjust_l3e(e) != e:
+                    self.m.write_entry(mfn, i, d.abi.unadjust_l3e(e))  # unadjust_guest_l3e
 
 
-__all__ = ["TypeSystem", "describe_type", "tname"]
+#: The former name of :func:`type_name`.
+tname = type_name
+
+__all__ = ["TypeSystem", "describe_type", "tname", "type_name"]

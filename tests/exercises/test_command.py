@@ -47,3 +47,18 @@ def test_build_regenerates_and_checks(tmp_path: Path, capsys: pytest.CaptureFixt
     assert main([*args, "--check"]) == 0
     for path in sol.glob("*.ipynb"):
         assert (ex / path.name).read_text() == (ROOT / "exercises" / path.name).read_text()
+
+
+def test_new_takes_the_generator_options_the_docs_describe(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["exercise", "new", "walk", "--seed", "4", "--difficulty", "pencil",
+                 "--mode", "2-level", "--fault", "no"]) == 0
+    out = capsys.readouterr().out
+    p = pvlab.generate("walk", seed=4, difficulty="pencil", mode="2-level", fault=False)
+    assert p.question in out and f"[{p.id}]" in out
+    assert main(["exercise", "new", "cr3", "--direction", "decode"]) == 0
+    assert "holds CR3" in capsys.readouterr().out
+    assert main(["exercise", "new", "l3-check", "--situations", "2"]) == 0
+    assert "  2. " in capsys.readouterr().out
+    assert main(["exercise", "new", "cr3", "--mode", "pae"]) == 2
+    assert "has no option 'mode'" in capsys.readouterr().err

@@ -23,7 +23,7 @@ GOLDEN = [
     ('cr3', 2, 'normal', {}, '0xdc867006', '197bdeb74ca8bb6f'),
     ('cr3', 3, 'hard', {}, '0x36369217', '4d9716100ebd7011'),
     ('l3-check', 1, 'pencil', {}, '[False, False, False, True]', '17c4c851b9d3827c'),
-    ('l3-check', 2, 'normal', {}, '[True, False, True, False, True, False]', 'cf5db41fb05aacd5'),
+    ('l3-check', 2, 'normal', {}, '[True, False, True, False, True, False]', '793c9bc5a2b28593'),
     ('predict', 1, 'pencil', {}, "('EBUSY', 'l1_writable_pagetable')", 'cdd63ae894f99e49'),
     ('predict', 2, 'normal', {}, "('ok', None)", 'ea418047a071e473'),
     ('predict', 3, 'hard', {}, "('EBUSY', 'l1_writable_pagetable')", 'ad1fa3b1ede9a523'),

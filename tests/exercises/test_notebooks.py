@@ -146,6 +146,8 @@ def test_nbgrader_generate_assignment_leaves_no_solution_text(tmp_path: Path) ->
         text = "\n".join(source(c) for c in student["cells"])
         assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
         for line in solution_lines(load(path)):
+            if not any(ch.isalnum() for ch in line):
+                continue  # a lone "]" or ")" also closes the prose's markdown links
             assert line not in text, f"{path.name}: solution text left: {line!r}"
         # nbgrader's student version has the same cells as our generated exercises/
         ours = load(ROOT / "exercises" / path.name)

@@ -17,12 +17,12 @@ import random
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from xenkit import snapshot
 
 from pvlab import Guest, Xen
 from pvlab.trace import Outcome
 from pvlab.xen import bulk
 from pvlab.xen.bulk import BulkEvent, expand_events
+from pvlab.xen.campaign import snapshot
 
 L1_FLAGS = ["P", "P|RW", "P|RW|US", "P|US", "P|RW|A|D", "P|RW|US|NX"]
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pvlab import Guest, Outcome, Xen
@@ -55,32 +54,6 @@ def rw_mappable(g: Guest, frame: int) -> bool:
 
 def is_clean(xen: Xen, ledger: LeakLedger | None = None) -> list[str]:
     return audit(xen, leaked=ledger.leaks if ledger else None)
-
-
-@dataclass
-class Snap:
-    pages: dict[int, tuple[int | None, int, int, int]]
-    vcpus: dict[int, list[tuple[bool, int | None, int | None]]]
-    assists: dict[int, int]
-    contents: dict[int, dict[int, int]]
-
-
-def snapshot(xen: Xen) -> Snap:
-    m = xen.machine
-    return Snap(
-        {pi.mfn: (pi.owner, pi.count_info, pi.type_info, pi.linear_pt_count)
-         for pi in m.pages()},
-        {d.domid: [(v.is_initialised, v.guest_table, v.guest_table_user) for v in d.vcpus]
-         for d in xen.domains.values()},
-        {d.domid: d.vm_assist for d in xen.domains.values()},
-        {mfn: dict(m.entries(mfn)) for mfn in list(m._frames)},
-    )
-
-
-def counts(xen: Xen) -> dict[int, tuple[int, int, int, bool]]:
-    """Per frame: (general count, type count, linear_pt_count, pinned)."""
-    return {pi.mfn: (pi.count, pi.type_count, pi.linear_pt_count, pi.pinned)
-            for pi in xen.machine.pages()}
 
 
 def failed(out: Outcome, errno: str) -> bool:

@@ -8,7 +8,7 @@ itself uses for vCPU contexts.
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pvlab.errors import PvlabError
 from pvlab.exercises.answers import as_int
@@ -16,6 +16,8 @@ from pvlab.exercises.problem import Kind, Problem, Verdict, register_kind
 from pvlab.x86.cr3 import xen_cr3_to_pfn_x86_32, xen_pfn_to_cr3_x86_32
 
 _U32 = 0xFFFFFFFF
+Direction = Literal["encode", "decode"]
+DIRECTIONS: tuple[Direction, ...] = get_args(Direction)
 
 
 def _mfn(rng: random.Random, difficulty: str) -> int:
@@ -27,8 +29,8 @@ def _mfn(rng: random.Random, difficulty: str) -> int:
 
 
 def make_cr3(rng: random.Random, difficulty: str, *, direction: str | None = None) -> Problem:
-    direction = direction or rng.choice(["encode", "decode"])
-    if direction not in ("encode", "decode"):
+    direction = direction or rng.choice(DIRECTIONS)
+    if direction not in DIRECTIONS:
         raise PvlabError(f"unknown direction {direction!r}", "use encode or decode")
     mfn = _mfn(rng, difficulty)
     cr3 = xen_pfn_to_cr3_x86_32(mfn)
@@ -69,6 +71,16 @@ def judge_cr3(p: Problem, answer: Any) -> Verdict:
         right = xen_pfn_to_cr3_x86_32(mfn)
         if given == right:
             return Verdict(True, "That is the extended-CR3 encoding.")
+        rotated = (mfn << 12) | (mfn >> 20)
+        if given == rotated and given > _U32:
+            return Verdict(False, "You rotated the frame number, but kept the frame bits that "
+                                  "the shift pushed above bit 31: a 32-bit CR3 has no room "
+                                  "for them.", (
+                "The extended-CR3 value is a 32-bit number: everything above bit 31 must go.",
+                "Its low 12 bits already hold frame bits 20 and up, so the copies above bit "
+                "31 are not needed: nothing is lost by dropping them.",
+                "Mask your value with 0xffffffff.",
+            ))
         if given == mfn << 12 and given > _U32:
             return Verdict(False, "That does not fit in 32 bits: a 32-bit guest's CR3 cannot "
                                   "hold it.")

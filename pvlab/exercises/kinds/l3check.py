@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pvlab.exercises.answers import as_bools
 from pvlab.exercises.problem import Kind, Problem, Verdict, register_kind
@@ -24,19 +24,22 @@ from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB
 from pvlab.xen.hypervisor import Guest, Xen
 
-VCPU0_STATES = ("absent", "not initialised", "initialised")
-VIAS = ("guest", "builder", "migration")
+XenProfile = Literal["4.17", "4.19"]
+Vcpu0State = Literal["absent", "not initialised", "initialised"]
+Via = Literal["guest", "builder", "migration"]
+VCPU0_STATES: tuple[Vcpu0State, ...] = get_args(Vcpu0State)
+VIAS: tuple[Via, ...] = get_args(Via)
 HOST = "16GiB"
 
 
 @dataclass(frozen=True)
 class Situation:
-    xen: str  # profile: "4.17" or "4.19"
-    bitness: int
+    xen: XenProfile
+    bitness: Literal[32, 64]
     assist: bool  # pae_extended_cr3 on (guest), or an extended-CR3 kernel (builder/restore)
     mfn: int  # where the L3 is (builder: where it landed before any relocation)
-    vcpu0: str  # one of VCPU0_STATES
-    via: str  # one of VIAS
+    vcpu0: Vcpu0State
+    via: Via
 
     def describe(self) -> str:
         bits = f"{self.bitness}-bit PV guest"
@@ -45,8 +48,10 @@ class Situation:
             who = "the guest pins" if self.vcpu0 == "initialised" else "the toolstack pins"
             return (f"Xen {self.xen}, {bits}, {assist}, vCPU 0 {self.vcpu0}: "
                     f"{who} a new L3 at MFN {self.mfn:#x}.")
-        kernel = ("declares extended CR3 (PAE_MODE \"yes\")" if self.assist else
-                  "is a legacy PAE=yes kernel without extended CR3")
+        kernel = ("declares extended CR3 (ELF note PAE_MODE \"yes\": XEN_PAE_EXTCR3)"
+                  if self.assist else
+                  "is a legacy kernel whose __xen_guest string says PAE=yes (XEN_PAE_YES: no "
+                  "extended CR3)")
         if self.bitness == 64:
             kernel = ("asks for pae_extended_cr3" if self.assist else
                       "does not ask for pae_extended_cr3")
@@ -63,14 +68,14 @@ class Situation:
 
 def _l3(g: Guest, mfn: int | None = None, *, below: str | None = None) -> int:
     l3 = g.alloc_frame(mfn=mfn, below=below)
-    if g.bitness == 32:  # a compat L3 needs slot 3
+    if g.domain.abi.l3_promotion == "compat":  # a compat L3 needs slot 3
         g.write_entry(l3, 3, g.alloc_frame(), "P")
     return l3
 
 
 def _top(g: Guest) -> int:
     """vCPU 0's own top-level table, below 4 GiB."""
-    if g.bitness == 32:
+    if g.domain.abi.top_level == 3:
         return _l3(g, below="4GiB")
     return g.alloc_frame(below="4GiB")
 
@@ -91,7 +96,7 @@ def play(s: Situation) -> list[Outcome]:
         if s.bitness == 32 and not s.assist and s.mfn >= MFN_4GIB:
             mfn = None  # move_l3_below_4G: a new frame with address_bits=32
         l3 = _l3(g, mfn, below="4GiB" if mfn is None else None)
-        top = l3 if s.bitness == 32 else g.alloc_frame(below="4GiB")
+        top = l3 if g.domain.abi.top_level == 3 else g.alloc_frame(below="4GiB")
         outs = [g.pin(l3, 3)]
         if top != l3:
             outs.append(g.pin(top, 4))
@@ -110,31 +115,32 @@ def trips(s: Situation) -> bool:
 def _situation(rng: random.Random, difficulty: str) -> Situation:
     """Start from a situation that trips, then change none, one or two of its factors."""
     pencil = difficulty == "pencil"
-    via = rng.choice(["guest", "guest", "migration"] if pencil else ["guest", "migration"])
-    f: dict[str, str | int | bool] = {"xen": "4.19", "bitness": 32, "assist": False, "high": True,
-         "vcpu0": "initialised", "via": via}
+    via: Via = rng.choice(["guest", "guest", "migration"] if pencil else ["guest", "migration"])
+    xen: XenProfile = "4.19"
+    bitness: Literal[32, 64] = 32
+    assist, high = False, True
+    vcpu0: Vcpu0State = "initialised"
     factors = ["xen", "bitness", "assist", "high", "slack"]
     for factor in rng.sample(factors, rng.choice([0, 1, 1, 2] if not pencil else [0, 1, 1])):
         if factor == "xen":
-            f["xen"] = "4.17"
+            xen = "4.17"
         elif factor == "bitness":
-            f["bitness"] = 64
+            bitness = 64
         elif factor == "assist":
-            f["assist"] = True
+            assist = True
         elif factor == "high":
-            f["high"] = False
+            high = False
         elif pencil or rng.random() < 0.5:
-            f["via"], f["vcpu0"] = "guest", rng.choice(["not initialised", "absent"])
+            via, vcpu0 = "guest", rng.choice(["not initialised", "absent"])
         else:
-            f["via"], f["vcpu0"] = "builder", "not initialised"
+            via, vcpu0 = "builder", "not initialised"
     if pencil:
-        mfn = rng.choice([0x100000, 0x123456, 0x180000] if f["high"] else
+        mfn = rng.choice([0x100000, 0x123456, 0x180000] if high else
                          [0xFFFFF, 0x1234, 0x80000])
     else:
-        mfn = (rng.randrange(MFN_4GIB, 0x300000) if f["high"] else
+        mfn = (rng.randrange(MFN_4GIB, 0x300000) if high else
                rng.randrange(0x1000, MFN_4GIB))
-    return Situation(str(f["xen"]), int(f["bitness"]), bool(f["assist"]), mfn, str(f["vcpu0"]),
-                     str(f["via"]))
+    return Situation(xen, bitness, assist, mfn, vcpu0, via)
 
 
 def make_l3check(rng: random.Random, difficulty: str, *, n: int | None = None) -> Problem:
@@ -148,6 +154,11 @@ def situations_problem(sits: list[Situation]) -> Problem:
     q = ["For each situation: does the PAE-extended-CR3 check in promote_l3_table trip "
          "(the operation fails with -ERANGE)? Answer with a list of True (trips) / False."]
     q += [f"  {i + 1}. {s.describe()}" for i, s in enumerate(sits)]
+    if any(s.via != "guest" and s.bitness == 32 for s in sits):
+        q += ["Mind the naming trap: the ELF note PAE_MODE \"yes\" means extended CR3 "
+              "(XEN_PAE_EXTCR3), while the legacy string PAE=yes means no extended CR3 "
+              "(XEN_PAE_YES); libelf-dominfo.c (elf_xen_parse_note / "
+              "elf_xen_parse_guest_info) reads them so."]
     expl = "\n".join(f"{i + 1}. {'trips' if t else 'passes'}" for i, t in enumerate(answer))
     hints = (
         "The check needs all of: Xen 4.19 or later, a 32-bit guest, pae_extended_cr3 off, "

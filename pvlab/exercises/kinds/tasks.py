@@ -15,7 +15,8 @@ from pvlab.exercises.kinds.common import failing_rule, last_operation, load_text
 from pvlab.exercises.problem import Kind, Problem, Verdict, register_kind
 from pvlab.scenario import ScenarioRun, run_scenario
 from pvlab.units import MFN_4GIB
-from pvlab.x86.flags import RW, entry_mfn
+from pvlab.x86.flags import RW, entry_mfn, get_pte_flags
+from pvlab.xen.rules import flag_word_names
 
 Goal = Callable[[ScenarioRun], Verdict]
 GOALS: dict[str, Goal] = {}
@@ -32,13 +33,47 @@ def _pins(run: ScenarioRun, level: int) -> list[Any]:
     return [s for s in run.steps if s.op == "pin" and s.args.get("level") == level]
 
 
+#: hints for each mistake a build-l2 answer can make (each try shows the next one)
+L2_HINTS = {
+    "no-pin": (
+        "Your scenario has no successful `pin: {frame: ..., level: 2}` step: the goal is a "
+        "pinned L2.",
+        "Run it with `pvlab run -v FILE` (or pvlab.run_scenario) and read the trace of the "
+        "pin step: it names the entry that fails and the rule.",
+        "The usual culprit is an L1 entry that maps a pagetable with RW: a page cannot be a "
+        "pagetable and writable at once.",
+    ),
+    "no-l1": (
+        "The L2 is pinned, but none of its present entries links to a frame that became an "
+        "L1: give the L2 an entry `{to: <your l1>, flags: [P, RW, A]}`.",
+        "An L2 entry without PS links to an L1 table; with PS it maps a large page instead.",
+        "Check the entry's index and frame name in tables: under the L2.",
+    ),
+    "no-data": (
+        "Your L1 maps no data page writable: add an entry to a plain frame with RW.",
+        "A data page is a frame that is not a pagetable; mapping it with [P, RW, A, D] gives "
+        "it a writable type reference.",
+        "Declare a frame for the data page under frames: and map it from the L1.",
+    ),
+    "no-selfmap": (
+        "Your L1 does not map itself: the kernel needs an entry that maps the L1's own "
+        "frame so it can read its pagetable.",
+        "Add an L1 entry whose `to:` is the L1 itself.",
+        "That entry must be read-only (no RW): a writable mapping of a pagetable is refused "
+        "(-EBUSY, rule l1_writable_pagetable).",
+    ),
+}
+
+
 @goal("l2-maps-data-and-own-l1")
 def _goal_l2(run: ScenarioRun) -> Verdict:
     """A pinned L2 -> L1 that maps a data page writable and the L1 itself read-only."""
     m = run.xen.machine
     pins = [s for s in _pins(run, 2) if s.outcome.ok]
     if not pins:
-        return Verdict(False, "No step pins an L2 successfully (pin: {frame: ..., level: 2}).")
+        return Verdict(False, "No step pins an L2 successfully (pin: {frame: ..., level: 2}).",
+                       L2_HINTS["no-pin"])
+    mistake = "no-l1"
     for s in pins:
         l2 = run.mfn(s.args["frame"])
         if not m.page(l2).pinned:
@@ -59,12 +94,15 @@ def _goal_l2(run: ScenarioRun) -> Verdict:
                 return Verdict(True, "Xen accepts it: the L2 is pinned, its L1 is validated, "
                                      "the data page is writable and the L1 maps itself "
                                      "read-only.")
-            if not data_rw:
-                return Verdict(False, "The L2 is pinned, but its L1 maps no data page "
-                                      "writable.")
-            return Verdict(False, "The L2 is pinned, but its L1 does not map itself "
-                                  "(read-only).")
-    return Verdict(False, "The pinned L2 has no present entry that links to an L1.")
+            mistake = "no-data" if not data_rw else "no-selfmap"
+    if mistake == "no-data":
+        return Verdict(False, "The L2 is pinned, but its L1 maps no data page writable.",
+                       L2_HINTS["no-data"])
+    if mistake == "no-selfmap":
+        return Verdict(False, "The L2 is pinned, but its L1 does not map itself (read-only).",
+                       L2_HINTS["no-selfmap"])
+    return Verdict(False, "The pinned L2 has no present entry that links to an L1.",
+                   L2_HINTS["no-l1"])
 
 
 @goal("high-l3-running-pv32")
@@ -100,9 +138,11 @@ def judge_build(p: Problem, answer: Any) -> Verdict:
 
 def refuse_problem(question: str, *, errno: str, rule: str, hints: tuple[str, ...],
                    bitness: int | None = None, same_frame: bool = False,
-                   profile: str | None = None) -> Problem:
+                   one_bad_flag: int = 0, profile: str | None = None) -> Problem:
+    """`one_bad_flag`: a disallow mask (Xen's 24-bit flag word) of which the offending entry
+    must carry exactly one bit: an entry with a list of forbidden flags hedges."""
     data = {"errno": errno, "rule": rule, "bitness": bitness, "same_frame": same_frame,
-            "profile": profile}
+            "one_bad_flag": one_bad_flag, "profile": profile}
     return Problem("refuse", question, None, data, "", hints)
 
 
@@ -119,6 +159,22 @@ def judge_refuse(p: Problem, answer: Any) -> Verdict:
     if obs.result != d["errno"] or obs.rule != d["rule"]:
         return Verdict(False, "Xen refuses your last step, but for another reason than the "
                               "one asked for.")
+    bad_mask = d.get("one_bad_flag")
+    if bad_mask:
+        out = obs.step.outcome
+        word = 0
+        if out.failed_mfn is not None and out.failed_index is not None:
+            word = get_pte_flags(run.xen.machine.read_entry(out.failed_mfn, out.failed_index))
+        if (word & bad_mask).bit_count() > 1:
+            return Verdict(False, "Refused, but the offending entry carries several forbidden "
+                                  f"flags ({flag_word_names(word & bad_mask, 3)}): the task "
+                                  "asks for the one flag that is refused, not a list.", (
+                "Keep exactly one flag that the mask forbids and remove the others; the pin "
+                "must still fail.",
+                "Each forbidden flag alone is enough for -EINVAL; a list of them does not "
+                "show which rule you meant.",
+                "Start again from an entry with only P, then add one flag at a time.",
+            ))
     if d["same_frame"]:
         out = obs.step.outcome
         target = None

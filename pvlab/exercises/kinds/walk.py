@@ -194,6 +194,9 @@ def judge_walk(p: Problem, answer: Any) -> Verdict:
         if given & (size - 1) != right & (size - 1):
             return Verdict(False, "The offset inside the page is wrong: the low bits of the "
                                   "physical address are the VA's own low bits.")
+        early = stopped_early(w, given)
+        if early:
+            return early
         return Verdict(False, "The offset is right but the page frame is not: one of the "
                               "entries you followed is not the one the VA's index selects.")
     if isinstance(given, int):
@@ -203,6 +206,25 @@ def judge_walk(p: Problem, answer: Any) -> Verdict:
     if given[1] is None:
         return Verdict(False, 'Right kind of fault; now say at which level, e.g. "#PF at L2".')
     return Verdict(False, "It faults, but not at that level.")
+
+
+def stopped_early(w: Walk, given: int) -> Verdict | None:
+    """The answer's frame is a table the walk still reads: the learner stopped early."""
+    frame = given >> 12
+    for back, step in enumerate(reversed(w.steps), start=1):
+        if step.table >> 12 != frame:
+            continue
+        levels_early = "one level" if back == 1 else f"{back} levels"
+        return Verdict(False, f"You stopped {levels_early} early: that frame is the L{step.level} "
+                              "table the walk still reads, not the page it ends on.", (
+            f"A table's frame is not the data page: the walk reads the L{step.level} entry "
+            "at that table too, using the VA's index for that level.",
+            f"Read the L{step.level} table's entry at the VA's L{step.level} index; its address "
+            "field names the next frame.",
+            "Keep going until an entry maps a page (L1, or a larger page with PS); that "
+            "entry's frame plus the offset is the physical address.",
+        ))
+    return None
 
 
 def walk_hints(w: Walk) -> tuple[str, ...]:

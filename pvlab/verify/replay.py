@@ -1,0 +1,228 @@
+# SPDX-License-Identifier: MIT
+"""The replay plan's vocabulary: probe op codes, frame kinds, skip reasons, the plan records
+and the helpers a step's replay uses (`pvlab.scenario.registry.StepKind.replay`).
+
+Each registered step says how `pvlab verify` replays it with these; `pvlab.verify.plan`
+puts a whole scenario together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pvlab.units import MFN_4GIB, PAGE_SHIFT, parse_size
+from pvlab.x86.flags import parse_flags
+from pvlab.xen.vmassist import VM_ASSISTS
+
+# probe op codes (oracle/probe.c)
+OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
+OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
+OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
+
+# frame kinds (oracle/probe.c)
+FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
+
+VMASST = VM_ASSISTS  # the VM-assist type numbers (public/xen.h)
+
+SKIP_PAGE_INFO = "page_info cannot be read from inside a guest"
+SKIP_GUEST_ONLY = "only the guest itself can issue it; the probe plays the toolstack here"
+SKIP_OWN_VCPU = (
+    "the guest is the probe (dom0), whose vCPU 0 is running: its context cannot be set or reset"
+)
+SKIP_VCPU0_TAKEN = (
+    "vCPU 0 of the replayed guest was initialised by the probe with a context of its own, so "
+    "its context cannot be set or reset as the scenario does"
+)
+SKIP_RAW_MFN = (
+    "names machine frame {mfn:#x} directly; that frame's state on the QEMU machine differs "
+    "from pvlab's"
+)
+SKIP_COMPAT_ASSIST = (
+    "a 32-bit guest's vCPU context holds vm_assist in a 32-bit field: assist bits 32+ "
+    "cannot be expressed"
+)
+SKIP_OWN_TABLES = (
+    "acts on the running vCPU's own pagetables, which are the probe's: not replayed"
+)
+SKIP_VCPU_OP = (
+    "the probe (dom0) has a single vCPU, so the guest's own VCPUOP_initialise cannot be "
+    "replayed as the scenario does"
+)
+SKIP_BASEPTR = (
+    "would switch the probe's own page tables to the scenario's table, which does not map the "
+    "probe; not replayed"
+)
+
+
+class PlanError(ValueError):
+    """The scenario file cannot be planned at all (shape error); the message says why."""
+
+
+@dataclass(frozen=True)
+class FramePlan:
+    name: str
+    kind: int
+    mfn: int = 0  # exact frame (FK_EXACT) or the address-bits limit (FK_LOW/FK_OTHER_LOW)
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class EntryPlan:
+    frame: int
+    index: int
+    target: int | None  # frame index, or None for a raw value
+    value: int  # flags when target is set, else the raw entry
+
+
+@dataclass(frozen=True)
+class StepPlan:
+    index: int  # 1-based step number, as in pvlab's results
+    op: str
+    code: int = 0
+    frame: int = 0
+    arg: int = 0
+    target: int | None = None
+    value: int = 0
+    skip: str | None = None
+    check: dict[str, Any] | None = None  # expect_entry arguments, evaluated on the read value
+
+
+@dataclass
+class ScenarioPlan:
+    id: int
+    name: str
+    source: str
+    mode: str  # "dom0" | "toolstack" | "domu"
+    bitness: int
+    vcpus: int
+    assists: int
+    frames: list[FramePlan] = field(default_factory=list)
+    entries: list[EntryPlan] = field(default_factory=list)
+    steps: list[StepPlan] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    skip: str | None = None  # the whole scenario cannot be replayed
+    pvlab_frames: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def boot(self) -> int:
+        """Which probe (32 or 64) replays it: toolstack scenarios always use the 64-bit one."""
+        return self.bitness if self.mode == "dom0" else 64
+
+    @property
+    def replayed(self) -> list[StepPlan]:
+        return [] if self.skip else [s for s in self.steps if s.skip is None]
+
+    def frame_index(self, name: str) -> int:
+        for i, f in enumerate(self.frames):
+            if f.name == name:
+                return i
+        raise PlanError(f"unknown frame '{name}'")
+
+
+def op_of(step: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    keys = [k for k in step if k != "expect"]
+    if len(keys) != 1:
+        raise PlanError(f"a step needs exactly one operation key, got {sorted(keys)}")
+    args = step[keys[0]]
+    return keys[0], args if isinstance(args, dict) else {}
+
+
+def assist_mask(names: Any) -> int:
+    mask = 0
+    for name in names or []:
+        mask |= 1 << assist_type(name)
+    return mask
+
+
+def assist_type(name: Any) -> int:
+    if isinstance(name, int):
+        return name
+    if str(name) in VMASST:
+        return VMASST[str(name)]
+    raise PlanError(f"unknown VM-assist '{name}'")
+
+
+def frame_plan(name: str, spec: dict[str, Any], pvlab_mfn: int | None) -> FramePlan:
+    spec = spec or {}
+    owner = spec.get("owner", "guest")
+    mfn = spec.get("mfn")
+    if owner == "io":
+        return FramePlan(name, FK_EXACT, int(mfn) if mfn is not None else 1)
+    note = None
+    below, above = spec.get("below"), spec.get("above")
+    if mfn is not None:
+        high = int(mfn) >= MFN_4GIB
+        note = (
+            f"frame {name}: exact MFN {int(mfn):#x} replaced by a frame "
+            f"{'at or above' if high else 'below'} 4 GiB (the same side of the boundary)"
+        )
+    elif above is not None:
+        limit = parse_size(above)
+        if limit > 4 << 30:
+            raise Unreplayable(f"frame {name}: above {above} is beyond the QEMU machine's RAM")
+        high = True
+    elif below is not None:
+        high = False
+    else:
+        high = pvlab_mfn is None or pvlab_mfn >= MFN_4GIB
+    bits = 32
+    if not high and below is not None:
+        limit = parse_size(below)
+        bits = min(32, limit.bit_length() - 1)
+        if bits < 24:
+            raise Unreplayable(f"frame {name}: below {below} is too low to request from Xen")
+    if owner == "other":
+        return FramePlan(name, FK_OTHER_HIGH if high else FK_OTHER_LOW, 0 if high else bits, note)
+    return FramePlan(name, FK_HIGH if high else FK_LOW, 0 if high else bits, note)
+
+
+class Unreplayable(Exception):
+    pass
+
+
+def entry_plan(plan: ScenarioPlan, spec: dict[str, Any]) -> tuple[int | None, int]:
+    """(target frame index or None, flags or raw value) of an entry spec."""
+    if "value" in spec:
+        value = int(spec["value"])
+        mfn = (value >> PAGE_SHIFT) & ADDR_MFN_MASK
+        exact = exact_frame(plan, mfn) if value & 1 else None
+        if exact is not None:
+            return exact, value & ~(ADDR_MFN_MASK << PAGE_SHIFT)
+        return None, value
+    flags = parse_flags(spec.get("flags", []))
+    if "to" in spec:
+        return plan.frame_index(str(spec["to"])), flags
+    if "mfn" in spec:
+        exact = exact_frame(plan, int(spec["mfn"]))
+        if exact is not None:
+            return exact, flags
+        return None, (int(spec["mfn"]) << PAGE_SHIFT) | flags
+    return None, flags
+
+
+ADDR_MFN_MASK = (1 << 40) - 1
+
+
+def exact_frame(plan: ScenarioPlan, mfn: int) -> int | None:
+    """The scenario frame whose MFN (exact, or pvlab's) is `mfn`."""
+    for i, f in enumerate(plan.frames):
+        if f.kind == FK_EXACT and f.mfn == mfn:
+            return i
+        if plan.pvlab_frames.get(f.name) == mfn:
+            return i
+    return None
+
+
+def raw_mfn(plan: ScenarioPlan, target: int | None, value: int) -> int | None:
+    """The machine frame a present raw entry names outside the scenario's frames, if any."""
+    if target is not None or not value & 1:
+        return None
+    mfn = (value >> PAGE_SHIFT) & ADDR_MFN_MASK
+    # the first MiB belongs to dom_io on real Xen as in pvlab: the same frame on both sides
+    return None if mfn < FIRST_MIB_MFNS else mfn
+
+
+FIRST_MIB_MFNS = 0x100
+
+
