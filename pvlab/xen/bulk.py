@@ -177,11 +177,16 @@ def _check_l1(ts: TypeSystem, d: Domain, e: U64,
     mask = _disallow_mask(ts, d, 1)
     ok = (_flag_word(e) & _U(mask)) == 0
     tgt = _targets(e)
-    ok &= tgt < m.nr_frames
-    safe = np.where(ok, tgt, 0)
-    rows = store.index.get_many(safe).astype(np.int64)
-    ok &= rows >= 0
-    r = np.where(ok, rows, 0)
+    if len(tgt) and int(tgt.max()) < m.nr_frames:
+        rows = store.index.get_many(tgt).astype(np.int64)
+    else:
+        ok &= tgt < m.nr_frames
+        rows = store.index.get_many(np.where(ok, tgt, 0)).astype(np.int64)
+    if len(rows) and int(rows.min()) >= 0:
+        r = rows
+    else:
+        ok &= rows >= 0
+        r = np.where(ok, rows, 0)
     ok &= store.owner[r] == d.domid
     ok &= (store.count_info[r] & _U(PGC_count_mask)) > 0
     rw = (e & _U(RW)) != 0
@@ -343,10 +348,22 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
     new_l1 = tgt[cand]
     if len(new_l1):
         crow = m.contents.index.get_many(new_l1).astype(np.int64)
-        block = np.where((crow >= 0)[:, None], m.contents.data[np.maximum(crow, 0)], _U(0))
+        if crow.min() >= 0:
+            block = m.contents.data[crow]
+        else:
+            block = np.where((crow >= 0)[:, None], m.contents.data[np.maximum(crow, 0)],
+                             _U(0))
         present = (block & _U(P)) != 0
         pe = block[present]
-        chk = _check_l1(ts, d, pe, forbid_rw=new_l1)
+        # The L1s of the batch will be L1 tables by the time a later entry could map them:
+        # for the check, they are marked as such (an RW mapping of one is then doubtful).
+        l1rows = r[cand]
+        saved = store.type_info[l1rows].copy()
+        store.type_info[l1rows] = _U(PGT_l1_page_table | 1)
+        try:
+            chk = _check_l1(ts, d, pe)
+        finally:
+            store.type_info[l1rows] = saved
         if chk.simple.all():
             bad_tables = np.zeros(0, np.int64)
         else:
