@@ -187,10 +187,11 @@ def _check_l1(ts: TypeSystem, d: Domain, e: U64,
     else:
         ok &= rows >= 0
         r = np.where(ok, rows, 0)
-    ok &= store.owner[r] == d.domid
-    ok &= (store.count_info[r] & _U(PGC_count_mask)) > 0
+    at = _run_of(r)  # a slice when the targets are consecutive rows (a direct map)
+    ok &= store.owner[at] == d.domid
+    ok &= (store.count_info[at] & _U(PGC_count_mask)) > 0
     rw = (e & _U(RW)) != 0
-    x = store.type_info[r]
+    x = store.type_info[at]
     writable_ok = ((x & _U(PGT_count_mask)) == 0) | ((x & _U(_TYPE_KEY)) == PGT_writable_page)
     if forbid_rw is not None and len(forbid_rw):
         forbidden = np.zeros(len(store.owner), np.bool_)
@@ -213,6 +214,14 @@ def _row_counts(rows: npt.NDArray[np.int64], size: int
     cnt = np.bincount(rows - lo)
     u = np.flatnonzero(cnt)
     return u + lo, cnt[u].astype(np.uint64)
+
+
+def _run_of(rows: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.int64]:
+    """`rows` as a slice when they are one increasing run of consecutive rows."""
+    if len(rows) > 1 and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and bool(
+            (rows[1:] > rows[:-1]).all()):
+        return slice(int(rows[0]), int(rows[-1]) + 1)
+    return rows
 
 
 def _as_index(u: npt.NDArray[np.int64]) -> slice | npt.NDArray[np.int64]:
