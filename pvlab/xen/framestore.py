@@ -39,12 +39,13 @@ class SparseIndex:
         self._top = np.zeros(n_top, np.int64)  # chunk id per slot; 0 is the shared empty chunk
         self._chunks = np.full((2, CHUNK), -1, np.int32)
         self._used = 1
-        self._views: list[npt.NDArray[np.int32]] = []
+        self._views: list[memoryview] = []
         self._refresh()
 
     def _refresh(self) -> None:
-        chunks = self._chunks
-        self._views = [chunks[c] for c in self._top.tolist()]
+        # memoryviews: indexing one gives a Python int at a fraction of numpy's cost
+        rows = [memoryview(c) for c in self._chunks]  # type: ignore[arg-type]
+        self._views = [rows[c] for c in self._top.tolist()]
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -57,7 +58,8 @@ class SparseIndex:
 
     def get(self, mfn: int) -> int:
         """The row of `mfn` (which must be a valid frame), or -1."""
-        return int(self._views[mfn >> CHUNK_SHIFT][mfn & CHUNK_MASK])
+        row: int = self._views[mfn >> CHUNK_SHIFT][mfn & CHUNK_MASK]
+        return row
 
     def get_many(self, mfns: IntArray) -> npt.NDArray[np.int32]:
         """Rows of valid frames `mfns` (an int64 array), -1 where none."""
@@ -121,9 +123,17 @@ class _Rows:
         self.row_mfn = _grown(self.row_mfn, new, -1)
         for name in self._columns:
             setattr(self, name, _grown(getattr(self, name), new, self._fill(name)))
+        self._remember()
 
     def _fill(self, name: str) -> int:
         return 0
+
+    def _remember(self) -> None:
+        """`mv_<column>`: a memoryview of each 1-D column, for fast scalar access."""
+        for name in self._columns:
+            col = getattr(self, name)
+            if col.ndim == 1:
+                setattr(self, "mv_" + name, memoryview(col))
 
     def _reset(self, rows: Any) -> None:
         for name in self._columns:
@@ -170,7 +180,11 @@ class _Rows:
         return np.sort(live[live >= 0])
 
     def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("mv_")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._remember()
 
 
 def _grown(a: npt.NDArray[Any], n: int, fill: int) -> npt.NDArray[Any]:
@@ -199,6 +213,10 @@ class PageStore(_Rows):
     """`page_info` of touched frames as parallel arrays, plus the M2P entry."""
 
     _columns = ("owner", "count_info", "type_info", "linear_pt_count", "m2p", "m2p_set")
+    mv_owner: memoryview
+    mv_count_info: memoryview
+    mv_type_info: memoryview
+    mv_linear_pt_count: memoryview
 
     def __init__(self, nr_frames: int) -> None:
         super().__init__(nr_frames)

@@ -110,7 +110,7 @@ class Machine:
                 s.owner[row] = owner
                 s.count_info[row] = PGC_allocated | 1
                 s.type_info[row] = PGT_writable_page | PGT_validated | 1
-        return PageInfo(mfn, store=s, row=row)
+        return PageInfo.view(mfn, s, row)
 
     def peek(self, mfn: int) -> PageInfo:
         """The frame's page_info without creating a record (read-only use)."""
@@ -118,7 +118,7 @@ class Machine:
             return PageInfo(mfn, None)
         row = self.store.index.get(mfn)
         if row >= 0:
-            return PageInfo(mfn, store=self.store, row=row)
+            return PageInfo.view(mfn, self.store, row)
         owner = self._default_owner(mfn)
         if owner is None:
             return PageInfo(mfn, None)
@@ -130,7 +130,7 @@ class Machine:
         row = self.store.index.get(mfn)
         if row < 0:
             return self._default_owner(mfn)
-        o = int(self.store.owner[row])
+        o: int = self.store.mv_owner[row]
         return None if o < 0 else o
 
     def owners_of(self, mfns: npt.NDArray[np.int64]) -> npt.NDArray[np.int32]:
@@ -150,7 +150,7 @@ class Machine:
         """Every frame with state (allocated or touched), in MFN order."""
         s = self.store
         for mfn in s.mfns().tolist():
-            yield PageInfo(mfn, store=s, row=s.index.get(mfn))
+            yield PageInfo.view(mfn, s, s.index.get(mfn))
 
     def allocated(self, owner: int | None = None) -> list[int]:
         s = self.store
@@ -273,7 +273,7 @@ class Machine:
         if mfn < FIRST_RAM_MFN or self.is_xen_frame(mfn):
             return False
         row = self.store.index.get(mfn)
-        return row < 0 or int(self.store.owner[row]) < 0
+        return row < 0 or self.store.mv_owner[row] < 0
 
     def alloc(self, owner: int, *, below: int | str | None = None,
               above: int | str | None = None, mfn: int | None = None) -> int:

@@ -135,13 +135,13 @@ class PageInfoFields:
 class _Detached:
     """A lone `page_info` record (a frame with no state in a machine's store)."""
 
-    __slots__ = ("owner", "count_info", "type_info", "linear_pt_count")
+    __slots__ = ("mv_owner", "mv_count_info", "mv_type_info", "mv_linear_pt_count")
 
     def __init__(self, owner: int, count_info: int, type_info: int, linear: int) -> None:
-        self.owner = [owner]
-        self.count_info = [count_info]
-        self.type_info = [type_info]
-        self.linear_pt_count = [linear]
+        self.mv_owner = [owner]
+        self.mv_count_info = [count_info]
+        self.mv_type_info = [type_info]
+        self.mv_linear_pt_count = [linear]
 
 
 class PageInfo(PageInfoFields):
@@ -166,36 +166,43 @@ class PageInfo(PageInfoFields):
 
     @property
     def owner(self) -> int | None:
-        o = int(self._s.owner[self._r])
+        o: int = self._s.mv_owner[self._r]
         return None if o < 0 else o
 
     @owner.setter
     def owner(self, value: int | None) -> None:
-        self._s.owner[self._r] = -1 if value is None else value
+        self._s.mv_owner[self._r] = -1 if value is None else value
 
     @property
     def count_info(self) -> int:
-        return int(self._s.count_info[self._r])
+        return self._s.mv_count_info[self._r]
 
     @count_info.setter
     def count_info(self, value: int) -> None:
-        self._s.count_info[self._r] = value
+        self._s.mv_count_info[self._r] = value
 
     @property
     def type_info(self) -> int:
-        return int(self._s.type_info[self._r])
+        return self._s.mv_type_info[self._r]
 
     @type_info.setter
     def type_info(self, value: int) -> None:
-        self._s.type_info[self._r] = value
+        self._s.mv_type_info[self._r] = value
 
     @property
     def linear_pt_count(self) -> int:
-        return int(self._s.linear_pt_count[self._r])
+        return self._s.mv_linear_pt_count[self._r]
 
     @linear_pt_count.setter
     def linear_pt_count(self, value: int) -> None:
-        self._s.linear_pt_count[self._r] = value
+        self._s.mv_linear_pt_count[self._r] = value
+
+    @classmethod
+    def view(cls, mfn: int, store: Any, row: int) -> PageInfo:
+        """A view of row `row` of a machine's page_info arrays (the fast constructor)."""
+        pi = object.__new__(cls)
+        pi.mfn, pi._s, pi._r = mfn, store, row
+        return pi
 
     def _key(self) -> tuple[int, int | None, int, int, int]:
         return (self.mfn, self.owner, self.count_info, self.type_info, self.linear_pt_count)
