@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pvlab.trace import Errno, Tracer
 from pvlab.units import MFN_4GIB
 from pvlab.x86.flags import RW, P, entry_mfn
+from pvlab.xen import bulk
 from pvlab.xen.domain import Domain, VMASST_TYPE_pae_extended_cr3
 from pvlab.xen.page_info import (
     DOMID_IO,
@@ -263,6 +264,8 @@ class TypeSystem:
 
     # L1 ------------------------------------------------------------------------
     def promote_l1_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
+        if bulk.active():  # numpy fast path; the loop below is the reference
+            return bulk.promote_l1_table(self, t, mfn, d)
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
             if not e & P:
@@ -355,6 +358,10 @@ class TypeSystem:
         """The loop of `promote_l{2,3,4}_table`: take each present guest entry's references,
         adjust the entry, and on the first failure release the entries validated so far.
         Returns (rc, the failing slot)."""
+        if level == 2 and bulk.active():  # numpy fast path; the loop below is the reference
+            batched = bulk.promote_l2_entries(self, t, mfn, d, slots, adjust)
+            if batched is not None:
+                return batched
         guest = set(slots)
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
@@ -603,6 +610,8 @@ class TypeSystem:
         if d is None:
             return
         if level == 1:
+            if bulk.active() and bulk.demote_l1_table(self, mfn, d):  # numpy fast path
+                return
             for _i, e in list(self.m.entries(mfn)):
                 self.put_page_from_l1e(t, e, d)
             return
