@@ -487,7 +487,7 @@ class Lab:
                                    "as ticked")
         self.w_guess_result = _cls(w.Dropdown(options=[NO_GUESS, *PREDICT_RESULTS],
                                               value=NO_GUESS, description="guess",
-                                              **_narrow("150px")), "lab-guess-result")
+                                              **_narrow("175px")), "lab-guess-result")
         self.w_guess_frame = _cls(w.Dropdown(options=[NO_FRAME], value=NO_FRAME,
                                              description="fails at", **_narrow("200px")),
                                   "lab-guess-frame")
