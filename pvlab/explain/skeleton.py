@@ -10,7 +10,7 @@ from __future__ import annotations
 from pvlab.explain.lines import Explanation
 from pvlab.x86.flags import flag_names
 from pvlab.xen import page_info as pg
-from pvlab.xen.abi import abi_for
+from pvlab.xen.abi import PV64, abi_for
 
 
 def _head(name: str, what: str, bitness: int, *, init: bool = True) -> list[str]:
@@ -96,7 +96,7 @@ def _writable_pagetable(what: str) -> str:
 
 def _xen_slot(level: int, slot: int, what: str) -> str:
     if level == 4:
-        slot = slot if 256 <= slot <= 271 else 256
+        slot = slot if slot in PV64.xen_slots(4) else PV64.xen_slots(4).start
         lines = _head("l4-xen-slot-update", what, 64)
         lines += ["frames:", "  l4: {}", "  l3: {}", "steps:", "  - pin: {frame: l4, level: 4}",
                   "    expect: ok", f"  - mmu_update: {{table: l4, index: {slot}, to: l3, "

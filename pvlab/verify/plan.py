@@ -37,6 +37,7 @@ from pvlab.verify.replay import (  # the plan's vocabulary, also importable from
     SKIP_RAW_MFN,
     EntryPlan,
     PlanError,
+    ReplayMode,
     ScenarioPlan,
     StepPlan,
     Unreplayable,
@@ -60,6 +61,7 @@ def plan_scenario(
     kinds = steps()
     ops = {op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
     guest_only = {op for op in ops if op in kinds and kinds[op].guest_only}
+    mode: ReplayMode
     if not guest.get("vcpu0_initialised", False):
         mode = "toolstack"
     elif guest.get("privileged", False) or guest_only:

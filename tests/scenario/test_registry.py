@@ -95,3 +95,29 @@ def test_registering_an_operation_twice_is_refused(pin_twice: None) -> None:
         @step("pin_twice", PinTwiceArgs, summary="again")
         def _other(run: ScenarioRun, a: PinTwiceArgs) -> Outcome:
             raise AssertionError
+
+
+def test_the_worked_example_in_the_architecture_doc_runs() -> None:
+    """docs/architecture.md "Adding an operation": its code registers a working step."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from pvlab.scenario import operations
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    match = re.search(r"### Adding an operation.*?```python\n(.*?)```", doc, re.S)
+    assert match, "docs/architecture.md lost its worked example"
+    steps()
+    namespace = dict(vars(operations))
+    try:
+        exec("from __future__ import annotations\n" + match.group(1), namespace)  # noqa: S102
+        text = ("name: t\nguest: {vcpu0_initialised: true}\nsteps:\n"
+                "  - mmuext_flush_all: {}\n    expect: ok\n")
+        run = run_scenario(load_scenario(text))
+        assert run.ok and run.steps[0].result == "ok"
+        (planned,) = plan_scenario(yaml.safe_load(text), id=1).steps
+        assert planned.skip is None and planned.arg == hypercalls.MMUEXT_TLB_FLUSH_ALL
+    finally:
+        STEPS.pop("mmuext_flush_all", None)
