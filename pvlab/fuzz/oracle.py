@@ -28,6 +28,7 @@ Side = tuple[dict[int, PvlabStep], dict[str, int]]
 _PANIC = re.compile(r"Panic on CPU|Assertion '|FATAL (?:PAGE FAULT|TRAP)|BUG at|"
                     r"ASSERT_UNREACHABLE|Xen BUG|Xen call trace|GENERAL PROTECTION FAULT")
 _SCN_LINE = re.compile(r"PVLAB: scenario (\d+) ")
+_STACK_WORDS = re.compile(r"^\(XEN\)\s+(?:[0-9a-f]{16}\s*)+$")  # raw stack dump: left out
 
 
 def pvlab_side(data: Scenario, model: str) -> Side:
@@ -93,7 +94,8 @@ def crash_lines(log: str, sid: int | None) -> list[str]:
         m = _SCN_LINE.search(line)
         if m and (sid is None or int(m.group(1)) == sid):
             start = i + 1
-    tail = [ln.rstrip("\r") for ln in lines[start:] if ln.startswith("(XEN)") or "QEMU" in ln]
+    tail = [ln.rstrip("\r") for ln in lines[start:]
+            if (ln.startswith("(XEN)") or "QEMU" in ln) and not _STACK_WORDS.match(ln)]
     return tail[-80:]
 
 
