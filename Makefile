@@ -32,7 +32,7 @@ help:
 	@echo "make test   - set up and run ruff, mypy, pytest and every notebook"
 	@echo "make hub    - set up and start a workshop JupyterHub (docs/workshop.md)"
 	@echo "make doctor - check the set-up (pvlab doctor)"
-	@echo "make campaign - 100,000 random operation sequences checked against Xen's rules (~10-40 min)"
+	@echo "make campaign - 100,000 random operation sequences checked against Xen's rules (tens of minutes)"
 	@echo "make fuzz   - an hour of differential fuzzing against both real Xen builds (docs/fuzzing.md)"
 	@echo "make clean  - remove .venv and caches"
 

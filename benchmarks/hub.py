@@ -130,12 +130,14 @@ def run_browser_learner(hub_url: str, workshop_password: str) -> LearnerRun:
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
                                          headless=True)
             page = browser.new_page(viewport={"width": 1280, "height": 1600})
+            page.set_default_timeout(600_000)  # a loaded machine: minutes, not seconds
+            page.set_default_navigation_timeout(600_000)
             page.goto(f"{hub_url}/hub/login")
             page.fill("#username_input", "browser")
             page.fill("#password_input", secrets.token_hex(8))
             page.fill("#otp_input", workshop_password)
             started = time.monotonic()
-            page.click("#login_submit")
+            page.click("#login_submit", no_wait_after=True)
             page.wait_for_url("**/user/browser/lab**", timeout=600_000)
             page.locator(".jp-Launcher, .jp-DirListing").first.wait_for(timeout=300_000)
             run.startup_s = time.monotonic() - started
@@ -163,13 +165,15 @@ def run_browser_learner(hub_url: str, workshop_password: str) -> LearnerRun:
 
 
 def memory(hub: launcher.RunningHub) -> dict[str, Any]:
-    """PSS per learner (their server and its kernels), and the hub's and proxy's RSS."""
+    """PSS and CPU seconds per learner (their server and its kernels, the whole run so
+    far), and the hub's and proxy's RSS."""
     try:
         import psutil
     except ImportError:
         return {"error": "psutil is not installed"}
     root = psutil.Process(hub.proc.pid)
     per_learner: dict[str, float] = {}
+    cpu_per_learner: dict[str, float] = {}
     proxy_mb = 0.0
     for proc in root.children(recursive=False):
         try:
@@ -180,10 +184,13 @@ def memory(hub: launcher.RunningHub) -> dict[str, Any]:
             if "jupyterhub.singleuser" not in cmd:
                 continue
             user = proc.environ().get("JUPYTERHUB_USER", f"pid{proc.pid}")
-            total = 0.0
+            total, cpu = 0.0, 0.0
             for member in [proc, *proc.children(recursive=True)]:
                 total += member.memory_full_info().pss / 2**20
+                times = member.cpu_times()
+                cpu += times.user + times.system + times.children_user + times.children_system
             per_learner[user] = round(total, 1)
+            cpu_per_learner[user] = round(cpu, 1)
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     values = list(per_learner.values())
@@ -191,6 +198,8 @@ def memory(hub: launcher.RunningHub) -> dict[str, Any]:
         "per_learner_mb": per_learner,
         "median_mb": round(statistics.median(values), 1) if values else None,
         "max_mb": round(max(values), 1) if values else None,
+        "cpu_s_per_learner_median": round(statistics.median(cpu_per_learner.values()), 1)
+        if cpu_per_learner else None,
         "hub_mb": round(root.memory_info().rss / 2**20, 1),
         "proxy_mb": round(proxy_mb, 1),
     }
@@ -293,6 +302,8 @@ def format_table(result: dict[str, Any]) -> str:
         f"memory per learner   median {mem.get('median_mb')} MB, max {mem.get('max_mb')} MB "
         "(PSS: server + kernel)",
         f"hub / proxy memory   {mem.get('hub_mb')} MB / {mem.get('proxy_mb')} MB (RSS)",
+        f"CPU per learner      {mem.get('cpu_s_per_learner_median')} s (server + kernel, "
+        "whole run, median)",
     ]
     if result["browser"]:
         b = result["browser"]

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from pvlab.errors import PvlabError
 
-COMMANDS = ("run", "render", "diff", "verify", "rules", "exercise", "doctor", "lab",
+COMMANDS = ("run", "render", "diff", "verify", "rules", "schema", "exercise", "doctor", "lab",
             "campaign", "explain", "export", "hub", "fuzz")
 
 

@@ -9,9 +9,13 @@ the Xen function it models. Tests, the UI and the command line read the same tra
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
+from typing import Literal
+
+#: What a check decided: it passed, it refused (the operation fails), or a note.
+Decision = Literal["pass", "fail", "info"]
 
 
 class Errno(enum.IntEnum):
@@ -45,12 +49,28 @@ def errno_name(rc: int) -> str:
         return f"E{-rc}"
 
 
+#: How an event becomes the line Xen's debug build prints for it. `pvlab.xen.logformats`
+#: (which knows Xen's messages) installs it when `pvlab.xen` is imported, so this bottom
+#: layer needs no import of the hypervisor model.
+XenLogLine = Callable[["Event", int], "str | None"]
+_xen_log_renderers: list[XenLogLine] = []
+
+
+def install_xen_log_line(render: XenLogLine) -> None:
+    """Set the renderer `Outcome.xen_log()` and `Outcome.explain()` use."""
+    _xen_log_renderers[:] = [render]
+
+
+def _xen_log_line(ev: Event, rc: int) -> str | None:
+    return _xen_log_renderers[0](ev, rc) if _xen_log_renderers else None
+
+
 @dataclass(frozen=True)
 class Event:
     """One check and what it decided."""
 
     check: str
-    decision: str  # "pass", "fail" or "info"
+    decision: Decision
     explanation: str
     xen_function: str
     mfn: int | None = None
@@ -126,19 +146,15 @@ class Outcome:
     def xen_log(self) -> list[str]:
         """The lines Xen's debug build prints for this operation's failing checks (gdprintk
         text, numbers filled; see `pvlab.xen.logformats.xen_log_line`)."""
-        from pvlab.xen.logformats import xen_log_line
-
-        lines = (xen_log_line(ev, self.rc) for ev in self.events)
+        lines = (_xen_log_line(ev, self.rc) for ev in self.events)
         return [line for line in lines if line]
 
     def explain(self) -> str:
-        from pvlab.xen.logformats import xen_log_line
-
         head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
         lines = [head]
         for ev in self.events:
             lines.append(ev.line())
-            log = xen_log_line(ev, self.rc)
+            log = _xen_log_line(ev, self.rc)
             if log:
                 lines.append(f"{'  ' * ev.depth}     xen: {log}")
         return "\n".join(lines)
@@ -155,7 +171,7 @@ class Tracer:
         self.outcome = Outcome(op=op)
         self.depth = 0
 
-    def event(self, check: str, decision: str, explanation: str, xen_function: str, *,
+    def event(self, check: str, decision: Decision, explanation: str, xen_function: str, *,
               mfn: int | None = None, index: int | None = None,
               level: int | None = None) -> None:
         self.outcome.events.append(Event(check, decision, explanation, xen_function,

@@ -161,7 +161,8 @@ else
             say "could not install uv from PyPI: using pip."
         fi
     fi
-    say "Installing pvlab[$all] and its dependencies into $VENV with ${uv:+uv}${uv:-pip}..."
+    tool=pip; [[ -z $uv ]] || tool=uv
+    say "Installing pvlab[$all] and its dependencies into $VENV with $tool..."
     set +o pipefail
     if [[ -n $uv ]]; then
         "$uv" pip install --quiet --python "$VENV/bin/python" -e ".[$all]" 2>&1
@@ -174,7 +175,7 @@ else
     pip_rc=${PIPESTATUS[0]}
     set -o pipefail
     if [[ $pip_rc -ne 0 ]]; then
-        say "installing failed (exit $pip_rc). Check the network/proxy, then run again."
+        say "$tool install failed (exit $pip_rc). Check the network/proxy, then run again."
         exit "$pip_rc"
     fi
     # nbgrader (a test dependency: the exercises are checked with it) adds instructor menus

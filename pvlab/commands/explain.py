@@ -27,8 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "decoded, explanation, fix)")
     p.add_argument("--scenario", action="store_true",
                    help="also print a scenario skeleton reproducing each line, where one exists")
-    p.add_argument("--all", action="store_true",
-                   help="also list lines that are not Xen's (guest output, blank lines)")
+    p.add_argument("--known", action="store_true",
+                   help="list only the lines pvlab recognises (default: every line; unknown "
+                        "ones are marked '?')")
     p.set_defaults(func=main)
 
 
@@ -48,6 +49,8 @@ def format_text(ex: Explanation, *, scenario: bool = False) -> list[str]:
     from pvlab.explain import scenario_for
 
     if not ex.matched:
+        if not ex.xen:
+            return [f"? {ex.line}"]
         return [f"? {ex.line}", "    unknown: " + ex.explanation]
     out = [f"= {ex.line}"]
     rule = f"rule {ex.rule}" if ex.rule else "no rule of its own"
@@ -71,7 +74,7 @@ def main(args: argparse.Namespace) -> int:
     from pvlab.explain import coverage, explain_text
 
     explanations = explain_text(_read(args.file))
-    shown = [e for e in explanations if args.all or e.xen or e.matched]
+    shown = [e for e in explanations if e.matched or not args.known]
     if args.json:
         from pvlab.explain import scenario_for
 
@@ -82,9 +85,10 @@ def main(args: argparse.Namespace) -> int:
             print(json.dumps(obj))
         return 0
     for e in shown:
-        print("\n".join(format_text(e, scenario=args.scenario)))
+        if e.line.strip():
+            print("\n".join(format_text(e, scenario=args.scenario)))
     cov = coverage(explanations)
     known = sum(1 for e in explanations if e.matched)
-    print(f"{len(shown)} line(s) shown, {known} recognised; memory-management lines: "
+    print(f"{len(explanations)} line(s) read, {known} recognised; memory-management lines: "
           f"{cov.recognised} of {cov.mm_lines} recognised")
     return 0

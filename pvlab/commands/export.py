@@ -32,5 +32,10 @@ def main(args: argparse.Namespace) -> int:
     print(f"wrote {exp.directory}: {exp.plan.name}, {replayed} step(s) checked"
           + (f", {skipped} skipped (see its README)" if skipped else "")
           + f", {exp.plan.boot}-bit probe, expectations of Xen {exp.profile}")
+    for s in exp.expected:
+        if "scenario_expects" in s:
+            print(f"note: step {s['step']} {s['op']}: the scenario file expects "
+                  f"{s['scenario_expects']}, pvlab gives {s['expect']} under {exp.profile}; the "
+                  "test expects pvlab's result (`pvlab run` shows the difference)")
     print(f"run it with: {exp.directory}/run --xen PATH/TO/xen/xen")
     return 0

@@ -24,7 +24,7 @@ from pvlab.errors import PvlabError
 
 HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
-APP_NOTEBOOK = "06-scenario-lab.ipynb"
+APP_NOTEBOOK = "lab-app.ipynb"
 START_TIMEOUT = 120.0
 
 

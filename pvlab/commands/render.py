@@ -47,8 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Xen profile (default: the file's xen:, else the newest)")
     p.add_argument("--backend", choices=("auto", "dot", "fallback"), default="auto",
                    help="SVG back end (default: dot when installed, else the fallback)")
+    p.add_argument("--replay", action="store_true",
+                   help="replay step N's trace event by event (needs -o: one self-contained "
+                        ".html page, or DIR/ for numbered SVGs)")
     p.add_argument("-o", "--output", metavar="FILE", default=None,
-                   help="output file: .svg, .png, .dot or .txt (default: text to stdout)")
+                   help="output file: .svg, .png, .dot or .txt (default: text to stdout); "
+                        "with --replay .html or DIR/")
     p.set_defaults(func=main)
 
 
@@ -80,12 +84,38 @@ def build_view(args: argparse.Namespace) -> View:
                      title=title.replace(" — after step", " — step", 1) + " — what changed")
 
 
+def write_replay(args: argparse.Namespace) -> list[str]:
+    """`--replay`: the frames of step N's trace, as one HTML page or numbered SVGs."""
+    from pvlab.render.replay import replay
+    from pvlab.scenario import load_scenario, run_scenario
+
+    if args.output is None:
+        raise PvlabError("--replay needs an output", "add -o replay.html (one page) or "
+                         "-o DIR/ (numbered SVGs)")
+    scn = load_scenario(args.file)
+    n = len(scn.steps) if args.step is None else args.step
+    if not 1 <= n <= len(scn.steps):
+        raise PvlabError(f"{args.file}: step {n} cannot be replayed (the scenario has "
+                         f"{len(scn.steps)} steps)", f"use --step 1 to {len(scn.steps)}")
+    rep = replay(run_scenario(scn, profile=args.profile, stop_after=n))
+    if not rep.frames:
+        raise PvlabError(f"{args.file}: step {n} has no trace events to replay",
+                         "pick a hypercall step (pin, mmu_update, ...)")
+    paths = rep.save(args.output)
+    return [f"pvlab render: wrote {p}" for p in paths[:1]] + (
+        [f"pvlab render: ... {len(paths)} frames in {paths[0].parent}"] if len(paths) > 1
+        else [f"pvlab render: {len(rep.frames)} frames (one per trace event)"])
+
+
 def main(args: argparse.Namespace) -> int:
     from pvlab.render import get_backend, set_backend
 
     old = get_backend()
     try:
         set_backend(args.backend)
+        if args.replay:
+            print("\n".join(write_replay(args)))
+            return 0
         view = build_view(args)
         if args.output is None:
             sys.stdout.write(view.text())

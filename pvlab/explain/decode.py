@@ -13,6 +13,7 @@ from __future__ import annotations
 from pvlab.trace import Errno
 from pvlab.x86.flags import flag_names
 from pvlab.xen import page_info as pg
+from pvlab.xen.abi import PV64
 
 #: 4 GiB in frames: the first MFN a 32-bit PV guest without pae_extended_cr3 cannot put in CR3.
 MFN_4G = 0x100000
@@ -109,7 +110,7 @@ def domid(value: int) -> str:
 
 def slot(value: int, level: int | None) -> str:
     text = f"entry {value} ({value:#x})"
-    if level == 4 and 256 <= value <= 271:
+    if level == 4 and value in PV64.xen_slots(4):
         text += ", one of Xen's L4 slots 256-271"
     elif level == 3 and value == 3:
         text += "; in a 32-bit guest's L3: the top 1 GiB (the PAE Xen L2)"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pvlab.explain.lines import Explanation
 from pvlab.x86.flags import flag_names
 from pvlab.xen import page_info as pg
+from pvlab.xen.abi import PV64, abi_for
 
 
 def _head(name: str, what: str, bitness: int, *, init: bool = True) -> list[str]:
@@ -34,12 +35,10 @@ def _bad_flags(level: int, word: int, what: str) -> str:
     pte = (word & 0xFFF) | ((word & 0xFFF000) << 40)
     names = flag_names(pte, level)
     high = any(n.startswith("BIT") or n == "NX" for n in names)
-    bitness = 32 if level == 3 and high else 64
-    if bitness == 32 and level == 4:
-        bitness = 64
+    bitness = 32 if level == 3 and high else 64  # bits 52-63 are refused only in a compat L3
     lines = _head(f"bad-l{level}-flags", what, bitness)
     lines += ["frames:", "  table: {}", "  target: {}"]
-    if level == 3 and bitness == 32:
+    if level == 3 and abi_for(bitness).l3_promotion == "compat":  # slot 3 must hold an L2
         lines += ["  l2top: {}", "tables:", "  table:", f"    0: {{to: target, flags: "
                   f"{_flags_yaml(names)}}}", "    3: {to: l2top, flags: [P]}"]
     else:
@@ -95,6 +94,30 @@ def _writable_pagetable(what: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _xen_slot(level: int, slot: int, what: str) -> str:
+    if level == 4:
+        slot = slot if slot in PV64.xen_slots(4) else PV64.xen_slots(4).start
+        lines = _head("l4-xen-slot-update", what, 64)
+        lines += ["frames:", "  l4: {}", "  l3: {}", "steps:", "  - pin: {frame: l4, level: 4}",
+                  "    expect: ok", f"  - mmu_update: {{table: l4, index: {slot}, to: l3, "
+                  "flags: [P]}", "    expect: EINVAL"]
+    else:
+        slot = slot if 428 <= slot <= 511 else 428
+        lines = _head("pae-xen-l2-slot-update", what, 32)
+        lines += ["frames:", "  l3: {below: 4GiB}", "  l2: {}", "  l1: {}", "tables:", "  l3:",
+                  "    3: {to: l2, flags: [P]}", "steps:", "  - pin: {frame: l3, level: 3}",
+                  "    expect: ok", f"  - mmu_update: {{table: l2, index: {slot}, to: l1, "
+                  "flags: [P]}", "    expect: EPERM"]
+    return "\n".join(lines) + "\n"
+
+
+def _linear_rw(what: str) -> str:
+    lines = _head("linear-pagetable-rw", what, 64)
+    lines += ["frames:", "  l4: {}", "tables:", "  l4:", "    0: {to: l4, flags: [P, RW]}",
+              "steps:", "  - pin: {frame: l4, level: 4}", "    expect: EINVAL"]
+    return "\n".join(lines) + "\n"
+
+
 def scenario_for(ex: Explanation) -> str | None:
     """A scenario file reproducing the message of `ex`, or None when there is no skeleton."""
     if not ex.matched or ex.format_id is None:
@@ -117,4 +140,10 @@ def scenario_for(ex: Explanation) -> str | None:
         return _slot3_shared(what)
     if fid == "l1_writable_type":
         return _writable_pagetable(what)
+    if fid in ("l4_xen_private", "l2_xen_private"):
+        slot = d["slot"].value
+        return _xen_slot(4 if fid.startswith("l4") else 2, slot if isinstance(slot, int) else 0,
+                         what)
+    if fid == "linear_rw":
+        return _linear_rw(what)
     return None

@@ -147,6 +147,9 @@ def plan_export(path: Path, profile: str) -> tuple[ScenarioPlan, list[dict[str, 
         mine = steps.get(sp.index)
         row: dict[str, Any] = {"step": sp.index, "op": sp.op,
                                "expect": mine.result if mine else "-", "skip": sp.skip}
+        if mine and mine.expected and mine.expected != mine.result and not sp.skip:
+            # The file's own expectation differs from what pvlab (and verify: Xen) gives.
+            row["scenario_expects"] = mine.expected
         if sp.skip is None:
             if sp.code == OP_READ:
                 row["kind"] = "entry"

@@ -30,6 +30,9 @@ from pvlab.hub.settings import (
 )
 
 PORTS_ENV = "PVLAB_HUB_PORTS"
+#: JupyterLab fetches a news feed and checks PyPI for updates by default: not on our hub.
+NO_PHONE_HOME_ARGS = ["--LabApp.news_url=None",
+                      "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
 IDLE_CULLER = "idle-culler"
 #: What the idle culler may do (jupyterhub-idle-culler's documented minimum scopes).
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -88,8 +91,9 @@ def configure(c: Any, state_dir: str | Path) -> None:
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 180
     c.SimpleLocalProcessSpawner.home_dir_template = str(state / HOMES / "{username}")
+    c.Spawner.args = list(NO_PHONE_HOME_ARGS)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        c.Spawner.args = ["--ServerApp.allow_root=True"]
+        c.Spawner.args.append("--ServerApp.allow_root=True")
     c.JupyterHub.active_server_limit = settings.max_learners
     c.JupyterHub.cleanup_servers = True
     # Answer a spawn request at once (202) instead of holding it up to 10 s: a room of

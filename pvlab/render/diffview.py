@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from pvlab.trace import Outcome
-from pvlab.x86.flags import entry_mfn
+from pvlab.x86.flags import ADDR_MASK, entry_mfn, flag_names
 
 from . import tables, tables_graph
 from .model import Row
@@ -66,6 +66,8 @@ def entry_changes(before: Snapshot, after: Snapshot, mfn: int) -> list[str]:
                 out.append(f"entry {i} written")
             elif i not in b:
                 out.append(f"entry {i} cleared")
+            elif (added := xen_added_flags(a[i], b[i])):
+                out.append(f"entry {i} rewritten by Xen: {'|'.join(flag_names(added))} added")
             else:
                 out.append(f"entry {i} changed")
     if len(out) > 4:
@@ -73,6 +75,25 @@ def entry_changes(before: Snapshot, after: Snapshot, mfn: int) -> list[str]:
     if xen:
         out.append("Xen's own slots written")
     return out
+
+
+def xen_added_flags(old: int, new: int) -> int:
+    """The flag bits Xen set in an entry it adjusted (`adjust_guest_l*e`), else 0.
+
+    Same target, only flag bits added: the guest wrote `old`, Xen keeps `new`.
+    """
+    if entry_mfn(old) != entry_mfn(new) or not old & 1 or new & old != old:
+        return 0
+    return (new & ~old) & ~ADDR_MASK
+
+
+def leaked(before: Snapshot, after: Snapshot, outcome: Outcome | None) -> list[int]:
+    """Frames whose type count rose although the operation failed: references left
+    behind (Xen's PAE slot-3 quirk in `promote_l3_table`, 4.14+)."""
+    if outcome is None or outcome.ok:
+        return []
+    return [m for m in sorted(after.pages) if after.page(m).type_count
+            > before.page(m).type_count]
 
 
 def changes(before: Snapshot, after: Snapshot) -> dict[int, list[str]]:
@@ -117,6 +138,9 @@ def build(before: Snapshot, after: Snapshot, *, outcome: Outcome | None = None,
     model = tables_graph.build(fa, title=title or f"{after.label}: what changed")
     model.kind = "diff"
     ch = changes(before, after)
+    for mfn in leaked(before, after, outcome):
+        ch.setdefault(mfn, []).insert(0, "⚠ leaked: a type reference the failed call "
+                                         "took stays")
     vch = vcpu_changes(before, after)
     for k, n in enumerate(model.nodes):
         rows: list[str] = []

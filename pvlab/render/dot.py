@@ -18,8 +18,13 @@ from .model import GraphModel, Node, Row
 FONT = "Helvetica"
 
 
+#: Slack after each row's text: dot measures text with its own font metrics and the
+#: browser draws it with its own, so a row without slack can overrun its box.
+SLACK = "&#160;&#160;"
+
+
 def _row_html(r: Row, width: int) -> str:
-    text = escape(r.text)
+    text = escape(r.text) + SLACK
     port = f' PORT="{r.port}"' if r.port else ""
     if r.tone == "bad":
         return (f'<TR><TD{port} ALIGN="LEFT" BGCOLOR="{S.RED_FILL}">'
@@ -59,7 +64,7 @@ def _layer_nodes(m: GraphModel) -> dict[int, list[Node]]:
 
 
 def add_node(g: Any, n: Node) -> None:
-    g.node(n.id, node_html(n), tooltip=n.title)
+    g.node(n.id, node_html(n), tooltip=n.title, id=n.id)
 
 
 def _sides(g: Any, m: GraphModel, layers: dict[int, list[Node]]) -> None:

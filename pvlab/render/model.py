@@ -10,6 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: What a box in a picture stands for (the back ends style each kind).
+NodeKind = Literal["root", "table", "candidate", "data", "run", "xen", "frame", "step",
+                   "result", "fault", "note"]
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,7 @@ class Node:
     id: str
     title: str
     rows: tuple[Row, ...] = ()
-    kind: str = "frame"  # root, table, candidate, data, run, xen, frame, step, result, fault
+    kind: NodeKind = "frame"
     layer: int = 0
     cluster: str | None = None
     fill: str = "#ffffff"

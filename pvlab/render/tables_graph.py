@@ -63,15 +63,30 @@ def _status_text(forest: Forest, t: TableFrame, status: str) -> str:
     return "not validated (candidate)"
 
 
+def slot3_leak(forest: Forest, t: TableFrame) -> int:
+    """Type references on a PAE Xen L2 that no drawn L3 holds (Xen's slot-3 leak in
+    `promote_l3_table`: a shared slot-3 L2's reference is never dropped, 4.14+)."""
+    p = t.page
+    if not (p.pae_xen_l2 and t.level == 2 and p.type_count):
+        return 0
+    holders = sum(1 for o in forest.tables.values() if o.level == 3 and o.live
+                  and any(e.index == 3 and e.target == t.mfn for e in o.entries))
+    return max(0, p.type_count - holders - (1 if p.pinned else 0))
+
+
 def _table_node(forest: Forest, t: TableFrame, runs: dict[int, list[EntryRef]]) -> Node:
     o = forest.outcome
     failed_here = o is not None and not o.ok and o.failed_mfn == t.mfn
     status = _status(forest, t)
     p = t.page
     lvl = f"L{t.level}" if t.level else "L?"
-    rows = [Row(f"{lvl} · MFN {t.mfn:#x} · {where(t.mfn)}"),
+    rows = [Row(f"{lvl} · mfn {t.mfn:#x} · {where(t.mfn)}"),
             Row(f"type {p.type_name} · type count {p.type_count} · count {p.count}"),
             Row(_status_text(forest, t, status), tone="bad" if status == "failed" else "muted")]
+    leak = slot3_leak(forest, t)
+    if leak:
+        rows.append(Row(f"⚠ {leak} leaked type reference{'s' * (leak > 1)}: no L3 holds it",
+                        tone="bad"))
     bad_index = o.failed_index if failed_here and o is not None else None
     drawn_bad = False
     for group in run_groups(t.entries):
@@ -119,7 +134,7 @@ def _data_node(forest: Forest, mfn: int) -> Node:
                     kind="data", layer=S.DATA_LAYER, fill=S.RED_FILL, mfn=mfn, status="invalid")
     p = s.page(mfn)
     foreign = p.owner != s.domid
-    rows = [Row(f"MFN {mfn:#x} · {where(mfn)}"),
+    rows = [Row(f"mfn {mfn:#x} · {where(mfn)}"),
             Row(f"{p.owner_name} · {p.type_name} · type count {p.type_count} · count {p.count}",
                 tone="muted")]
     title = f"{name} — data" if name else f"data {mfn:#x}"
@@ -133,7 +148,7 @@ def _run_node(forest: Forest, t: TableFrame, group: list[EntryRef]) -> Node:
     targets = [e.target for e in group]
     lo, hi = min(targets), max(targets)
     contiguous = hi - lo + 1 == len(set(targets))
-    span = f"MFN {lo:#x}–{hi:#x}" + ("" if contiguous else " (scattered)")
+    span = f"mfn {lo:#x}–{hi:#x}" + ("" if contiguous else " (scattered)")
     what = "superpages" if group[0].kind == "super" else "data frames"
     cl = cluster_of(lo, forest.snap.nr_frames)
     if cl != cluster_of(hi, forest.snap.nr_frames):
@@ -147,8 +162,8 @@ def build(forest: Forest, *, title: str) -> GraphModel:
     """The pagetable graph of an analysed forest."""
     s = forest.snap
     g = GraphModel("tables", title, boundary="4 GiB")
-    g.clusters = [Cluster(LOW, "below 4 GiB (MFN < 0x100000)", S.LOW_FILL),
-                  Cluster(HIGH, "at or above 4 GiB (MFN ≥ 0x100000)", S.HIGH_FILL)]
+    g.clusters = [Cluster(LOW, "below 4 GiB (mfn < 0x100000, addr < 0x100000000)", S.LOW_FILL),
+                  Cluster(HIGH, "at or above 4 GiB (mfn ≥ 0x100000)", S.HIGH_FILL)]
     for label, vid, mfn in forest.roots:
         nid = f"cr3_{vid}" + ("u" if "user" in label else "")
         v = next(v for v in s.vcpus if v.vcpu_id == vid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import yaml
 
@@ -27,13 +27,17 @@ from .registry import StepArgs, steps
 RESULTS = {"ok", *(e.name for e in Errno)}
 
 
+#: Who owns a scenario frame: the guest, another domain (d2) or dom_io.
+FrameOwner = Literal["guest", "other", "io"]
+
+
 @dataclass(frozen=True)
 class FrameSpec:
     name: str
     mfn: int | None = None
     below: int | None = None
     above: int | None = None
-    owner: str = "guest"  # guest, other or io
+    owner: FrameOwner = "guest"
 
 
 @dataclass(frozen=True)
@@ -201,28 +205,9 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec]) -> St
     return Step(n, op, args, _expect(ctx, f"{where}: key 'expect'", expect), params)
 
 
-def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
-    """Validate a loaded YAML document and build a :class:`Scenario`."""
-    ctx = _Ctx(source)
-    if not isinstance(data, dict):
-        raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
-                      "start the file with 'name: my-scenario'")
-    _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
-                                   "frames", "tables", "steps", "placement", "seed"}, {"name"})
-    name = data["name"]
-    if not isinstance(name, str) or not name.strip():
-        raise ctx.err("key 'name'", "the name must be a non-empty string",
-                      "write name: my-scenario")
-    xen = data.get("xen")
-    if xen is not None:
-        try:
-            get_profile(str(xen))
-        except PvlabError as e:
-            raise ctx.err("key 'xen'", e.message, e.fix or "") from None
-        xen = str(xen)
-    host = _size(ctx, "key host_memory", data.get("host_memory", "8GiB"))
-
-    g = _mapping(ctx, "key 'guest'", data.get("guest"))
+def _parse_guest(ctx: _Ctx, raw: Any) -> GuestSpec:
+    """The `guest:` mapping: bitness, VM-assists, vCPUs."""
+    g = _mapping(ctx, "key 'guest'", raw)
     _keys(ctx, "guest", g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
     bitness = g.get("bitness", 64)
     if bitness not in (32, 64):
@@ -246,9 +231,13 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
                       bool(g.get("privileged", False)))
     if guest.vcpu0_initialised and guest.vcpus == 0:
         raise ctx.err("guest", "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
+    return guest
 
+
+def _parse_frames(ctx: _Ctx, raw: Any) -> dict[str, FrameSpec]:
+    """The `frames:` mapping: each frame's placement and owner."""
     frames: dict[str, FrameSpec] = {}
-    for fname, spec in _mapping(ctx, "key 'frames'", data.get("frames")).items():
+    for fname, spec in _mapping(ctx, "key 'frames'", raw).items():
         where = f"frame {fname!r}"
         spec = _mapping(ctx, where, spec)
         _keys(ctx, where, spec, {"mfn", "below", "above", "owner"})
@@ -264,18 +253,22 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
             _int(ctx, f"{where}: key 'mfn'", spec["mfn"]) if "mfn" in spec else None,
             _size(ctx, f"{where}: key below", spec["below"]) if "below" in spec else None,
             _size(ctx, f"{where}: key above", spec["above"]) if "above" in spec else None,
-            owner)
+            cast(FrameOwner, owner))
         if "mfn" in spec and ({"below", "above"} & spec.keys()):
             raise ctx.err(where, "give either mfn or below/above", "remove one")
+    return frames
 
+
+def _parse_tables(ctx: _Ctx, raw: Any, frames: dict[str, FrameSpec]) -> dict[str, list[EntrySpec]]:
+    """The `tables:` mapping: entries written into declared frames before the steps."""
     tables: dict[str, list[EntrySpec]] = {}
-    for tname, entries in _mapping(ctx, "key 'tables'", data.get("tables")).items():
-        if tname not in frames:
-            raise ctx.err(f"tables: key {tname!r}", "not a declared frame",
+    for table_name, entries in _mapping(ctx, "key 'tables'", raw).items():
+        if table_name not in frames:
+            raise ctx.err(f"tables: key {table_name!r}", "not a declared frame",
                           "declare it under frames: first")
         out = []
-        for idx, raw_entry in _mapping(ctx, f"table {tname!r}", entries).items():
-            where = f"table {tname!r} entry {idx}"
+        for idx, raw_entry in _mapping(ctx, f"table {table_name!r}", entries).items():
+            where = f"table {table_name!r} entry {idx}"
             index = _int(ctx, where, idx, hi=511)
             entry = _mapping(ctx, where, raw_entry)
             _keys(ctx, where, entry, {"to", "mfn", "flags", "value"})
@@ -293,7 +286,34 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
                 _int(ctx, f"{where}: key 'mfn'", entry["mfn"]) if "mfn" in entry else None,
                 _flags(ctx, f"{where}: key 'flags'", entry.get("flags")),
                 _int(ctx, f"{where}: key 'value'", entry["value"]) if "value" in entry else None))
-        tables[str(tname)] = out
+        tables[str(table_name)] = out
+    return tables
+
+
+def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
+    """Validate a loaded YAML document and build a :class:`Scenario`."""
+    ctx = _Ctx(source)
+    if not isinstance(data, dict):
+        raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
+                      "start the file with 'name: my-scenario'")
+    _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
+                                   "frames", "tables", "steps", "placement", "seed"}, {"name"})
+    name = data["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ctx.err("key 'name'", "the name must be a non-empty string",
+                      "write name: my-scenario")
+    xen = data.get("xen")
+    if xen is not None:
+        try:
+            get_profile(str(xen))
+        except PvlabError as e:
+            raise ctx.err("key 'xen'", e.message, e.fix or "") from None
+        xen = str(xen)
+    host = _size(ctx, "key host_memory", data.get("host_memory", "8GiB"))
+
+    guest = _parse_guest(ctx, data.get("guest"))
+    frames = _parse_frames(ctx, data.get("frames"))
+    tables = _parse_tables(ctx, data.get("tables"), frames)
 
     raw_steps = data.get("steps") or []
     if not isinstance(raw_steps, list):

@@ -98,6 +98,11 @@ class StepKind(Generic[A]):
         return {f.name for f in self.fields() if not is_required(f)}
 
     @property
+    def form_fields(self) -> tuple[str, ...]:
+        """The fields a lab form offers, in order (`form`, else every field)."""
+        return self.form or tuple(f.name for f in self.fields())
+
+    @property
     def frame_fields(self) -> tuple[str, ...]:
         """The fields that name frames (resolved with `run.mfn`)."""
         return tuple(f.name for f in self.fields() if spec_of(f).kind == "frame")

@@ -1,9 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""The lab's document: a scenario in the making.
+"""The lab's document: the core's typed :class:`~pvlab.scenario.Scenario`, plus a cursor.
 
-Everything the lab shows is rebuilt from a :class:`Document` by the scenario runner,
-so a sketch made by clicking is, at every moment, a scenario file: `to_data()` is
-what `export_yaml()` writes and what `pvlab run` reads back.
+The lab keeps no model of its own. A :class:`Document` holds the very `Scenario` that
+`pvlab run` loads, how many of its steps are applied, and two lab-only notes (the level
+each frame is meant to be, and the MFN each frame got when first placed, so a rebuild
+keeps frames where they are). Every edit goes through the scenario package's public
+entry point: the lab writes the scenario as a mapping (:func:`scenario_data`), changes
+the mapping in a :class:`Draft`, and `parse_scenario` validates it with the same clear
+messages a file gets. So an edit the core would refuse is refused here too, and the
+export is the scenario itself.
 """
 
 from __future__ import annotations
@@ -15,18 +20,19 @@ from typing import Any
 
 import yaml
 
-from pvlab.scenario import Scenario, ScenarioRun, load_scenario, parse_scenario, run_scenario
+from pvlab.scenario import Scenario, ScenarioRun, Step, load_scenario, parse_scenario, run_scenario
 from pvlab.units import format_size
 from pvlab.x86.flags import flag_names
 from pvlab.xen.abi import abi_for
 from pvlab.xen.profiles import DEFAULT_PROFILE
 
-#: Steps that check state and carry their expectation in their own keys.
-CHECK_OPS = ("expect_page", "expect_entry")
 #: Step keys that name a frame.
 FRAME_KEYS = ("frame", "table", "to", "cr3")
+#: Step keys whose numbers read best in hex.
+_HEX_KEYS = ("mfn", "value", "va")
 
 _ROLE_RE = re.compile(r"^l([1-4])(?![0-9])", re.IGNORECASE)
+LAB_SOURCE = "the lab"
 
 
 class HexInt(int):
@@ -62,105 +68,129 @@ def role_from_name(name: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
+# ---------------------------------------------------------------------- Scenario -> mapping
+def _arg_data(key: str, value: Any) -> Any:
+    if key == "flags" and isinstance(value, int) and not isinstance(value, bool):
+        return flags_list(value)
+    if key in _HEX_KEYS and isinstance(value, int) and not isinstance(value, bool):
+        return HexInt(value)
+    return copy.deepcopy(value)
+
+
+def step_data(step: Step) -> dict[str, Any]:
+    """One parsed step as a scenario file writes it (`{pin: {frame: l3, level: 3}}`)."""
+    out: dict[str, Any] = {step.op: Flow({k: _arg_data(k, v) for k, v in step.args.items()})}
+    if step.expect is not None:
+        out["expect"] = copy.deepcopy(step.expect)
+    return out
+
+
+def scenario_data(scn: Scenario, *, upto: int | None = None,
+                  placed: dict[str, int] | None = None) -> dict[str, Any]:
+    """`scn` as the mapping `parse_scenario` reads (steps up to `upto`, default all).
+
+    `placed` pins those frames to their MFN (how the lab rebuilds without moving frames).
+    """
+    g = scn.guest
+    guest: dict[str, Any] = {"bitness": g.bitness, "vm_assists": [str(a) for a in g.vm_assists],
+                             "vcpu0_initialised": g.vcpu0_initialised}
+    if g.vcpus != 1:
+        guest["vcpus"] = g.vcpus
+    if g.privileged:
+        guest["privileged"] = True
+    data: dict[str, Any] = {"name": scn.name}
+    if scn.description:
+        data["description"] = scn.description
+    data["xen"] = scn.profile
+    if scn.host_memory != 8 << 30:
+        data["host_memory"] = format_size(scn.host_memory)
+    if scn.placement != "low-first":
+        data["placement"] = scn.placement
+        data["seed"] = scn.seed
+    data["guest"] = guest
+    frames: dict[str, Any] = {}
+    for f in scn.frames.values():
+        spec: dict[str, Any] = {}
+        if placed and f.name in placed:
+            spec["mfn"] = HexInt(placed[f.name])
+        elif f.mfn is not None:
+            spec["mfn"] = HexInt(f.mfn)
+        else:
+            if f.below is not None:
+                spec["below"] = format_size(f.below)
+            if f.above is not None:
+                spec["above"] = format_size(f.above)
+        if f.owner != "guest":
+            spec["owner"] = f.owner
+        frames[f.name] = Flow(spec)
+    data["frames"] = frames
+    tables: dict[str, Any] = {}
+    for name, entries in scn.tables.items():
+        if entries:
+            tables[name] = {e.index: Flow(_entry_data(e.to, e.mfn, e.flags, e.value))
+                            for e in sorted(entries, key=lambda e: e.index)}
+    if tables:
+        data["tables"] = tables
+    steps = scn.steps if upto is None else scn.steps[:upto]
+    data["steps"] = [step_data(s) for s in steps]
+    return data
+
+
+def _entry_data(to: str | None, mfn: int | None, flags: int, value: int | None) -> dict[str, Any]:
+    if value is not None:
+        return {"value": HexInt(value)}
+    out: dict[str, Any] = {}
+    if to is not None:
+        out["to"] = to
+    elif mfn is not None:
+        out["mfn"] = HexInt(mfn)
+    out["flags"] = flags_list(flags)
+    return out
+
+
+# ---------------------------------------------------------------------- the document
 @dataclass
-class Document:
-    """Guest settings, frames, initial table contents, steps and the step cursor."""
+class Draft:
+    """A document being edited: the scenario as a mapping, and the lab's notes.
 
-    name: str = "lab-sketch"
-    description: str = ""
-    xen: str = DEFAULT_PROFILE
-    host_memory: int = 8 << 30
-    bitness: int = 64
-    vm_assists: list[str] = field(default_factory=list)
-    vcpu0_initialised: bool = False
-    vcpus: int = 1
-    privileged: bool = False
-    #: name -> spec as scenario files write it ({}, {below: ...}, {mfn: ...})
-    frames: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: name -> the pagetable level the learner means the frame to be (lab-only)
-    roles: dict[str, int] = field(default_factory=dict)
-    #: name -> index -> entry ({to, flags} | {mfn, flags} | {value}), written before steps
-    tables: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    #: scenario steps ({op: args, expect?: ...})
-    steps: list[dict[str, Any]] = field(default_factory=list)
-    #: how many steps are applied (step/back move it)
-    cursor: int = 0
-    #: name -> MFN each frame got when first built; rebuilding keeps frames where they are
-    #: (lab-only: the export writes the specs above)
-    placed: dict[str, int] = field(default_factory=dict)
-    placement: str = "low-first"
-    seed: int = 0
+    Session actions change a draft; :meth:`Document.from_draft` validates it through
+    `parse_scenario`, so a draft the core refuses never becomes the document.
+    """
 
-    def copy(self) -> Document:
-        return copy.deepcopy(self)
+    data: dict[str, Any]
+    roles: dict[str, int]
+    placed: dict[str, int]
+    cursor: int
 
-    # ------------------------------------------------------------------ as a scenario
-    def to_data(self, *, upto: int | None = None, exact: bool = False) -> dict[str, Any]:
-        """The document as a scenario mapping (steps up to `upto`, default all).
+    @property
+    def guest(self) -> dict[str, Any]:
+        return self.data.setdefault("guest", {})
 
-        `exact=True` pins every frame already placed to its MFN (how the lab rebuilds).
-        """
-        guest: dict[str, Any] = {"bitness": self.bitness, "vm_assists": list(self.vm_assists),
-                                 "vcpu0_initialised": self.vcpu0_initialised}
-        if self.vcpus != 1:
-            guest["vcpus"] = self.vcpus
-        if self.privileged:
-            guest["privileged"] = True
-        data: dict[str, Any] = {"name": self.name}
-        if self.description:
-            data["description"] = self.description
-        data["xen"] = self.xen
-        if self.host_memory != 8 << 30:
-            data["host_memory"] = format_size(self.host_memory)
-        if self.placement != "low-first":
-            data["placement"] = self.placement
-            data["seed"] = self.seed
-        data["guest"] = guest
-        data["frames"] = {n: Flow(self._spec(n, exact)) for n in self.frames}
-        tables = {t: {i: Flow(e) for i, e in sorted(ents.items())}
-                  for t, ents in self.tables.items() if ents}
-        if tables:
-            data["tables"] = tables
-        steps = self.steps if upto is None else self.steps[:upto]
-        data["steps"] = [{k: Flow(v) if k == step_op(s) else copy.deepcopy(v)
-                          for k, v in s.items()} for s in steps]
-        return data
+    @property
+    def frames(self) -> dict[str, Any]:
+        return self.data.setdefault("frames", {})
 
-    def _spec(self, name: str, exact: bool) -> dict[str, Any]:
-        spec = dict(self.frames[name])
-        if exact and name in self.placed:
-            owner = spec.get("owner")
-            spec = {"mfn": HexInt(self.placed[name])}
-            if owner:
-                spec["owner"] = owner
-        return spec
+    @property
+    def tables(self) -> dict[str, Any]:
+        return self.data.setdefault("tables", {})
 
-    def scenario(self, *, source: str = "the lab", exact: bool = True) -> Scenario:
-        return parse_scenario(self.to_data(exact=exact), source=source)
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        return self.data.setdefault("steps", [])
 
-    def build(self) -> ScenarioRun:
-        """Set the guest up and run the applied steps (raises `PvlabError` if invalid).
-
-        Frames keep the MFNs they had (`placed`); new frames are placed and remembered.
-        """
-        run = run_scenario(self.scenario(), stop_after=self.cursor)
-        self.placed = {n: m for n, m in run.frames.items() if n in self.frames}
-        return run
-
-    # ------------------------------------------------------------------ references
     def references(self, frame: str) -> list[str]:
-        """Where the document names `frame` (other than its own declaration)."""
+        """Where the draft names `frame` (other than its own declaration)."""
         found = []
-        for t, ents in self.tables.items():
-            for i, e in ents.items():
-                if e.get("to") == frame:
-                    found.append(f"entry {i} of {t}")
+        for table, entries in self.tables.items():
+            for index, entry in entries.items():
+                if entry.get("to") == frame:
+                    found.append(f"entry {index} of {table}")
         if self.tables.get(frame):
             found.append(f"the entries written into {frame}")
         for n, s in enumerate(self.steps, 1):
-            args = step_args(s)
-            if any(args.get(k) == frame for k in FRAME_KEYS):
-                found.append(f"step {n} ({step_op(s)})")
+            op = next(k for k in s if k not in ("expect", "note", "comment"))
+            if any((s[op] or {}).get(k) == frame for k in FRAME_KEYS):
+                found.append(f"step {n} ({op})")
         return found
 
     def unique_name(self, base: str) -> str:
@@ -174,129 +204,164 @@ class Document:
             n += 1
         return f"{base}_{n}"
 
-
-# ---------------------------------------------------------------------- steps as dicts
-def step_op(step: dict[str, Any]) -> str:
-    return next(k for k in step if k not in ("expect", "note", "comment"))
-
-
-def step_args(step: dict[str, Any]) -> dict[str, Any]:
-    return step[step_op(step)] or {}
-
-
-def describe_step(step: dict[str, Any]) -> str:
-    op = step_op(step)
-    parts = []
-    for k, v in step_args(step).items():
-        if isinstance(v, list):
-            v = "|".join(str(x) for x in v) if k == "flags" else ",".join(str(x) for x in v)
-        elif isinstance(v, int) and not isinstance(v, bool) and k in ("mfn", "value"):
-            v = hex(v)
-        parts.append(f"{k}={v}")
-    return " ".join([op, *parts])
+    def append_step(self, step: dict[str, Any]) -> str | None:
+        """Add `step` after the cursor (later steps are dropped); a note if some were."""
+        dropped = len(self.steps) - self.cursor
+        del self.steps[self.cursor:]
+        self.steps.append(step)
+        self.cursor = len(self.steps)
+        return f"{dropped} later step(s) dropped" if dropped else None
 
 
-# ---------------------------------------------------------------------- loading
-def _entry_dict(to: str | None, mfn: int | None, flags: int, value: int | None) -> dict[str, Any]:
-    if value is not None:
-        return {"value": HexInt(value)}
-    out: dict[str, Any] = {}
-    if to is not None:
-        out["to"] = to
-    elif mfn is not None:
-        out["mfn"] = HexInt(mfn)
-    out["flags"] = flags_list(flags)
-    return out
+@dataclass
+class Document:
+    """The scenario, how many of its steps are applied, and the lab's notes on frames."""
+
+    scenario: Scenario = field(default_factory=lambda: Document.empty_scenario())
+    #: name -> the pagetable level the learner means the frame to be (lab-only)
+    roles: dict[str, int] = field(default_factory=dict)
+    #: name -> MFN each frame got when first built; rebuilding keeps frames where they are
+    placed: dict[str, int] = field(default_factory=dict)
+    #: how many steps are applied (step/back move it)
+    cursor: int = 0
+
+    @staticmethod
+    def empty_scenario(*, xen: str = DEFAULT_PROFILE, bitness: int = 64) -> Scenario:
+        return parse_scenario({"name": "lab-sketch", "xen": xen, "guest": {"bitness": bitness}},
+                              source=LAB_SOURCE)
+
+    @classmethod
+    def empty(cls, *, xen: str = DEFAULT_PROFILE, bitness: int = 64) -> Document:
+        return cls(cls.empty_scenario(xen=xen, bitness=bitness))
+
+    def copy(self) -> Document:
+        """A copy whose lab notes can change; the Scenario is shared (the lab never
+        changes a Scenario in place: every edit parses a new one from a Draft)."""
+        return Document(self.scenario, dict(self.roles), dict(self.placed), self.cursor)
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def name(self) -> str:
+        return self.scenario.name
+
+    @property
+    def xen(self) -> str:
+        return self.scenario.profile
+
+    @property
+    def bitness(self) -> int:
+        return self.scenario.guest.bitness
+
+    @property
+    def vm_assists(self) -> list[str]:
+        return [str(a) for a in self.scenario.guest.vm_assists]
+
+    @property
+    def vcpu0_initialised(self) -> bool:
+        return self.scenario.guest.vcpu0_initialised
+
+    @property
+    def frames(self) -> dict[str, Any]:
+        return self.scenario.frames
+
+    @property
+    def tables(self) -> dict[str, Any]:
+        return self.scenario.tables
+
+    @property
+    def steps(self) -> list[Step]:
+        return self.scenario.steps
+
+    # ------------------------------------------------------------------ editing
+    def draft(self) -> Draft:
+        return Draft(scenario_data(self.scenario), dict(self.roles), dict(self.placed),
+                     self.cursor)
+
+    @classmethod
+    def from_draft(cls, draft: Draft) -> Document:
+        """Validate the draft through `parse_scenario` (raises `ScenarioError`)."""
+        scn = parse_scenario(draft.data, source=LAB_SOURCE)
+        names = set(scn.frames)
+        roles = {n: lvl for n, lvl in draft.roles.items() if n in names}
+        placed = {n: m for n, m in draft.placed.items() if n in names}
+        return cls(scn, roles, placed, min(draft.cursor, len(scn.steps)))
+
+    # ------------------------------------------------------------------ running
+    def build_scenario(self) -> Scenario:
+        """The scenario with every frame already placed pinned to its MFN."""
+        if not self.placed:
+            return self.scenario
+        return parse_scenario(scenario_data(self.scenario, placed=self.placed),
+                              source=LAB_SOURCE)
+
+    def build(self, *, profile: str | None = None, cursor: int | None = None) -> ScenarioRun:
+        """Set the guest up and run the applied steps (raises `PvlabError` if invalid).
+
+        Frames keep the MFNs they had (`placed`); new frames are placed and remembered.
+        """
+        run = run_scenario(self.build_scenario(), profile=profile,
+                           stop_after=self.cursor if cursor is None else cursor)
+        if profile is None and cursor is None:
+            self.placed = {n: m for n, m in run.frames.items() if n in self.frames}
+        return run
+
+    def with_guest(self, **changes: Any) -> Document:
+        """The same document with guest settings changed (side-by-side mode)."""
+        d = self.draft()
+        d.guest.update(changes)
+        return Document.from_draft(d)
 
 
-def _step_dict(op: str, args: dict[str, Any], expect: Any) -> dict[str, Any]:
-    a: dict[str, Any] = {}
-    for k, v in args.items():
-        if k == "flags" and isinstance(v, int):
-            a[k] = flags_list(v)
-        elif k in ("mfn", "value") and isinstance(v, int) and not isinstance(v, bool):
-            a[k] = HexInt(v)
-        else:
-            a[k] = copy.deepcopy(v)
-    out: dict[str, Any] = {op: a}
-    if expect is not None:
-        out["expect"] = copy.deepcopy(expect)
-    return out
+def guess_roles(scn: Scenario, top_level: int) -> dict[str, int]:
+    """Frame -> meant level from what the steps do with it and from its name."""
+    roles: dict[str, int] = {}
+    for s in scn.steps:
+        ref = s.args.get("frame")
+        if s.op == "pin" and isinstance(ref, str):
+            roles.setdefault(ref, int(s.args["level"]))
+        if s.op in ("vcpu_initialise", "new_baseptr"):
+            ref = s.args.get("cr3", ref)
+            if isinstance(ref, str):
+                roles.setdefault(ref, top_level)
+    for name in scn.frames:
+        role = role_from_name(name)
+        if role:
+            roles.setdefault(name, role)
+    return roles
 
 
 def document_from_scenario(scn: Scenario) -> Document:
     """A lab document holding `scn` (its steps not yet applied)."""
-    doc = Document(name=scn.name, description=scn.description, xen=scn.profile,
-                   host_memory=scn.host_memory, bitness=scn.guest.bitness,
-                   vm_assists=[str(a) for a in scn.guest.vm_assists],
-                   vcpu0_initialised=scn.guest.vcpu0_initialised, vcpus=scn.guest.vcpus,
-                   privileged=scn.guest.privileged, placement=scn.placement, seed=scn.seed)
-    for f in scn.frames.values():
-        spec: dict[str, Any] = {}
-        if f.mfn is not None:
-            spec["mfn"] = HexInt(f.mfn)
-        if f.below is not None:
-            spec["below"] = format_size(f.below)
-        if f.above is not None:
-            spec["above"] = format_size(f.above)
-        if f.owner != "guest":
-            spec["owner"] = f.owner
-        doc.frames[f.name] = spec
-    for t, entries in scn.tables.items():
-        doc.tables[t] = {e.index: _entry_dict(e.to, e.mfn, e.flags, e.value) for e in entries}
-    doc.steps = [_step_dict(s.op, s.args, s.expect) for s in scn.steps]
-    top_level = abi_for(doc.bitness).top_level
-    for s in doc.steps:
-        op, args = step_op(s), step_args(s)
-        if op == "pin" and isinstance(args.get("frame"), str):
-            doc.roles.setdefault(args["frame"], int(args["level"]))
-        if op in ("vcpu_initialise", "new_baseptr"):
-            ref = args.get("cr3", args.get("frame"))
-            if isinstance(ref, str):
-                doc.roles.setdefault(ref, top_level)
-    for name in doc.frames:
-        role = role_from_name(name)
-        if role:
-            doc.roles.setdefault(name, role)
-    return doc
+    return Document(scn, guess_roles(scn, abi_for(scn.guest.bitness).top_level))
 
 
-def load_document(path_or_text: Any, *, source: str | None = None) -> Document:
-    return document_from_scenario(load_scenario(path_or_text, source=source))
+def load_scenario_for_lab(path_or_text: Any, *, source: str | None = None) -> Scenario:
+    return load_scenario(path_or_text, source=source)
 
 
-# ---------------------------------------------------------------------- export
-def _observed_check(step: dict[str, Any], run: ScenarioRun) -> dict[str, Any]:
-    """Rewrite a check step that no longer holds with what the state shows now."""
-    op, args = step_op(step), dict(step_args(step))
-    if op == "expect_page":
-        pi = run.xen.machine.page(run.mfn(args["frame"]))
-        actual = {"type": pi.type_name, "type_count": pi.type_count, "count": pi.count,
-                  "pinned": pi.pinned, "validated": pi.validated, "pae_xen_l2": pi.pae_xen_l2}
-        return {op: Flow({k: (actual[k] if k in actual else v) for k, v in args.items()})}
-    value = run.xen.machine.read_entry(run.mfn(args["table"]), int(args["index"]))
-    return {op: Flow({"table": args["table"], "index": args["index"], "value": HexInt(value)})}
+def export_data(doc: Document, run: ScenarioRun) -> tuple[dict[str, Any], list[str]]:
+    """The applied part of `doc` as a scenario whose expectations are what happened.
 
-
-def export_data(doc: Document, run: ScenarioRun) -> dict[str, Any]:
-    """The applied part of `doc` as a scenario whose expectations are what happened."""
-    data = doc.to_data(upto=doc.cursor)
-    out_steps = []
-    for n, (raw, res) in enumerate(zip(data["steps"], run.steps, strict=True), 1):
-        step = dict(raw)
+    Returns the mapping and notes on check steps left out because they do not hold
+    (a file with a failing check would not pass `pvlab run`).
+    """
+    data = scenario_data(doc.scenario, upto=doc.cursor)
+    out_steps, notes = [], []
+    for raw, res in zip(data["steps"], run.steps, strict=True):
         if res.is_check:
             if res.held:
-                out_steps.append(step)
-            else:  # observe the state as it was at that step
-                then = run if n == len(run.steps) else run_scenario(doc.scenario(),
-                                                                    stop_after=n)
-                out_steps.append(_observed_check(step, then))
+                out_steps.append(raw)
+            else:
+                why = res.outcome.failure.explanation if res.outcome.failure else ""
+                notes.append(f"step {res.index} ({res.description}) left out: it does not "
+                             f"hold{': ' + why if why else ''}")
             continue
+        step = dict(raw)
         if step.get("expect") is None or res.held is False:
             step["expect"] = res.result
         out_steps.append(step)
     data["steps"] = out_steps
-    return data
+    return data, notes
 
 
 def dump_yaml(data: dict[str, Any]) -> str:

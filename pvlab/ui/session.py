@@ -20,24 +20,23 @@ from pathlib import Path
 from typing import Any
 
 from pvlab.errors import PvlabError
-from pvlab.scenario import ScenarioRun
+from pvlab.scenario import ScenarioRun, load_scenario
 from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, format_size, parse_size
 from pvlab.x86.flags import parse_flags
-from pvlab.xen.domain import VM_ASSISTS, vm_assist_mask, vm_assist_names, vm_assist_number
+from pvlab.xen.domain import VM_ASSISTS, vm_assist_names, vm_assist_number
+from pvlab.xen.hypervisor import Xen
 from pvlab.xen.profiles import PROFILES, get_profile
 
 from .document import (
     Document,
+    Draft,
     HexInt,
-    describe_step,
+    document_from_scenario,
     dump_yaml,
     export_data,
     flags_list,
-    load_document,
     role_from_name,
-    step_args,
-    step_op,
 )
 from .examples import example_path
 
@@ -56,7 +55,11 @@ class FrameRow:
     count: int
     pinned: bool
     validated: bool
+    #: the last hypercall failed validating this frame (it is not a live table now)
     failed: bool
+    #: the last hypercall's failing check names this frame, which stays a live table
+    #: (e.g. the shared slot-3 L2 under 4.17: validated, and where the check stopped)
+    refused_at: bool = False
 
     @property
     def address(self) -> int:
@@ -71,17 +74,30 @@ class FrameRow:
         return "above 4 GiB" if self.above_4g else "below 4 GiB"
 
 
-def assist_validity(bitness: int) -> dict[str, str]:
-    """VM-assist name -> "" when valid for `bitness`, else why not (`vm_assist_mask`)."""
-    mask = vm_assist_mask(bitness)
+def assist_probe(profile: str, bitness: int) -> dict[str, Outcome]:
+    """VM-assist name -> the outcome of `do_vm_assist(enable, name)` on a fresh guest.
+
+    The lab asks the core instead of knowing Xen's rules: a refused assist carries Xen's
+    reason and function in its outcome (`arch_vm_assist_valid_mask`, profile policies).
+    """
+    key = (get_profile(profile).name, bitness)
+    if key not in _PROBES:
+        xen = Xen(key[0], "64MiB")
+        _PROBES[key] = {name: xen.create_domain(bitness).vm_assist("enable", name)
+                        for name in VM_ASSISTS}
+    return _PROBES[key]
+
+
+_PROBES: dict[tuple[str, int], dict[str, Outcome]] = {}
+
+
+def assist_validity(profile: str, bitness: int) -> dict[str, str]:
+    """VM-assist name -> "" when the core accepts it for this guest, else Xen's refusal."""
     out = {}
-    for name, bit in VM_ASSISTS.items():
-        if mask >> bit & 1:
-            out[name] = ""
-        else:
-            out[name] = (f"not valid for a {bitness}-bit PV guest: bit {bit} is outside "
-                         f"arch_vm_assist_valid_mask ({mask:#x}); do_vm_assist refuses it "
-                         "with -EINVAL")
+    for name, outcome in assist_probe(profile, bitness).items():
+        ev = outcome.failure
+        out[name] = "" if outcome.ok or ev is None else (
+            f"{ev.explanation}: {outcome.op} returns -{outcome.errno} [{ev.xen_function}]")
     return out
 
 
@@ -89,13 +105,15 @@ class LabSession:
     """The scenario lab's state and actions (no widgets; `pvlab.ui.Lab` adds them)."""
 
     def __init__(self, *, profile: str | None = None, bitness: int = 64) -> None:
-        self.doc = Document(xen=get_profile(profile).name, bitness=bitness)
+        self.doc = Document.empty(xen=get_profile(profile).name, bitness=bitness)
         self._undo: list[Document] = []
         self.log: list[str] = []
         self.status_text = ""
         self.status_kind = "info"  # ok, fail, error, info
         self.last_outcome: Outcome | None = None
         self.last_error: PvlabError | None = None
+        #: the state before the last action (what the change badges compare with)
+        self.previous_run: ScenarioRun | None = None
         self.run: ScenarioRun = self.doc.build()
         self._say("info", "empty lab: allocate frames, write entries, then pin")
 
@@ -123,7 +141,7 @@ class LabSession:
 
     @property
     def steps(self) -> list[str]:
-        return [describe_step(s) for s in self.doc.steps]
+        return [s.describe() for s in self.doc.steps]
 
     @property
     def can_undo(self) -> bool:
@@ -149,15 +167,47 @@ class LabSession:
 
     def frame_rows(self) -> list[FrameRow]:
         m = self.run.xen.machine
-        failed = self.last_outcome.failed_mfn if self.last_outcome is not None else None
+        out = self.last_outcome
+        failed = out.failed_mfn if out is not None and not out.ok else None
         rows = []
         for name, mfn in self.run.frames.items():
             pi = m.page(mfn)
+            live = pi.validated and pi.type_count > 0
             rows.append(FrameRow(name, mfn, self.doc.roles.get(name), pi.type_name,
                                  pi.type_count, pi.count, pi.pinned, pi.validated,
-                                 failed == mfn and not (self.last_outcome and
-                                                        self.last_outcome.ok)))
+                                 failed == mfn and not live, failed == mfn and live))
         return sorted(rows, key=lambda r: r.mfn)
+
+    def run_before_last_step(self) -> ScenarioRun | None:
+        """The state just before the last applied step (for its replay and its diff)."""
+        if self.doc.cursor == 0:
+            return None
+        prev = self.previous_run
+        if (prev is not None and len(prev.steps) == self.doc.cursor - 1
+                and prev.scenario.steps[:len(prev.steps)] == self.doc.steps[:len(prev.steps)]
+                and prev.profile == self.run.profile
+                and prev.scenario.guest == self.doc.scenario.guest):
+            return prev
+        return self.doc.build(cursor=self.doc.cursor - 1)
+
+    def compare_run(self, mode: str) -> tuple[str, ScenarioRun] | None:
+        """The same document under the other profile (`"profile"`) or bitness (`"bitness"`).
+
+        Returns a label and the run, or None when the other side cannot be built (say
+        why in the label instead: e.g. a VM-assist that the other bitness refuses).
+        """
+        if mode == "profile":
+            other = "4.17" if get_profile(self.profile).name != "4.17" else "4.19"
+            return f"Xen {other}", self.doc.build(profile=other)
+        if mode == "bitness":
+            bits = ({32, 64} - {self.bitness}).pop()
+            valid = assist_validity(self.profile, bits)
+            doc = self.doc.with_guest(
+                bitness=bits, vm_assists=[a for a in self.doc.vm_assists if not valid.get(a)])
+            doc.placed = dict(self.doc.placed)
+            return f"{bits}-bit PV guest", doc.build(profile=self.profile,
+                                                     cursor=self.doc.cursor)
+        return None
 
     def domain_summary(self) -> str:
         d = self.run.guest.domain
@@ -195,12 +245,15 @@ class LabSession:
         where = f" [{ev.xen_function}]" if ev else ""
         return f"{what}: {out.result} ({out.rc}) — {out.reason}{where}"
 
-    def _commit(self, what: str, mutate: Callable[[Document], str | None], *,
+    def _commit(self, what: str, mutate: Callable[[Draft], str | None], *,
                 is_step: bool = False) -> bool:
-        """Apply `mutate` to a copy of the document, rebuild, and keep it if it builds."""
-        new = self.doc.copy()
+        """Apply `mutate` to a draft of the document, validate and rebuild it, and keep it
+        if it builds. The status is this action's own result: a step's outcome for a
+        hypercall, "ok" for an edit that was done, "error" for one that was refused."""
+        draft = self.doc.draft()
         try:
-            note = mutate(new)
+            note = mutate(draft)
+            new = Document.from_draft(draft)
             run = new.build()
         except PvlabError as err:
             self.last_error = err
@@ -209,6 +262,7 @@ class LabSession:
             return False
         self.last_error = None
         self._undo.append(self.doc)
+        self.previous_run = self.run
         self.doc, self.run = new, run
         last = run.steps[-1] if run.steps else None
         self.last_outcome = last.outcome if last is not None else None
@@ -217,52 +271,53 @@ class LabSession:
             self._say("ok" if last.outcome.ok else "fail",
                       self._outcome_text(f"#{last.index} {what}", last.outcome) + extra)
         elif last is not None:
-            self._say("ok" if last.outcome.ok else "fail",
-                      f"{what}{extra}; replayed {len(run.steps)} step(s), last "
+            self._say("ok", f"{what}{extra}; replayed {len(run.steps)} step(s), last "
                       + self._outcome_text(f"#{last.index} {last.description}", last.outcome))
         else:
-            self._say("info", f"{what}{extra}")
+            self._say("ok", f"{what}{extra}")
         return True
 
     # ------------------------------------------------------------------ settings
     def set_bitness(self, bitness: int) -> bool:
         """64 (PV64) or 32 (PV32 on 64-bit Xen); replays every step."""
 
-        def mutate(d: Document) -> str | None:
+        def mutate(d: Draft) -> str | None:
             if bitness not in (32, 64):
                 raise PvlabError(f"bitness {bitness!r} is not 32 or 64", "choose 32 or 64")
-            d.bitness = int(bitness)
-            valid = assist_validity(d.bitness)
-            dropped = [a for a in d.vm_assists if valid.get(a)]
-            d.vm_assists = [a for a in d.vm_assists if a not in dropped]
-            return f"dropped {', '.join(dropped)}: not valid for 32-bit" if dropped else None
+            d.guest["bitness"] = int(bitness)
+            valid = assist_validity(self.profile, int(bitness))
+            have = [str(a) for a in d.guest.get("vm_assists", [])]
+            dropped = [a for a in have if valid.get(a)]
+            d.guest["vm_assists"] = [a for a in have if a not in dropped]
+            return (f"dropped {', '.join(dropped)}: not valid for a {bitness}-bit guest"
+                    if dropped else None)
         return self._commit(f"guest bitness {bitness}", mutate)
 
     def set_profile(self, profile: str) -> bool:
-        def mutate(d: Document) -> None:
-            d.xen = get_profile(profile).name
+        def mutate(d: Draft) -> None:
+            d.data["xen"] = get_profile(profile).name
         return self._commit(f"Xen profile {profile}", mutate)
 
     def set_vm_assist(self, name: str, enabled: bool = True) -> bool:
         """The VM-assists the domain has when the steps start (scenario `guest.vm_assists`)."""
 
-        def mutate(d: Document) -> None:
+        def mutate(d: Draft) -> None:
             vm_assist_number(name)
             key = str(name).lower().removeprefix("vmasst_type_")
-            why = assist_validity(d.bitness).get(key, "")
+            why = assist_validity(self.profile, self.bitness).get(key, "")
             if enabled and why:
-                raise PvlabError(f"VM-assist {key} is {why}",
-                                 "switch the guest to 64-bit first" if d.bitness == 32
-                                 else "choose another VM-assist")
-            rest = [a for a in d.vm_assists if a != key]
-            d.vm_assists = [*rest, key] if enabled else rest
+                raise PvlabError(f"Xen refuses it: {why}",
+                                 "change the guest's bitness or the Xen profile first, or "
+                                 "choose another VM-assist")
+            rest = [str(a) for a in d.guest.get("vm_assists", []) if a != key]
+            d.guest["vm_assists"] = [*rest, key] if enabled else rest
         return self._commit(f"VM-assist {name} {'on' if enabled else 'off'}", mutate)
 
     def set_vcpu0_initialised(self, initialised: bool) -> bool:
         """Start with vCPU 0 running (the guest booted) or not (the toolstack is building)."""
 
-        def mutate(d: Document) -> None:
-            d.vcpu0_initialised = bool(initialised)
+        def mutate(d: Draft) -> None:
+            d.guest["vcpu0_initialised"] = bool(initialised)
         return self._commit(f"vCPU 0 {'initialised' if initialised else 'not initialised'} "
                             "at start", mutate)
 
@@ -273,7 +328,7 @@ class LabSession:
         """Allocate a guest frame; returns its name (None if it could not be done)."""
         chosen = ""
 
-        def mutate(d: Document) -> None:
+        def mutate(d: Draft) -> None:
             nonlocal chosen
             if name is not None and name in d.frames:
                 raise PvlabError(f"a frame named {name!r} exists already",
@@ -305,14 +360,14 @@ class LabSession:
             role = level or role_from_name(chosen)
             if role:
                 d.roles[chosen] = role
-        where = ("at MFN " + (hex(mfn) if isinstance(mfn, int) else str(mfn)) if mfn is not None
+        where = ("at mfn " + (hex(mfn) if isinstance(mfn, int) else str(mfn)) if mfn is not None
                  else f"below {below}" if below is not None
                  else f"above {above}" if above is not None else "anywhere")
         ok = self._commit(f"allocate {name or 'a frame'} {where}", mutate)
         if not ok:
             return None
         got = self.run.frames[chosen]
-        self.status_text = (f"allocated {chosen} {where}: MFN {got:#x} (address "
+        self.status_text = (f"allocated {chosen} {where}: mfn {got:#x} (addr "
                             f"{got << PAGE_SHIFT:#x}, {'above' if got >= MFN_4GIB else 'below'}"
                             " 4 GiB)")
         self.log[-1] = self.status_text
@@ -321,7 +376,7 @@ class LabSession:
     def free(self, name: str) -> bool:
         """Give a frame back (only one that nothing in the sketch uses)."""
 
-        def mutate(d: Document) -> None:
+        def mutate(d: Draft) -> None:
             if name not in d.frames:
                 raise PvlabError(f"no frame named {name!r}", self._frame_fix())
             users = d.references(name)
@@ -337,7 +392,7 @@ class LabSession:
     def set_role(self, name: str, level: int) -> bool:
         """Mark a frame as meant to be an L`level` table (the pin default)."""
 
-        def mutate(d: Document) -> None:
+        def mutate(d: Draft) -> None:
             if name not in d.frames:
                 raise PvlabError(f"no frame named {name!r}", self._frame_fix())
             if level not in (1, 2, 3, 4):
@@ -347,7 +402,7 @@ class LabSession:
 
     # ------------------------------------------------------------------ entries
     @staticmethod
-    def _entry(d: Document, target: FrameRef | None, flags: Iterable[str] | str | int,
+    def _entry(d: Draft, target: FrameRef | None, flags: Iterable[str] | str | int,
                value: int | None) -> dict[str, Any]:
         if value is not None:
             return {"value": HexInt(int(value))}
@@ -364,7 +419,7 @@ class LabSession:
             return {"to": target, "flags": flags_list(bits)}
         return {"mfn": HexInt(int(target)), "flags": flags_list(bits)}
 
-    def _check_table(self, d: Document, table: str, index: int) -> None:
+    def _check_table(self, d: Draft, table: str, index: int) -> None:
         if table not in d.frames:
             raise PvlabError(f"no frame named {table!r}", self._frame_fix())
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 511:
@@ -379,34 +434,27 @@ class LabSession:
         """
         as_table = self.doc.cursor == 0
 
-        def mutate(d: Document) -> str | None:
+        def mutate(d: Draft) -> str | None:
             self._check_table(d, table, index)
             entry = self._entry(d, target, flags, value)
             if as_table:
                 d.tables.setdefault(table, {})[index] = entry
                 return None
-            return self._append(d, {"write": {"table": table, "index": index, **entry}})
+            return d.append_step({"write": {"table": table, "index": index, **entry}})
         text = f"{table}[{index}] = " + (f"{value:#x}" if value is not None else
                                          f"{target} {flags}" if target not in (None, "")
                                          else "0")
         return self._commit(f"write {text}", mutate, is_step=not as_table)
 
     # ------------------------------------------------------------------ hypercalls
-    def _append(self, d: Document, step: dict[str, Any]) -> str | None:
-        dropped = len(d.steps) - d.cursor
-        del d.steps[d.cursor:]
-        d.steps.append(step)
-        d.cursor = len(d.steps)
-        return f"{dropped} later step(s) dropped" if dropped else None
-
-    def _step(self, what: str, make: Callable[[Document], dict[str, Any]]) -> Outcome | None:
-        def mutate(d: Document) -> str | None:
-            return self._append(d, make(d))
+    def _step(self, what: str, make: Callable[[Draft], dict[str, Any]]) -> Outcome | None:
+        def mutate(d: Draft) -> str | None:
+            return d.append_step(make(d))
         if not self._commit(what, mutate, is_step=True):
             return None
         return self.last_outcome
 
-    def _ref(self, d: Document, frame: FrameRef) -> FrameRef:
+    def _ref(self, d: Draft, frame: FrameRef) -> FrameRef:
         if isinstance(frame, str):
             if frame.strip().lower().startswith("0x") or frame.strip().isdigit():
                 return HexInt(int(frame, 0))
@@ -418,7 +466,7 @@ class LabSession:
     def pin(self, frame: FrameRef, level: int | None = None) -> Outcome | None:
         """`MMUEXT_PIN_L<level>_TABLE` (level defaults to the frame's role)."""
 
-        def make(d: Document) -> dict[str, Any]:
+        def make(d: Draft) -> dict[str, Any]:
             lvl = level if level is not None else d.roles.get(str(frame))
             if lvl not in (1, 2, 3, 4):
                 raise PvlabError(f"which level should {frame} be pinned as?",
@@ -434,7 +482,7 @@ class LabSession:
                           lambda d: {"unpin": {"frame": self._ref(d, frame)}})
 
     def new_baseptr(self, frame: FrameRef, *, vcpu: int = 0) -> Outcome | None:
-        def make(d: Document) -> dict[str, Any]:
+        def make(d: Draft) -> dict[str, Any]:
             args: dict[str, Any] = {"frame": self._ref(d, frame)}
             if vcpu:
                 args["vcpu"] = vcpu
@@ -449,7 +497,7 @@ class LabSession:
         checkboxes); a list replaces them, as the real context's `vm_assist` field does.
         """
 
-        def make(d: Document) -> dict[str, Any]:
+        def make(d: Draft) -> dict[str, Any]:
             args: dict[str, Any] = {"vcpu": 0, "cr3": self._ref(d, cr3)}
             if vm_assists is not None:
                 names = list(vm_assists)
@@ -465,7 +513,7 @@ class LabSession:
     def vm_assist(self, cmd: str, name: str) -> Outcome | None:
         """The guest's own `HYPERVISOR_vm_assist(enable|disable, name)` hypercall."""
 
-        def make(d: Document) -> dict[str, Any]:
+        def make(d: Draft) -> dict[str, Any]:
             if cmd not in ("enable", "disable"):
                 raise PvlabError(f"vm_assist command {cmd!r} unknown", "use enable or disable")
             vm_assist_number(name)
@@ -477,7 +525,7 @@ class LabSession:
                    value: int | None = None) -> Outcome | None:
         """`MMU_NORMAL_PT_UPDATE` of entry `index` of `table` (checked by `mod_lN_entry`)."""
 
-        def make(d: Document) -> dict[str, Any]:
+        def make(d: Draft) -> dict[str, Any]:
             self._check_table(d, table, index)
             return {"mmu_update": {"table": table, "index": index,
                                    **self._entry(d, target, flags, value)}}
@@ -485,7 +533,8 @@ class LabSession:
 
     def add_step(self, step: dict[str, Any]) -> Outcome | None:
         """Append any scenario step given as a mapping, e.g. `{"tlb_flush": {}}`."""
-        return self._step(describe_step(step), lambda d: dict(step))
+        op = next((k for k in step if k not in ("expect", "note", "comment")), "step")
+        return self._step(f"{op} {step.get(op) or ''}".strip(), lambda d: dict(step))
 
     # ------------------------------------------------------------------ history
     def undo(self) -> bool:
@@ -499,6 +548,7 @@ class LabSession:
         except PvlabError as err:  # pragma: no cover - every kept document built once
             self._say("error", f"undo: {err}")
             return False
+        self.previous_run = self.run
         self.doc, self.run = prev, run
         last = run.steps[-1] if run.steps else None
         self.last_outcome = last.outcome if last is not None else None
@@ -515,6 +565,7 @@ class LabSession:
         except PvlabError as err:
             self._say("error", f"{what}: {err}")
             return False
+        self.previous_run = self.run
         self.doc, self.run = new, run
         last = run.steps[-1] if run.steps else None
         self.last_outcome = last.outcome if last is not None else None
@@ -536,7 +587,8 @@ class LabSession:
     def step(self) -> bool:
         """Apply the next step of a loaded scenario."""
         if self.doc.cursor >= len(self.doc.steps):
-            self._say("info", "step: no more steps (add one, or go back)")
+            self._say("info", f"step: no more steps — still at step {self.doc.cursor}/"
+                              f"{len(self.doc.steps)} (add one, or go back)")
             return False
         return self._goto(self.doc.cursor + 1, "step")
 
@@ -554,13 +606,15 @@ class LabSession:
     def load(self, path_or_text: str | Path, *, source: str | None = None) -> bool:
         """Load a scenario (file path or YAML text); its steps wait for `step()`."""
         try:
-            doc = load_document(path_or_text, source=source)
+            scn = load_scenario(path_or_text, source=source)
+            doc = document_from_scenario(scn)
             run = doc.build()
         except PvlabError as err:
             self.last_error = err
             self._say("error", f"load: not done — {err}")
             return False
         self._undo.append(self.doc)
+        self.previous_run = None
         self.doc, self.run, self.last_outcome = doc, run, None
         self._say("info", f"loaded {doc.name}: {len(doc.frames)} frame(s), "
                           f"{len(doc.steps)} step(s) — press step to apply them")
@@ -575,21 +629,23 @@ class LabSession:
         return self.load(path, source=f"example {path.stem}")
 
     def reset(self) -> bool:
-        def mutate(d: Document) -> None:
-            fresh = Document(xen=d.xen, bitness=d.bitness)
+        def mutate(d: Draft) -> None:
+            fresh = Document.empty(xen=self.profile, bitness=self.bitness).draft()
             d.__dict__.update(fresh.__dict__)
         return self._commit("reset to an empty sketch", mutate)
 
     def export_data(self) -> dict[str, Any]:
-        return export_data(self.doc, self.run)
+        return export_data(self.doc, self.run)[0]
 
     def export_yaml(self, path: str | Path | None = None) -> str:
         """The current state as a scenario file (steps so far, expectations = outcomes)."""
-        text = ("# Exported from the pvlab scenario lab; run it with `pvlab run FILE`.\n"
-                + dump_yaml(self.export_data()))
+        data, notes = export_data(self.doc, self.run)
+        head = ["# Exported from the pvlab scenario lab; run it with `pvlab run FILE`.",
+                *(f"# {n}" for n in notes)]
+        text = "\n".join(head) + "\n" + dump_yaml(data)
         if path is not None:
             Path(path).write_text(text, encoding="utf-8")
         return text
 
 
-__all__ = ["FrameRow", "LabSession", "PROFILES", "assist_validity", "step_args", "step_op"]
+__all__ = ["FrameRow", "LabSession", "PROFILES", "assist_probe", "assist_validity"]

@@ -23,38 +23,21 @@ from __future__ import annotations
 from typing import Any
 
 from pvlab.scenario.registry import steps
-from pvlab.verify.replay import (
+from pvlab.verify.replay import (  # the plan's vocabulary, also importable from here
     FK_EXACT,
     FK_HIGH,
     FK_LOW,
     FK_OTHER_HIGH,
-    FK_OTHER_LOW,
-    OP_MACHPHYS,
-    OP_MMU_UPDATE,
-    OP_MMUEXT,
-    OP_NEW_BASEPTR,
-    OP_NEW_USER_BASEPTR,
     OP_PIN,
     OP_READ,
-    OP_TLB_FLUSH,
-    OP_UNPIN,
     OP_VCPU_INIT,
-    OP_VCPU_RESET,
-    OP_VM_ASSIST,
     OP_WRITE,
-    SKIP_BASEPTR,
-    SKIP_COMPAT_ASSIST,
     SKIP_GUEST_ONLY,
-    SKIP_OWN_TABLES,
-    SKIP_OWN_VCPU,
     SKIP_PAGE_INFO,
     SKIP_RAW_MFN,
-    SKIP_VCPU0_TAKEN,
-    SKIP_VCPU_OP,
-    VMASST,
     EntryPlan,
-    FramePlan,
     PlanError,
+    ReplayMode,
     ScenarioPlan,
     StepPlan,
     Unreplayable,
@@ -78,6 +61,7 @@ def plan_scenario(
     kinds = steps()
     ops = {op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
     guest_only = {op for op in ops if op in kinds and kinds[op].guest_only}
+    mode: ReplayMode
     if not guest.get("vcpu0_initialised", False):
         mode = "toolstack"
     elif guest.get("privileged", False) or guest_only:
@@ -155,10 +139,6 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
     return kind.replay(plan, i, a)
 
 
-__all__ = ["FK_EXACT", "FK_HIGH", "FK_LOW", "FK_OTHER_HIGH", "FK_OTHER_LOW", "OP_MACHPHYS",
-           "OP_MMUEXT", "OP_MMU_UPDATE", "OP_NEW_BASEPTR", "OP_NEW_USER_BASEPTR", "OP_PIN",
-           "OP_READ", "OP_TLB_FLUSH", "OP_UNPIN", "OP_VCPU_INIT", "OP_VCPU_RESET", "OP_VM_ASSIST",
-           "OP_WRITE", "SKIP_BASEPTR", "SKIP_COMPAT_ASSIST", "SKIP_GUEST_ONLY", "SKIP_OWN_TABLES",
-           "SKIP_OWN_VCPU", "SKIP_PAGE_INFO", "SKIP_RAW_MFN", "SKIP_VCPU0_TAKEN", "SKIP_VCPU_OP",
-           "VMASST", "EntryPlan", "FramePlan", "PlanError", "ScenarioPlan", "StepPlan",
+__all__ = ["FK_EXACT", "FK_HIGH", "FK_LOW", "FK_OTHER_HIGH", "OP_PIN", "OP_READ", "OP_VCPU_INIT",
+           "OP_WRITE", "SKIP_GUEST_ONLY", "SKIP_PAGE_INFO", "PlanError", "ScenarioPlan", "StepPlan",
            "plan_scenario"]

@@ -9,7 +9,7 @@ puts a whole scenario together.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, parse_size
 from pvlab.x86.flags import parse_flags
@@ -55,6 +55,11 @@ SKIP_BASEPTR = (
 )
 
 
+#: Who the probe plays: the guest itself (dom0), the toolstack building a domU, or the
+#: toolstack after loading a running domU's vCPU 0 (see pvlab.verify.plan).
+ReplayMode = Literal["dom0", "toolstack", "domu"]
+
+
 class PlanError(ValueError):
     """The scenario file cannot be planned at all (shape error); the message says why."""
 
@@ -93,7 +98,7 @@ class ScenarioPlan:
     id: int
     name: str
     source: str
-    mode: str  # "dom0" | "toolstack" | "domu"
+    mode: ReplayMode
     bitness: int
     vcpus: int
     assists: int

@@ -13,8 +13,9 @@ Not modelled: SMEP/SMAP, protection keys, PCID, 5-level paging, the TLB.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pvlab.errors import PvlabError
 from pvlab.units import GiB, KiB, MiB
@@ -50,6 +51,10 @@ class PhysMem(Protocol):
     def read_u64(self, paddr: int) -> int: ...
 
 
+#: #PF or #GP(0).
+FaultKind = Literal["page-fault", "gp"]
+
+
 @dataclass(frozen=True)
 class Step:
     """One paging-structure entry the walk read, and what it decided from it.
@@ -75,7 +80,7 @@ class Fault:
     entry at fault, or None.
     """
 
-    kind: str
+    kind: FaultKind
     level: int | None
     reason: str
     error_code: int
@@ -163,12 +168,7 @@ def walk(
     Never sets Accessed/Dirty bits. SMEP, SMAP, protection keys and PCID are not modelled.
     """
     mode = PagingMode.parse(mode)
-    if write and fetch:
-        raise PvlabError("an access cannot be both a write and an instruction fetch",
-                         "pass write=True or fetch=True, not both")
-    if not 32 <= maxphyaddr <= 52:
-        raise PvlabError(f"MAXPHYADDR {maxphyaddr} is not between 32 and 52",
-                         "use maxphyaddr=52 (the architectural maximum) or a real CPU's value")
+    _check_request(mode, cr3, va, write=write, fetch=fetch, maxphyaddr=maxphyaddr)
     access = "write" if write else "fetch" if fetch else "read"
     nxe = efer_nxe and mode is not PagingMode.TWO_LEVEL
 
@@ -183,21 +183,9 @@ def walk(
     def page_fault(steps: list[Step], level: int, reason: str, ec: int) -> Walk:
         return done(steps, fault=Fault("page-fault", level, reason, base_ec | ec))
 
-    if mode is PagingMode.FOUR_LEVEL:
-        if not isinstance(va, int) or isinstance(va, bool) or not 0 <= va < 1 << 64:
-            raise PvlabError(f"virtual address {va!r} is not a 64-bit address",
-                             "give an address from 0 to 0xffffffffffffffff")
-        if not is_canonical(va):
-            return done([], fault=Fault(
-                "gp", None,
-                f"address {va:#x} is not canonical (bits 63-47 must all be equal)", 0))
-    else:
-        check_va(mode, va)
-    if not isinstance(cr3, int) or isinstance(cr3, bool) or cr3 < 0:
-        raise PvlabError(f"CR3 value {cr3!r} is not a non-negative integer", "give e.g. 0x1000")
-    if mode is not PagingMode.FOUR_LEVEL and cr3 >= 1 << 32:
-        raise PvlabError(f"CR3 value {cr3:#x} does not fit 32 bits, as {mode.value} paging needs",
-                         "use a CR3 below 4 GiB (see pae_cr3 / pae_extended_cr3)")
+    if mode is PagingMode.FOUR_LEVEL and not is_canonical(va):
+        return done([], fault=Fault(
+            "gp", None, f"address {va:#x} is not canonical (bits 63-47 must all be equal)", 0))
 
     width = entry_width(mode)
     read = mem.read_u32 if width == 4 else mem.read_u64
@@ -208,24 +196,12 @@ def walk(
     steps: list[Step] = []
 
     if mode is PagingMode.PAE:
-        pdpt = cr3 & 0xFFFFFFE0
-        want = (va >> 30) & 3
-        pdptes = [read(pdpt + 8 * i) for i in range(4)]
-        for i, e in enumerate(pdptes):
-            bad = e & (PDPTE_RSVD | above_max) if e & P else 0
-            if bad:
-                steps.append(Step(3, pdpt, i, pdpt + 8 * i, e,
-                                  f"reserved bit(s) {describe_bits(bad)} set in a present PDPTE"))
-                return done(steps, fault=Fault(
-                    "gp", 3,
-                    f"PDPTE {i} is present with reserved bit(s) {describe_bits(bad)} set:"
-                    " loading CR3 raises #GP", 0))
-        e = pdptes[want]
-        if not e & P:
-            steps.append(Step(3, pdpt, want, pdpt + 8 * want, e, "not present"))
-            return page_fault(steps, 3, f"PDPTE {want} is not present", 0)
-        table = e & ADDR_MASK
-        steps.append(Step(3, pdpt, want, pdpt + 8 * want, e, f"next table at {table:#x}"))
+        pdpte = _load_pdptes(read, cr3, va, above_max, steps)
+        if isinstance(pdpte, Fault):
+            return done(steps, fault=pdpte)
+        if not pdpte & P:
+            return page_fault(steps, 3, f"PDPTE {(va >> 30) & 3} is not present", 0)
+        table = pdpte & ADDR_MASK
         top = 2
     elif mode is PagingMode.TWO_LEVEL:
         table = cr3 & 0xFFFFF000
@@ -258,17 +234,8 @@ def walk(
             and level in LARGE_PAGE_SIZES[mode]
             and (mode is not PagingMode.TWO_LEVEL or cr4_pse)
         )
-        if mode is PagingMode.TWO_LEVEL:
-            rsvd = 0
-            if large:
-                m32 = min(maxphyaddr, 40)
-                rsvd = e & _bits(m32 - 19, 21)
-        else:
-            rsvd = e & rsvd_common
-            if mode is PagingMode.FOUR_LEVEL and level == 4:
-                rsvd |= e & PS
-            if large:
-                rsvd |= e & _bits(13, shift - 1)
+        rsvd = _reserved_bits(mode, level, e, large=large, common=rsvd_common,
+                              maxphyaddr=maxphyaddr)
         if rsvd:
             steps.append(Step(level, table, index, addr, e,
                               f"reserved bit(s) {describe_bits(rsvd)} set"))
@@ -279,12 +246,7 @@ def walk(
         nx = nx or (nxe and bool(e & NX))
         if large or level == 1:
             size = LARGE_PAGE_SIZES[mode][level] if large else 4 * KiB
-            if mode is PagingMode.TWO_LEVEL and large:
-                base = (e & 0xFFC00000) | (((e >> 13) & 0xFF) << 32)
-            elif mode is PagingMode.TWO_LEVEL:
-                base = e & 0xFFFFF000
-            else:
-                base = e & ADDR_MASK & ~(size - 1)
+            base = _page_base(mode, e, large=large, size=size)
             leaf_paddr, page_size, leaf_level = base | (va & (size - 1)), size, level
             steps.append(Step(level, table, index, addr, e,
                               f"maps the {_size_name(size)} page at {base:#x}"))
@@ -293,14 +255,86 @@ def walk(
         steps.append(Step(level, table, index, addr, e, f"next table at {next_table:#x}"))
         table = next_table
 
-    problem = None
-    if user and not us:
-        problem = "a user access to a page that is supervisor-only (U/S=0 at some level)"
-    elif write and not rw and (user or cr0_wp):
-        problem = ("a user write to a read-only page (R/W=0 at some level)" if user else
-                   "a supervisor write to a read-only page with CR0.WP=1 (R/W=0 at some level)")
-    elif fetch and nx:
-        problem = "an instruction fetch from a no-execute page (XD=1 at some level)"
+    problem = _rights_problem(user=user, write=write, fetch=fetch, us=us, rw=rw, nx=nx,
+                              cr0_wp=cr0_wp)
     if problem:
         return page_fault(steps, leaf_level, problem, PFEC_PRESENT)
     return done(steps, paddr=leaf_paddr, size=page_size)
+
+
+def _load_pdptes(read: Callable[[int], int], cr3: int, va: int, above_max: int,
+                 steps: list[Step]) -> int | Fault:
+    """PAE: MOV to CR3 loads all four PDPTEs (#GP on reserved bits in a present one,
+    SDM Vol.3 4.4.1); the one `va` selects, or the #GP fault. Records the step."""
+    pdpt = cr3 & 0xFFFFFFE0
+    want = (va >> 30) & 3
+    pdptes = [read(pdpt + 8 * i) for i in range(4)]
+    for i, e in enumerate(pdptes):
+        bad = e & (PDPTE_RSVD | above_max) if e & P else 0
+        if bad:
+            steps.append(Step(3, pdpt, i, pdpt + 8 * i, e,
+                              f"reserved bit(s) {describe_bits(bad)} set in a present PDPTE"))
+            return Fault("gp", 3, f"PDPTE {i} is present with reserved bit(s) "
+                         f"{describe_bits(bad)} set: loading CR3 raises #GP", 0)
+    e = pdptes[want]
+    what = f"next table at {e & ADDR_MASK:#x}" if e & P else "not present"
+    steps.append(Step(3, pdpt, want, pdpt + 8 * want, e, what))
+    return e
+
+
+def _reserved_bits(mode: PagingMode, level: int, e: int, *, large: bool, common: int,
+                   maxphyaddr: int) -> int:
+    """The reserved bits set in a present entry (SDM Vol.3 Tables 4-4 to 4-20)."""
+    if mode is PagingMode.TWO_LEVEL:
+        # a 4 MiB PDE: bits 21:(M-19) with M = min(MAXPHYADDR, 40) (PSE-36)
+        return e & _bits(min(maxphyaddr, 40) - 19, 21) if large else 0
+    rsvd = e & common
+    if mode is PagingMode.FOUR_LEVEL and level == 4:
+        rsvd |= e & PS
+    if large:
+        rsvd |= e & _bits(13, index_shift(mode, level) - 1)
+    return rsvd
+
+
+def _page_base(mode: PagingMode, e: int, *, large: bool, size: int) -> int:
+    """The physical base of the page a leaf entry maps (PSE-36 for a 4 MiB PDE)."""
+    if mode is PagingMode.TWO_LEVEL and large:
+        return (e & 0xFFC00000) | (((e >> 13) & 0xFF) << 32)
+    if mode is PagingMode.TWO_LEVEL:
+        return e & 0xFFFFF000
+    return e & ADDR_MASK & ~(size - 1)
+
+
+def _rights_problem(*, user: bool, write: bool, fetch: bool, us: bool, rw: bool, nx: bool,
+                    cr0_wp: bool) -> str | None:
+    """Why the combined rights refuse the access (SDM Vol.3 4.6), or None."""
+    if user and not us:
+        return "a user access to a page that is supervisor-only (U/S=0 at some level)"
+    if write and not rw and (user or cr0_wp):
+        return ("a user write to a read-only page (R/W=0 at some level)" if user else
+                "a supervisor write to a read-only page with CR0.WP=1 (R/W=0 at some level)")
+    if fetch and nx:
+        return "an instruction fetch from a no-execute page (XD=1 at some level)"
+    return None
+
+
+def _check_request(mode: PagingMode, cr3: int, va: int, *, write: bool, fetch: bool,
+                   maxphyaddr: int) -> None:
+    """Refuse a request no MMU could be asked (a clear PvlabError)."""
+    if write and fetch:
+        raise PvlabError("an access cannot be both a write and an instruction fetch",
+                         "pass write=True or fetch=True, not both")
+    if not 32 <= maxphyaddr <= 52:
+        raise PvlabError(f"MAXPHYADDR {maxphyaddr} is not between 32 and 52",
+                         "use maxphyaddr=52 (the architectural maximum) or a real CPU's value")
+    if mode is PagingMode.FOUR_LEVEL:
+        if not isinstance(va, int) or isinstance(va, bool) or not 0 <= va < 1 << 64:
+            raise PvlabError(f"virtual address {va!r} is not a 64-bit address",
+                             "give an address from 0 to 0xffffffffffffffff")
+    else:
+        check_va(mode, va)
+    if not isinstance(cr3, int) or isinstance(cr3, bool) or cr3 < 0:
+        raise PvlabError(f"CR3 value {cr3!r} is not a non-negative integer", "give e.g. 0x1000")
+    if mode is not PagingMode.FOUR_LEVEL and cr3 >= 1 << 32:
+        raise PvlabError(f"CR3 value {cr3:#x} does not fit 32 bits, as {mode.value} paging needs",
+                         "use a CR3 below 4 GiB (see pae_cr3 / pae_extended_cr3)")

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The hypervisor model: frames, page types, rules, domains, hypercalls, profiles."""
 
+from . import logformats  # noqa: F401  (installs Xen's log lines into pvlab.trace)
 from .domain import VM_ASSISTS, Domain, Vcpu
 from .hypervisor import Guest, Xen
 from .machine import AllocError, Machine

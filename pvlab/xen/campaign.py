@@ -56,6 +56,7 @@ from pvlab.errors import PvlabError
 from pvlab.trace import Outcome
 from pvlab.x86.flags import BIT52, NX, PCD, PS, PWT, RW, US, A, D, G, P
 from pvlab.xen import hypercalls
+from pvlab.xen.abi import PV64Abi
 from pvlab.xen.hypervisor import Xen
 from pvlab.xen.invariants import LeakLedger, audit, leaked_refs
 from pvlab.xen.page_info import PGT_count_mask
@@ -73,21 +74,17 @@ COMMON_FLAGS = [P, P | RW, P | A, P | RW | US | A, P | US, 0]
 POOL_LIMIT = 10
 
 
-@dataclass(frozen=True)
-class _Paging:
-    """What the checker needs to know about a guest's paging, per bitness (a table,
-    so the checker itself never branches on bitness)."""
+def _adjust_bits(abi: PV64Abi) -> int:
+    """Every bit Xen's `adjust_guest_l*e` may add to an accepted entry of this ABI: a
+    failed promotion may leave those behind (or strip them again, `unadjust_guest_l3e`)."""
+    bits = 0
+    for added in abi.entry_adjust.values():
+        bits |= added
+    for e in (P, P | US):
+        bits |= abi.adjust_l1e(e) ^ e
+    return bits
 
-    top_level: int
-    top_slot: int | None          # the one slot a top-level table must fill (compat L3: 3)
-    pin_top_is_noop: bool         # MMUEXT_PIN_L4_TABLE from a compat guest does nothing
-    adjust: int                   # bits Xen's adjust_guest_l*e may set in accepted entries
 
-
-_PAGING = {
-    64: _Paging(top_level=4, top_slot=None, pin_top_is_noop=False, adjust=US | G | A | BIT52),
-    32: _Paging(top_level=3, top_slot=3, pin_top_is_noop=True, adjust=RW | US | A),
-}
 _ENTRIES = struct.Struct("<512Q")
 _ZERO_FRAME = bytes(_ENTRIES.size)
 _TYPE_BITS = (7 << 61) | (1 << 58) | (1 << 57)  # type field, validated, pae_xen_l2
@@ -133,7 +130,8 @@ class World:
     def __init__(self, bitness: int, profile: str) -> None:
         self.xen = Xen(profile, "8GiB")
         self.g = self.xen.create_domain(bitness, vcpus=2)
-        self.paging = _PAGING[bitness]
+        self.abi = self.g.domain.abi
+        self.adjust = _adjust_bits(self.abi)
         self.other = self.xen.create_domain(64)
         self.pool = [self.g.alloc_frame(below="4GiB") for _ in range(3)]
         self.pool += [self.g.alloc_frame(above="4GiB") for _ in range(3)]
@@ -175,11 +173,10 @@ class World:
             # L3), written into the frames that are not live.
             _, fs, slot, rw = op
             chain = [self.frame(f) for f in fs]
-            levels = self.paging.top_level
+            levels = self.abi.top_level
             for k in range(levels):
                 table, target = chain[k], chain[k + 1]
-                top_slot = self.paging.top_slot if k == 0 else None
-                index = slot if top_slot is None else top_slot
+                index = 3 if (k == 0 and self.abi.pae_top) else slot
                 fl = "P|RW|A" if (k == levels - 1 and rw) else "P|A" if k == levels - 1 \
                     else "P|RW|US|A"
                 if not g.page(table).is_live_pagetable:
@@ -250,7 +247,7 @@ def _page_diffs(before: Snap, after: Snap, leaks: Counter[int]) -> list[str]:
 def _content_diffs(w: World, before: Snap, after: Snap, out: Outcome) -> list[str]:
     diffs: list[str] = []
     checks = {(ev.check, ev.mfn) for ev in out.events}
-    adjust = w.paging.adjust
+    adjust = w.adjust
     for mfn in set(before.contents) | set(after.contents):
         braw, araw = before.contents.get(mfn, _ZERO_FRAME), after.contents.get(mfn, _ZERO_FRAME)
         if braw == araw:
@@ -315,7 +312,7 @@ def _step(w: World, op: Op, stats: Counter[str]) -> bool:
         diffs = failure_diff(w, op, before, snapshot(w.xen), out)
         if diffs:
             raise Violation(f"failed {op} -> {out!r} changed state:\n" + "\n".join(diffs))
-    elif op[0] == "pin" and not (op[2] == 4 and w.paging.pin_top_is_noop):
+    elif op[0] == "pin" and not w.abi.pin_does_nothing(op[2]):
         _check_pin_unpin(w, op, before_counts)
         stats["pin+unpin"] += 1
     return True

@@ -70,10 +70,10 @@ FASTPATH_FLAG_WHITELIST = NX | (((1 << 11) - 1) << 52) | (0x7 << 9) | G | D | A 
 
 def _ref_mfn(xen: Xen, mfn: int, d: Domain, t: Tracer, what: str) -> int:
     """`get_page_from_gfn` for a PV guest: the frame must be the domain's own."""
-    if xen.ts.get_page(mfn, d):
+    if xen.type_system.get_page(mfn, d):
         return 0
     owner = owner_name(xen.machine.owner(mfn)) if xen.machine.mfn_valid(mfn) else "no one"
-    return xen.ts.fail(t, ruleset(d), "not_owned",
+    return xen.type_system.fail(t, ruleset(d), "not_owned",
                        f"{what}: MFN {mfn:#x} belongs to {owner}, not {d.label}", mfn=mfn)
 
 
@@ -177,10 +177,10 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
 
 def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
     """`new_guest_cr3`: PV32 installs an L3 in compat L4 slot 0; 64-bit installs an L4."""
-    ts = xen.ts
+    types = xen.type_system
     v = d.vcpu(vcpu)
     if v is None:
-        return ts.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist")
+        return types.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist")
     if v.guest_table == mfn:
         t.event("new_baseptr", "pass", f"MFN {mfn:#x} is already the base pointer",
                 "new_guest_cr3")
@@ -188,9 +188,9 @@ def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
     rc = _ref_mfn(xen, mfn, d, t, "new base pointer")
     if rc:
         return rc
-    rc = ts.get_page_type(t, mfn, d.abi.top_type, d)
+    rc = types.get_page_type(t, mfn, d.abi.top_type, d)
     if rc:
-        ts.put_page(mfn)
+        types.put_page(mfn)
         t.event("new_baseptr", "fail",
                 f"Error while installing new {d.abi.baseptr_name} {mfn:#x}",
                 "new_guest_cr3", mfn=mfn)
@@ -198,14 +198,14 @@ def new_guest_cr3(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
     old = v.guest_table
     v.guest_table = mfn
     if old is not None:
-        ts.put_page_and_type(t, old)
+        types.put_page_and_type(t, old)
     t.event("new_baseptr", "pass", f"vCPU {vcpu} now runs on MFN {mfn:#x}", "new_guest_cr3",
             mfn=mfn)
     return 0
 
 
 def _new_user_baseptr(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> int:
-    ts = xen.ts
+    types = xen.type_system
     rules = ruleset(d)
     if not d.abi.has_user_baseptr:
         t.event("new_user_baseptr", "fail", "MMUEXT_NEW_USER_BASEPTR is for 64-bit guests only",
@@ -213,19 +213,19 @@ def _new_user_baseptr(xen: Xen, d: Domain, vcpu: int, mfn: int, t: Tracer) -> in
         return -int(Errno.EINVAL)
     v = d.vcpu(vcpu)
     if v is None:
-        return ts.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist")
+        return types.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist")
     old = v.guest_table_user
     if mfn:
         rc = _ref_mfn(xen, mfn, d, t, "new user base pointer")
         if rc:
             return rc
-        rc = ts.get_page_type(t, mfn, PGT_l4_page_table, d)
+        rc = types.get_page_type(t, mfn, PGT_l4_page_table, d)
         if rc:
-            ts.put_page(mfn)
+            types.put_page(mfn)
             return rc
     v.guest_table_user = mfn or None
     if old is not None:
-        ts.put_page_and_type(t, old)
+        types.put_page_and_type(t, old)
     t.event("new_user_baseptr", "pass", f"user base pointer now {mfn:#x}", "do_mmuext_op")
     return 0
 
@@ -236,20 +236,20 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
     """`do_mmu_update` with one request: `ptr = (table << 12) + index * 8 | cmd`."""
     t = Tracer(f"mmu_update(MFN {table:#x}[{index}] = {value:#x})")
     t.outcome.counters.hypercalls += 1
-    ts = xen.ts
+    types = xen.type_system
     m = xen.machine
     if cmd == MMU_MACHPHYS_UPDATE:
         t.outcome.op = f"mmu_update(MACHPHYS MFN {table:#x} -> PFN {value:#x})"
-        if not ts.get_page(table, d):
+        if not types.get_page(table, d):
             return t.finish(_ref_mfn(xen, table, d, t, "MMU_MACHPHYS_UPDATE"))
         m.m2p[table] = value
-        ts.put_page(table)
+        types.put_page(table)
         t.event("machphys", "pass", f"M2P[{table:#x}] = {value:#x}", "do_mmu_update")
         return t.finish(0)
     if cmd not in (MMU_NORMAL_PT_UPDATE, MMU_PT_UPDATE_PRESERVE_AD):
         t.event("mmu_update", "fail", f"unknown mmu_update command {cmd}", "do_mmu_update")
         return t.finish(-int(Errno.ENOSYS))
-    if not ts.get_page(table, d):
+    if not types.get_page(table, d):
         owner = owner_name(m.owner(table)) if m.mfn_valid(table) else "no one"
         t.event("not_owned", "fail", f"Could not get page for normal update: MFN {table:#x} "
                 f"belongs to {owner}", "do_mmu_update", mfn=table)
@@ -267,16 +267,16 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
                     "not a pagetable and not writable", "do_mmu_update", mfn=table)
             return t.finish(-int(Errno.EINVAL))
         # Not a live pagetable: a plain write under a temporary writable type.
-        rc = ts.get_page_type(t, table, PGT_writable_page, d)
+        rc = types.get_page_type(t, table, PGT_writable_page, d)
         if rc:
             return t.finish(rc)
         m.write_entry(table, index, value)
-        ts.put_page_type(t, table)
+        types.put_page_type(t, table)
         t.event("plain_write", "pass", f"MFN {table:#x} is not a live pagetable: entry {index} "
                 "written without any check", "do_mmu_update", mfn=table, index=index)
         return t.finish(0)
     finally:
-        ts.put_page(table)
+        types.put_page(table)
 
 
 def _changed(old: int, new: int) -> bool:
@@ -285,14 +285,14 @@ def _changed(old: int, new: int) -> bool:
 
 
 def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int) -> int:
-    ts = xen.ts
+    types = xen.type_system
     m = xen.machine
     old = m.read_entry(table, index)
     rules = ruleset(d)
     if new & P:
         bad = rules.bad_flags(1, new, d, xen.profile)
         if bad:
-            return ts.fail(t, rules, "l1_flags", f"L1 entry {index} of MFN {table:#x}: bad L1 "
+            return types.fail(t, rules, "l1_flags", f"L1 entry {index} of MFN {table:#x}: bad L1 "
                            f"flags {flag_word_names(bad, 1)}", mfn=table, index=index, level=1)
         if old & P and not _changed(old, new):
             m.write_entry(table, index, d.abi.adjust_l1e(new))
@@ -300,13 +300,13 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
                     "mod_l1_entry", mfn=table, index=index, level=1)
             return 0
         t.outcome.counters.entries_checked += 1
-        rc = ts.get_page_from_l1e(t, new, d, d, table=table, index=index)
+        rc = types.get_page_from_l1e(t, new, d, d, table=table, index=index)
         if rc:
             return rc
         m.write_entry(table, index, d.abi.adjust_l1e(new))
     else:
         m.write_entry(table, index, new)
-    ts.put_page_from_l1e(t, old, d)
+    types.put_page_from_l1e(t, old, d)
     t.event("mod_l1_entry", "pass", f"L1 entry {index} of MFN {table:#x} updated", "mod_l1_entry",
             mfn=table, index=index, level=1)
     return 0
@@ -324,20 +324,20 @@ def mod_upper_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new:
                     level: int) -> int:
     """`mod_l{2,3,4}_entry`: refuse Xen's slots, then re-validate unless only harmless
     flags changed, and drop the old entry's references."""
-    ts = xen.ts
+    types = xen.type_system
     m = xen.machine
     pi = m.page(table)
     rules = ruleset(d)
     refused = d.abi.update_refused(level, index, pae_xen_l2=pi.pae_xen_l2)
     if refused:
-        return ts.fail(t, rules, refused,
+        return types.fail(t, rules, refused,
                        _XEN_SLOT_REFUSALS[refused].format(index=index, table=table),
                        mfn=table, index=index)
     old = m.read_entry(table, index)
     if new & P:
         bad = rules.bad_flags(level, new, d, xen.profile)
         if bad:
-            return ts.fail(t, rules, f"l{level}_flags", f"L{level} entry {index} of MFN "
+            return types.fail(t, rules, f"l{level}_flags", f"L{level} entry {index} of MFN "
                            f"{table:#x}: bad flags {flag_word_names(bad, level)}", mfn=table,
                            index=index, level=level)
         adjust = d.abi.entry_adjust[level]
@@ -347,13 +347,13 @@ def mod_upper_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new:
                     "flags changed", f"mod_l{level}_entry", mfn=table, index=index, level=level)
             return 0
         t.outcome.counters.entries_checked += 1
-        rc = ts.get_page_from_lne(t, level, new, table, index, d)
+        rc = types.get_page_from_lne(t, level, new, table, index, d)
         if rc:
             return rc
         m.write_entry(table, index, new | adjust)
     else:
         m.write_entry(table, index, new)
-    ts.put_page_from_lne(t, level, old, table)
+    types.put_page_from_lne(t, level, old, table)
     t.event(f"mod_l{level}_entry", "pass", f"L{level} entry {index} of MFN {table:#x} updated "
             "(no PAE-extended-CR3 re-check: that rule runs only at promotion)"
             if level == 3 else f"L{level} entry {index} of MFN {table:#x} updated",
@@ -375,7 +375,7 @@ def _pae_extended_cr3_policy(xen: Xen, d: Domain, t: Tracer) -> tuple[int, bool]
     (only 64-bit guests have one): (rc, whether the bit is ignored)."""
     policy = d.abi.pae_extended_cr3_policy(xen.profile)
     if policy == "refuse":
-        return xen.ts.fail(t, ruleset(d), "vm_assist_valid",
+        return xen.type_system.fail(t, ruleset(d), "vm_assist_valid",
                            f"profile {xen.profile.name}: 64-bit guests may not enable "
                            "pae_extended_cr3"), False
     return 0, policy == "ignore"
@@ -389,11 +389,12 @@ def vm_assist(xen: Xen, d: Domain, cmd: int, vtype: int) -> Outcome:
     t.outcome.counters.hypercalls += 1
     rules = ruleset(d)
     if not d.abi.assist_valid(vtype):
-        return t.finish(xen.ts.fail(t, rules, "vm_assist_valid",
+        return t.finish(xen.type_system.fail(t, rules, "vm_assist_valid",
                                     f"VM-assist {name} is not valid for a {d.abi.bitness}-bit "
                                     "PV guest"))
     if cmd not in (VMASST_CMD_enable, VMASST_CMD_disable):
-        return t.finish(xen.ts.fail(t, rules, "vm_assist_cmd", f"vm_assist command {cmd} unknown"))
+        return t.finish(xen.type_system.fail(t, rules, "vm_assist_cmd",
+                                             f"vm_assist command {cmd} unknown"))
     if vtype == VMASST_TYPE_pae_extended_cr3 and cmd == VMASST_CMD_enable:
         rc, ignored = _pae_extended_cr3_policy(xen, d, t)
         if rc:
@@ -419,11 +420,11 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
     """`arch_set_info_guest`: CR3 (encoded as the guest's ABI encodes it) and VM-assists."""
     t = Tracer(f"{op}(vcpu {vcpu}, cr3={cr3:#x})")
     t.outcome.counters.hypercalls += 1
-    ts = xen.ts
+    types = xen.type_system
     rules = ruleset(d)
     v = d.vcpu(vcpu)
     if v is None:
-        return t.finish(ts.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist"))
+        return t.finish(types.fail(t, rules, "vcpu_missing", f"vCPU {vcpu} does not exist"))
     mfn = d.abi.mfn_of_cr3(cr3)
     if d.abi.extended_cr3_codec:
         t.event("cr3", "info", f"CR3 {cr3:#x} decodes to MFN {mfn:#x} (xen_cr3_to_pfn, "
@@ -440,7 +441,7 @@ def set_vcpu_context(xen: Xen, d: Domain, vcpu: int, cr3: int, vm_assist_value: 
 def _reload_same_cr3(xen: Xen, d: Domain, t: Tracer, v: Vcpu, mfn: int) -> int:
     """An initialised vCPU's context may only be reloaded with the CR3 it runs on."""
     if v.guest_table != mfn:
-        return xen.ts.fail(t, ruleset(d), "vcpu_cr3_mismatch",
+        return xen.type_system.fail(t, ruleset(d), "vcpu_cr3_mismatch",
                            f"vCPU {v.vcpu_id} is initialised with MFN {(v.guest_table or 0):#x}; "
                            f"a different CR3 ({mfn:#x}) cannot be loaded", mfn=mfn)
     t.event("vcpu", "pass", "same CR3: only the registers are reloaded", "arch_set_info_guest")
@@ -467,7 +468,7 @@ def _load_context_vm_assist(xen: Xen, d: Domain, t: Tracer, value: int) -> int:
             t.event("vm_assist", "info", f"profile {xen.profile.name}: pae_extended_cr3 "
                     "ignored for a 64-bit guest", "arch_set_info_guest")
     if value & ~d.abi.vm_assist_valid_mask:
-        return xen.ts.fail(t, ruleset(d), "vm_assist_valid",
+        return xen.type_system.fail(t, ruleset(d), "vm_assist_valid",
                            f"vm_assist {value:#x} has bits invalid for a {d.abi.bitness}-bit "
                            "guest")
     d.vm_assist = value
@@ -478,13 +479,13 @@ def _load_context_vm_assist(xen: Xen, d: Domain, t: Tracer, value: int) -> int:
 
 def _install_context_cr3(xen: Xen, d: Domain, t: Tracer, v: Vcpu, mfn: int) -> int:
     """Take the top-level type on the CR3 frame and mark the vCPU initialised."""
-    ts = xen.ts
+    types = xen.type_system
     rc = _ref_mfn(xen, mfn, d, t, "CR3")
     if rc:
         return rc
-    rc = ts.get_page_type(t, mfn, d.abi.top_type, d)
+    rc = types.get_page_type(t, mfn, d.abi.top_type, d)
     if rc:
-        ts.put_page(mfn)
+        types.put_page(mfn)
         return rc
     old = v.guest_table
     v.guest_table = mfn
@@ -492,7 +493,7 @@ def _install_context_cr3(xen: Xen, d: Domain, t: Tracer, v: Vcpu, mfn: int) -> i
     if old is not None:
         # Only reachable in the emulator (a guest's NEW_BASEPTR before its vCPU ran):
         # the new context replaces that base, whose references are dropped.
-        ts.put_page_and_type(t, old)
+        types.put_page_and_type(t, old)
         t.event("vcpu", "info", f"the previous base MFN {old:#x} is released",
                 "arch_set_info_guest", mfn=old)
     t.event("vcpu", "pass", f"vCPU {v.vcpu_id} initialised with CR3 MFN {mfn:#x}",
@@ -517,11 +518,12 @@ def vcpu_reset(xen: Xen, d: Domain, vcpu: int) -> Outcome:
     t.outcome.counters.hypercalls += 1
     v = d.vcpu(vcpu)
     if v is None:
-        return t.finish(xen.ts.fail(t, ruleset(d), "vcpu_missing", f"vCPU {vcpu} does not exist"))
+        return t.finish(xen.type_system.fail(t, ruleset(d), "vcpu_missing",
+                                             f"vCPU {vcpu} does not exist"))
     for attr in ("guest_table", "guest_table_user"):
         mfn = getattr(v, attr)
         if mfn is not None:
-            xen.ts.put_page_and_type(t, mfn)
+            xen.type_system.put_page_and_type(t, mfn)
             setattr(v, attr, None)
     v.is_initialised = False
     t.event("vcpu", "pass", f"vCPU {vcpu} reset: CR3 references dropped, not initialised",

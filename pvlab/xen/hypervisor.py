@@ -19,7 +19,7 @@ from pvlab.errors import PvlabError
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.units import PAGE_SHIFT, MiB
 from pvlab.x86.flags import NX, PS, RW, A, D, P, make_entry
-from pvlab.xen import hypercalls as hc
+from pvlab.xen import hypercalls
 from pvlab.xen.abi import PV64, abi_for
 from pvlab.xen.domain import (
     Domain,
@@ -47,7 +47,7 @@ class Xen:
                  placement: str = "low-first", seed: int = 0) -> None:
         self.profile = get_profile(profile)
         self.machine = Machine(memory, placement=placement, seed=seed)
-        self.ts = TypeSystem(self)
+        self.type_system = TypeSystem(self)
         self.domains: dict[int, Domain] = {}
         self._next_domid = 1
         # Xen's own frames at the top of memory: the read-only compat M2P (4 bytes per
@@ -59,6 +59,11 @@ class Xen:
         self.compat_m2p_base = top - (self.m2p_slots + 1) * SUPERPAGE_FRAMES
         self.xen_tables_base = top - SUPERPAGE_FRAMES  # idle/per-domain tables
         m.reserve_xen(self.compat_m2p_base, m.nr_frames)
+
+    @property
+    def ts(self) -> TypeSystem:
+        """The former name of `type_system`."""
+        return self.type_system
 
     # ------------------------------------------------------------------ domains
     def create_domain(self, bitness: int = 64, *, vcpus: int = 1,
@@ -214,23 +219,25 @@ class Guest:
     def pin(self, mfn: int, level: int) -> Outcome:
         if level not in (1, 2, 3, 4):
             raise PvlabError(f"pin level {level!r} is not 1-4", "use level 1, 2, 3 or 4")
-        return hc.mmuext_op(self.xen, self.domain, level - 1, mfn)
+        return hypercalls.mmuext_op(self.xen, self.domain, level - 1, mfn)
 
     def unpin(self, mfn: int) -> Outcome:
-        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_UNPIN_TABLE, mfn)
+        return hypercalls.mmuext_op(self.xen, self.domain, hypercalls.MMUEXT_UNPIN_TABLE, mfn)
 
     def new_baseptr(self, mfn: int, *, vcpu: int = 0) -> Outcome:
-        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_NEW_BASEPTR, mfn, vcpu=vcpu)
+        return hypercalls.mmuext_op(self.xen, self.domain, hypercalls.MMUEXT_NEW_BASEPTR, mfn,
+                                    vcpu=vcpu)
 
     def new_user_baseptr(self, mfn: int, *, vcpu: int = 0) -> Outcome:
-        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_NEW_USER_BASEPTR, mfn, vcpu=vcpu)
+        return hypercalls.mmuext_op(self.xen, self.domain, hypercalls.MMUEXT_NEW_USER_BASEPTR,
+                                    mfn, vcpu=vcpu)
 
     def tlb_flush(self) -> Outcome:
-        return hc.mmuext_op(self.xen, self.domain, hc.MMUEXT_TLB_FLUSH_LOCAL)
+        return hypercalls.mmuext_op(self.xen, self.domain, hypercalls.MMUEXT_TLB_FLUSH_LOCAL)
 
     def mmuext_op(self, cmd: int, mfn: int = 0, *, vcpu: int = 0) -> Outcome:
         """Any `mmuext_op` command by number (unknown ones give -ENOSYS, as in Xen)."""
-        return hc.mmuext_op(self.xen, self.domain, cmd, mfn, vcpu=vcpu)
+        return hypercalls.mmuext_op(self.xen, self.domain, cmd, mfn, vcpu=vcpu)
 
     def update_va_mapping(self, va: int, target: int | None = None,
                           flags: Iterable[str] | str | int = 0, *, value: int | None = None,
@@ -238,16 +245,17 @@ class Guest:
         """`HYPERVISOR_update_va_mapping`: rewrite the L1 entry mapping `va`."""
         if value is None:
             value = 0 if target is None else make_entry(target, flags)
-        return hc.update_va_mapping(self.xen, self.domain, va, value, vcpu=vcpu)
+        return hypercalls.update_va_mapping(self.xen, self.domain, va, value, vcpu=vcpu)
 
     def mmu_update(self, table: int, index: int, target: int | None = None,
                    flags: Iterable[str] | str | int = 0, *, value: int | None = None) -> Outcome:
         if value is None:
             value = 0 if target is None else make_entry(target, flags)
-        return hc.mmu_update(self.xen, self.domain, table, index, value)
+        return hypercalls.mmu_update(self.xen, self.domain, table, index, value)
 
     def machphys_update(self, mfn: int, pfn: int) -> Outcome:
-        return hc.mmu_update(self.xen, self.domain, mfn, 0, pfn, cmd=hc.MMU_MACHPHYS_UPDATE)
+        return hypercalls.mmu_update(self.xen, self.domain, mfn, 0, pfn,
+                                     cmd=hypercalls.MMU_MACHPHYS_UPDATE)
 
     def vm_assist(self, cmd: str | int, assist: str | int) -> Outcome:
         """`HYPERVISOR_vm_assist(cmd, type)`: cmd "enable"/"disable" or a number."""
@@ -256,7 +264,7 @@ class Guest:
             if c is None:
                 raise PvlabError(f"vm_assist command {cmd!r} unknown", "use enable or disable")
             cmd = c
-        return hc.vm_assist(self.xen, self.domain, cmd, vm_assist_number(assist))
+        return hypercalls.vm_assist(self.xen, self.domain, cmd, vm_assist_number(assist))
 
     def cr3_for(self, mfn: int) -> int:
         """The CR3 value a toolstack puts in the vCPU context (`xen_pfn_to_cr3`)."""
@@ -270,11 +278,11 @@ class Guest:
             mask = 0
             for a in vm_assists:
                 mask |= 1 << vm_assist_number(a)
-        return hc.set_vcpu_context(self.xen, self.domain, vcpu, self.cr3_for(cr3), mask)
+        return hypercalls.set_vcpu_context(self.xen, self.domain, vcpu, self.cr3_for(cr3), mask)
 
     def vcpu_op_initialise(self, vcpu: int, *, cr3: int) -> Outcome:
         """`VCPUOP_initialise` issued by the guest itself (-EEXIST if already initialised)."""
-        return hc.vcpu_op_initialise(self.xen, self.domain, vcpu, self.cr3_for(cr3))
+        return hypercalls.vcpu_op_initialise(self.xen, self.domain, vcpu, self.cr3_for(cr3))
 
     def vcpu_reset(self, vcpu: int) -> Outcome:
-        return hc.vcpu_reset(self.xen, self.domain, vcpu)
+        return hypercalls.vcpu_reset(self.xen, self.domain, vcpu)

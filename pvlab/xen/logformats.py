@@ -24,7 +24,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from pvlab.trace import Errno, Event
+from pvlab.trace import Errno, Event, install_xen_log_line
 
 
 @dataclass(frozen=True)
@@ -513,3 +513,6 @@ def xen_log_line(ev: Event, rc: int = 0) -> str | None:
     if check == "not_owned" and ev.explanation.startswith("Could not get page for normal"):
         return BY_ID["mmu_update_page"].text
     return None
+
+
+install_xen_log_line(xen_log_line)

@@ -102,7 +102,7 @@ def drive_seed_story(page: Any, artifacts_dir: Path, prefix: str) -> dict[str, L
     # The preset of the notebook's first lab cell.
     expect(app.locator(".lab-bitness button", has_text="64-bit PV")).to_have_class(
         re.compile(r"\bmod-active\b"), timeout=TIMEOUT_MS)
-    expect(status).to_have_class(re.compile(r"\blab-status-info\b"), timeout=TIMEOUT_MS)
+    expect(status).to_have_class(re.compile(r"\blab-status-(ok|info)\b"), timeout=TIMEOUT_MS)
     expect(app.locator(".lab-op-frame select")).to_have_value("l3", timeout=TIMEOUT_MS)
     assist = app.locator(".lab-assist-pae_extended_cr3 input[type=checkbox]")
     expect(assist).not_to_be_checked(timeout=TIMEOUT_MS)

@@ -2,10 +2,10 @@
 """`pvlab lab --app`: the scenario lab as a standalone Voila page, in real Chromium.
 
 The entry point itself is started (on a free port, serving a scratch copy of notebooks/), its
-printed URL is opened, and the page must show the rendered notebook without any code: the
-lab's widgets only. The clicks and checks are those of the JupyterLab test
-(`drive_seed_story`): 32-bit PV, pin -> -ERANGE with the L3 drawn failed, pae_extended_cr3
--> the replayed pin succeeds, the picture changing each time.
+printed URL is opened, and the page must show notebooks/lab-app.ipynb without any code or
+prose: the lab's widgets only, one lab, full width. The clicks and checks are those of the
+JupyterLab test (`drive_seed_story`): 32-bit PV, pin -> -ERANGE with the L3 drawn failed,
+pae_extended_cr3 -> the replayed pin succeeds, the picture changing each time.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ START_TIMEOUT = 120.0
 URL_LINE = re.compile(r"^\s*(http://127\.0\.0\.1:\d+/\?token=[0-9a-f]+)\s*$")
 #: Source lines of the notebook's code cells that must not reach the page.
 CODE_SNIPPETS = ('lab.allocate("l3", above="4GiB")', "from pvlab.ui import Lab",
-                 "def pvlab(*args):", "lab2 = Lab(")
+                 "Lab(page=True)", "SPDX-License-Identifier")
 
 
 def _pump(stream: Any, lines: queue.Queue[str]) -> None:
@@ -85,15 +85,15 @@ def test_lab_app_serves_the_lab_without_code_in_voila(
     page.set_viewport_size(VIEWPORT)
     page.goto(lab_app_url)
 
-    # Voila renders the notebook's outputs: both labs, no widget error.
-    expect(page.locator(".lab-app")).to_have_count(2, timeout=TIMEOUT_MS)
+    # Voila renders the notebook's output: one lab, no widget error.
+    expect(page.locator(".lab-app")).to_have_count(1, timeout=TIMEOUT_MS)
     expect(page.locator(".lab-app").first).to_be_visible(timeout=TIMEOUT_MS)
     assert page.locator("text=Error displaying widget").count() == 0
 
     # A page without code: the code cells keep only their outputs (Voila strips the
     # sources), no editor or prompt anywhere; input areas are the rendered markdown only.
     code_cells = page.locator(".jp-CodeCell")
-    assert code_cells.count() >= 2
+    assert code_cells.count() == 1
     assert page.locator(".jp-CodeCell:not(.jp-mod-noInput)").count() == 0
     assert page.locator(".jp-CodeCell .jp-InputArea").count() == 0
     assert page.locator(".jp-InputArea:not(.jp-MarkdownCell .jp-InputArea)").count() == 0
@@ -102,8 +102,11 @@ def test_lab_app_serves_the_lab_without_code_in_voila(
     body = page.locator("body").inner_text()
     for snippet in CODE_SNIPPETS:
         assert snippet not in body, f"Voila page shows the code {snippet!r}"
-    # ...but the markdown and the printed outputs are there.
-    expect(page.get_by_text("The scenario sketchpad").first).to_be_visible()
+    # ...and no prose: the page is the lab, as wide as the window.
+    assert page.locator(".jp-MarkdownCell .jp-RenderedMarkdown p").count() == 0
+    width = page.evaluate("() => document.querySelector('.lab-app').getBoundingClientRect()"
+                          ".width")
+    assert width >= 0.95 * VIEWPORT["width"] - 20, width
 
     drive_seed_story(page, artifacts_dir, "voila")
     page.screenshot(path=str(artifacts_dir / "voila-page.png"))

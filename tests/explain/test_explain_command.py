@@ -32,7 +32,7 @@ def _run(argv: list[str], stdin: str, monkeypatch: pytest.MonkeyPatch,
 
 def test_json_gives_one_object_per_line_and_keeps_unknown_lines(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out = _run(["explain", "--json", "--all", "-"], LINES, monkeypatch, capsys)
+    rc, out = _run(["explain", "--json", "-"], LINES, monkeypatch, capsys)
     objs = [json.loads(x) for x in out.splitlines()]
     assert rc == 0 and len(objs) == 5
     for key in ("line", "matched", "rule", "xen_function", "decoded", "explanation", "fix"):
@@ -43,13 +43,16 @@ def test_json_gives_one_object_per_line_and_keeps_unknown_lines(
     assert [o["matched"] for o in objs[3:]] == [False, False]
 
 
-def test_text_output_lists_unknown_xen_lines(monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_text_output_lists_unknown_lines(monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     rc, out = _run(["explain"], LINES, monkeypatch, capsys)
     assert "flags = 800000: NX (PTE bit 63)" in out
-    assert "? (XEN) Freed 660kB init memory" in out
-    assert "a line nobody knows" not in out  # not Xen's: shown with --all
-    assert out.rstrip().endswith("memory-management lines: 3 of 3 recognised")
+    assert "? (XEN) Freed 660kB init memory\n    unknown: Not a message" in out
+    assert "? a line nobody knows\n" in out
+    assert out.rstrip().endswith("5 line(s) read, 3 recognised; memory-management lines: "
+                                 "3 of 3 recognised")
+    _, known = _run(["explain", "--known"], LINES, monkeypatch, capsys)
+    assert "Freed" not in known and "nobody" not in known and "Bad L3 flags" in known
 
 
 def test_a_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str],
@@ -63,6 +66,8 @@ def test_a_missing_file_is_a_clear_error(capsys: pytest.CaptureFixture[str],
     "Bad L4 flags 80", "PAE pgd must be below 4GB (0x13ff73 >= 0x100000)",
     "mfn 12345 already pinned", "mfn 12345 not pinned", "PAE L3 3rd slot is shared",
     "Could not get page type PGT_writable_page",
+    "L4 update in Xen-private area, slot 0x10f", "L2 update in Xen-private area, slot 0x1ac",
+    "Attempt to create linear p.t. with write perms",
 ])
 def test_scenario_skeletons_reproduce_the_line(line: str, tmp_path: Path) -> None:
     ex = explain_line(line)

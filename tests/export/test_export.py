@@ -182,3 +182,17 @@ def test_a_wrong_expectation_fails_naming_the_step(tmp_path: Path) -> None:
     assert result.stdout.splitlines()[-1] == \
         "Test result: FAILURE: step 3 pin: expected ok, got EINVAL", result.stdout
     assert result.returncode == 1
+
+
+def test_a_scenario_expectation_pvlab_disagrees_with_is_noted(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scn = tmp_path / "s.yaml"
+    scn.write_text("name: differs\nguest: {bitness: 64, vcpu0_initialised: true}\n"
+                   "frames:\n  x: {}\nsteps:\n  - pin: {frame: x, level: 1}\n    expect: ok\n"
+                   "  - pin: {frame: x, level: 1}\n    expect: ok\n")
+    assert main(["export", str(scn), "-o", str(tmp_path / "out")]) == 0
+    assert "note: step 2 pin: the scenario file expects ok, pvlab gives EINVAL" in \
+        capsys.readouterr().out
+    test = json.loads((tmp_path / "out" / "expected.json").read_text())
+    assert test["steps"][1]["expect"] == "EINVAL"
+    assert test["steps"][1]["scenario_expects"] == "ok"

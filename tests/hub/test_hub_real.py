@@ -157,6 +157,14 @@ def test_everything_listens_on_loopback_only(running_hub: HubUnderTest) -> None:
     assert {ip for _, ip, _ in listening} == {"127.0.0.1"}, listening
 
 
+def test_jupyterlab_fetches_no_news_and_checks_no_updates(running_hub: HubUnderTest) -> None:
+    ada = learner(running_hub, "ada")
+    news = ada.api("GET", "/user/ada/lab/api/news")
+    assert news.status_code == 200 and news.json().get("news") == [], news.text[:200]
+    update = ada.api("GET", "/user/ada/lab/api/update")
+    assert update.status_code == 200 and update.json().get("notification") is None
+
+
 def test_state_lives_in_one_private_folder(running_hub: HubUnderTest) -> None:
     state = running_hub.state_dir
     for name in ("hub.json", "jupyterhub.sqlite", "jupyterhub_cookie_secret", "learners.json"):

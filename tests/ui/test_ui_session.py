@@ -128,7 +128,7 @@ def test_allocation_places_frames_where_asked() -> None:
     exact = lab.allocate("x", mfn=0x123456)
     assert (low, high, exact) == ("f", "l3", "x")
     assert lab.mfn("f") < MFN_4GIB <= lab.mfn("l3")
-    assert lab.mfn("x") == 0x123456 and "MFN 0x123456" in lab.status_text
+    assert lab.mfn("x") == 0x123456 and "mfn 0x123456" in lab.status_text
     assert lab.free("x") and "x" not in lab.frames
 
 

@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from xenkit import guest
 
 from pvlab.trace import Outcome
-from pvlab.x86.flags import A, P
+from pvlab.x86.flags import A, P, entry_mfn
 from pvlab.xen.campaign import (
     COMMON_FLAGS,
     EXTRA_FLAGS,
+    PARAMS,
     SLOTS,
     Op,
     World,
@@ -71,7 +72,6 @@ def _run(bitness: int, profile: str, ops: list[Op]) -> Counter[str]:
     return res.stats
 
 
-PARAMS = [(b, p) for b in (32, 64) for p in ("4.17", "4.19")]
 ops_st = st.lists(op_st, min_size=1, max_size=30)
 
 
@@ -125,7 +125,7 @@ def _replay_ops(bitness: int, profile: str,
 def _linear_held_pae_l2(w: World) -> int | None:
     """A PAE Xen L2 with type references while no live L3 has it in slot 3."""
     m = w.xen.machine
-    in_slot3 = {m.read_entry(pi.mfn, 3) >> 12 & ((1 << 40) - 1) for pi in m.pages()
+    in_slot3 = {entry_mfn(m.read_entry(pi.mfn, 3)) for pi in m.pages()
                 if pi.level == 3 and pi.validated and pi.type_count}
     for pi in m.pages():
         if pi.pae_xen_l2 and pi.type_count and pi.mfn not in in_slot3:

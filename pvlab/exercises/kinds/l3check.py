@@ -96,7 +96,7 @@ def play(s: Situation) -> list[Outcome]:
         if s.bitness == 32 and not s.assist and s.mfn >= MFN_4GIB:
             mfn = None  # move_l3_below_4G: a new frame with address_bits=32
         l3 = _l3(g, mfn, below="4GiB" if mfn is None else None)
-        top = l3 if s.bitness == 32 else g.alloc_frame(below="4GiB")
+        top = l3 if g.domain.abi.top_level == 3 else g.alloc_frame(below="4GiB")
         outs = [g.pin(l3, 3)]
         if top != l3:
             outs.append(g.pin(top, 4))
