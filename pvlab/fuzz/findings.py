@@ -69,7 +69,8 @@ def signature(result: Result, known: list[Known], profile: str) -> Signature | N
 
 
 def kind_of(sig: Signature) -> str:
-    return "crash" if sig[0] == "crash" else "problem" if sig[0] == "problem" else "difference"
+    return {"crash": "crash", "problem": "problem", "model-crash": "model crash"}.get(
+        sig[0], "difference")
 
 
 @dataclass
@@ -102,6 +103,8 @@ class Finding:
         if self.signature[0] == "crash":
             crash = self.result.crash
             return f"Xen {self.signature[1]}: {crash.headline if crash else self.signature[2]}"
+        if self.signature[0] == "model-crash":
+            return f"pvlab crashed: {self.signature[1]}"
         return f"replay problem: {self.signature[1]}"
 
 
@@ -117,7 +120,8 @@ def finding_text(f: Finding, *, profile: str, xen: str) -> str:
         head.append(f"Same signature also from seed(s): {', '.join(map(str, f.duplicates[:20]))}")
     rep = f.result.report
     if f.result.crash is not None:
-        head.append("Xen's last lines (the crash and its call trace):")
+        head.append("pvlab's traceback:" if f.result.crash.kind == "model" else
+                    "Xen's last lines (the crash and its call trace):")
         head += [f"  {line}" for line in f.result.crash.lines]
     elif rep is not None:
         head.append("step  operation         pvlab      xen        xen log")

@@ -5,16 +5,18 @@ the known differences, shrink each new finding and write it, until the budget is
 from __future__ import annotations
 
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pvlab.errors import PvlabError
 from pvlab.fuzz.findings import Finding, Signature, kind_of, signature, unknown_rows, write_finding
 from pvlab.fuzz.generate import generate, replayable
 from pvlab.fuzz.known import Known, known_crash
-from pvlab.fuzz.oracle import BatchFigures, Result, run_batch
+from pvlab.fuzz.oracle import BatchFigures, Crash, Result, pvlab_side, run_batch
 from pvlab.fuzz.shrink import shrink
 
 Scenario = dict[str, Any]
@@ -52,7 +54,7 @@ class Figures:
 
     def by_kind(self) -> dict[str, int]:
         c = Counter(f.kind for f in self.findings)
-        return {k: c.get(k, 0) for k in ("difference", "crash", "problem")}
+        return {k: c.get(k, 0) for k in ("difference", "crash", "problem", "model crash")}
 
     def line(self, left: float | None = None) -> str:
         kinds = ", ".join(f"{n} {k}" for k, n in self.by_kind().items() if n)
@@ -111,6 +113,16 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
             seed = figs.next_seed
             figs.next_seed += 1
             data = generate(seed, bitness=cfg.bitness)
+            crash = _model_crash(data, cfg.model)
+            if crash is not None:  # pvlab itself broke: a finding, no boot needed
+                msig: Signature = ("model-crash", crash.headline)
+                if msig in by_sig:
+                    by_sig[msig].duplicates.append(seed)
+                else:
+                    by_sig[msig] = Finding(msig, seed, len(data["steps"]),
+                                           Result(data, crash=crash))
+                    _record(cfg, figs, by_sig[msig], progress)
+                continue
             if replayable(data):
                 seeds.append(seed)
                 datas.append(data)
@@ -149,10 +161,27 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
                 progress(f"[fuzz] seed {seed} shrunk from {finding.original_steps} to "
                          f"{len(shrunk.data.get('steps') or [])} step(s) in {shrunk.boots} "
                          "boot(s)")
-            figs.findings.append(finding)
-            if cfg.out is not None:
-                path = write_finding(finding, cfg.out, profile=cfg.model, xen=str(cfg.xen),
-                                     index=len(figs.findings))
-                figs.paths.append(path)
-                progress(f"[fuzz] finding written: {path}")
+            _record(cfg, figs, finding, progress)
     return figs
+
+
+def _record(cfg: FuzzConfig, figs: Figures, finding: Finding,
+            progress: Callable[[str], None]) -> None:
+    figs.findings.append(finding)
+    if cfg.out is not None:
+        path = write_finding(finding, cfg.out, profile=cfg.model, xen=str(cfg.xen),
+                             index=len(figs.findings))
+        figs.paths.append(path)
+        progress(f"[fuzz] finding written: {path}")
+
+
+def _model_crash(data: Scenario, model: str) -> Crash | None:
+    """pvlab's own crash on `data` (an exception that is not a user error), if any."""
+    try:
+        pvlab_side(data, model)
+    except PvlabError:
+        return None  # an invalid scenario: the generator's slip, not a finding
+    except Exception as err:  # noqa: BLE001 - a crash of the model is a finding
+        lines = traceback.format_exc(limit=8).splitlines()
+        return Crash("model", f"{type(err).__name__}: {err}"[:200], lines)
+    return None

@@ -100,3 +100,22 @@ def test_materialise_refuses_a_frame_still_named() -> None:
     used = any(named in str(s) for s in data["steps"]) or named in str(data["tables"])
     cand = materialise(data, frozenset({("frame", named)}))
     assert (cand is None) == used or cand is None
+
+
+def test_a_model_crash_is_a_finding_with_its_traceback(monkeypatch: pytest.MonkeyPatch,
+                                                         tmp_path: Path) -> None:
+    from pvlab.fuzz import loop
+    from pvlab.fuzz.oracle import Result
+
+    assert loop._model_crash(generate(1), "4.19") is None
+
+    def broken(data: dict, model: str) -> None:
+        raise KeyError("planted")
+
+    monkeypatch.setattr(loop, "pvlab_side", broken)
+    crash = loop._model_crash(generate(1), "4.19")
+    assert crash is not None and crash.kind == "model" and "KeyError" in crash.headline
+    f = Finding(("model-crash", crash.headline), 1, 3, Result(generate(1), crash=crash))
+    assert f.kind == "model crash"
+    text = write_finding(f, tmp_path, profile="4.19", xen="x", index=1).read_text()
+    assert "pvlab's traceback:" in text and "KeyError" in text
