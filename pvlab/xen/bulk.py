@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pvlab.trace import Errno, Event, Outcome, Tracer
-from pvlab.x86.flags import ADDR_MASK, RW, US, P
+from pvlab.x86.flags import ADDR_MASK, RW, US, P, entry_mfn
 from pvlab.xen.domain import Domain
 from pvlab.xen.framestore import ENTRIES
 from pvlab.xen.page_info import (
@@ -309,7 +309,7 @@ def _promote_l1_tail(ts: TypeSystem, t: Tracer, mfn: int, d: Domain, present: li
             for j in present[:pos]:
                 ts.put_page_from_l1e(t, m.read_entry(mfn, j), d)
             return rc, 0
-        m.write_entry(mfn, i, d.abi.adjust_l1e(e))
+        m.write_entry(mfn, i, d.abi.adjust_l1e(e ^ ts.l1e_mmio_flip(t, e, d)))
     return 0, 0
 
 
@@ -394,11 +394,14 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
         # get_page + get_page_type(PGT_l1_page_table) on every L2 entry's target
         tr = r[:k]
         np.add.at(store.count_info, tr, _U(1))
-        xs = store.type_info[tr]
-        fr = fresh[:k]
+        # one type reference per entry: an L1 named by several entries takes several
+        # (a fancy-indexed `+= 1` would count a repeated row once)
+        u, first, n = np.unique(tr, return_index=True, return_counts=True)
+        xs = store.type_info[u]
+        fr = fresh[:k][first]
         promoted = ((xs & ~_U(_TYPE_KEY | PGT_validated | PGT_partial))
-                    | _U(PGT_l1_page_table)) + _U(1)
-        store.type_info[tr] = np.where(fr, promoted | _U(PGT_validated), xs + _U(1))
+                    | _U(PGT_l1_page_table))
+        store.type_info[u] = np.where(fr, promoted | _U(PGT_validated), xs) + n.astype(xs.dtype)
         c.entries_checked += k
         c.type_acquisitions += k
         if len(new_l1):
@@ -430,6 +433,9 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
         if rc:
             t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l2_table: "
                     f"slot {i:#x}", "promote_l2_table", mfn=mfn, index=i, level=2)
+            if i > 0:  # as the reference: left partially validated in old_guest_table
+                ts._partial_failure(t, mfn, 2, i, present_slots[:pos], entry_mfn(ent))
+                return rc, i
             for j in present_slots[:pos]:
                 ts.put_page_from_lne(t, 2, m.read_entry(mfn, j), mfn)
             return rc, i
