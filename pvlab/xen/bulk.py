@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from pvlab.trace import Errno, Event, Outcome, Tracer
-from pvlab.x86.flags import ADDR_MASK, RW, US, P
+from pvlab.x86.flags import ADDR_MASK, RW, US, P, entry_mfn
 from pvlab.xen.domain import Domain
 from pvlab.xen.framestore import ENTRIES
 from pvlab.xen.page_info import (
@@ -309,7 +309,7 @@ def _promote_l1_tail(ts: TypeSystem, t: Tracer, mfn: int, d: Domain, present: li
             for j in present[:pos]:
                 ts.put_page_from_l1e(t, m.read_entry(mfn, j), d)
             return rc, 0
-        m.write_entry(mfn, i, d.abi.adjust_l1e(e))
+        m.write_entry(mfn, i, d.abi.adjust_l1e(e ^ ts.l1e_mmio_flip(t, e, d)))
     return 0, 0
 
 
@@ -430,7 +430,11 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
         if rc:
             t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l2_table: "
                     f"slot {i:#x}", "promote_l2_table", mfn=mfn, index=i, level=2)
-            for j in present_slots[:pos]:
+            done = present_slots[:pos]
+            if i > 0:  # as the reference: the table becomes old_guest_table
+                ts._partial_failure(t, mfn, 2, i, done, entry_mfn(ent))
+                return rc, i
+            for j in done:
                 ts.put_page_from_lne(t, 2, m.read_entry(mfn, j), mfn)
             return rc, i
         if adjust:
