@@ -16,12 +16,15 @@ PYTEST_ARGS ?=
 LAB_ARGS ?=
 # The random-operation campaign (docs/fidelity.md), e.g. make campaign CAMPAIGN_ARGS="--sequences 2000"
 CAMPAIGN_ARGS ?= --sequences 100000 --seed-from 50000 --workers 2
+# Differential fuzzing against real Xen (docs/fuzzing.md), e.g. make fuzz FUZZ_BUILDS=path/to/xen/xen
+FUZZ_BUILDS ?= 4.17 4.19
+FUZZ_ARGS ?= --budget 3600
 # Arguments for `pvlab hub`, e.g. make hub HUB_ARGS="--port 8000 --admin organiser"
 HUB_ARGS ?=
 
 export VENV LINT_PATHS TEST_TARGETS NOTEBOOK_DIRS PYTEST_ARGS
 
-.PHONY: lab app test setup setup-lab doctor lint clean help campaign hub setup-hub
+.PHONY: lab app test setup setup-lab doctor lint clean help campaign hub setup-hub fuzz
 
 help:
 	@echo "make lab    - set up and start JupyterLab on notebooks/ (prints the URL with its token)"
@@ -30,6 +33,7 @@ help:
 	@echo "make hub    - set up and start a workshop JupyterHub (docs/workshop.md)"
 	@echo "make doctor - check the set-up (pvlab doctor)"
 	@echo "make campaign - 100,000 random operation sequences checked against Xen's rules (tens of minutes)"
+	@echo "make fuzz   - an hour of differential fuzzing against both real Xen builds (docs/fuzzing.md)"
 	@echo "make clean  - remove .venv and caches"
 
 lab: setup-lab
@@ -49,6 +53,12 @@ setup-lab:
 
 campaign: setup
 	$(VENV)/bin/pvlab campaign $(CAMPAIGN_ARGS)
+
+# Long run on a developer machine: each build in turn, findings under fuzz-findings/<n>/.
+fuzz: setup
+	@n=0; status=0; for build in $(FUZZ_BUILDS); do n=$$((n+1)); \
+	  $(VENV)/bin/pvlab fuzz --xen $$build $(FUZZ_ARGS) --out fuzz-findings/$$n --json || status=1; \
+	done; exit $$status
 
 # A JupyterHub for a workshop room; set PVLAB_HUB_PASSWORD (asked for when unset).
 hub: setup-hub

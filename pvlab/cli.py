@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pvlab.errors import PvlabError
 
 COMMANDS = ("run", "render", "diff", "verify", "rules", "schema", "exercise", "doctor", "lab",
-            "campaign", "explain", "export", "hub")
+            "campaign", "explain", "export", "hub", "fuzz")
 
 
 def build_parser() -> argparse.ArgumentParser:
