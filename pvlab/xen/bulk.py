@@ -433,10 +433,11 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
         if rc:
             t.event("promote", "fail", f"failure {Errno(-rc).name} in promote_l2_table: "
                     f"slot {i:#x}", "promote_l2_table", mfn=mfn, index=i, level=2)
-            if i > 0:  # as the reference: left partially validated in old_guest_table
-                ts._partial_failure(t, mfn, 2, i, present_slots[:pos], entry_mfn(ent))
+            done = present_slots[:pos]
+            if i > 0:  # as the reference: the table becomes old_guest_table
+                ts._partial_failure(t, mfn, 2, i, done, entry_mfn(ent))
                 return rc, i
-            for j in present_slots[:pos]:
+            for j in done:
                 ts.put_page_from_lne(t, 2, m.read_entry(mfn, j), mfn)
             return rc, i
         if adjust:
