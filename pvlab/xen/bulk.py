@@ -394,11 +394,14 @@ def promote_l2_entries(ts: TypeSystem, t: Tracer, mfn: int, d: Domain,
         # get_page + get_page_type(PGT_l1_page_table) on every L2 entry's target
         tr = r[:k]
         np.add.at(store.count_info, tr, _U(1))
-        xs = store.type_info[tr]
-        fr = fresh[:k]
+        # one type reference per entry: an L1 named by several entries takes several
+        # (a fancy-indexed `+= 1` would count a repeated row once)
+        u, first, n = np.unique(tr, return_index=True, return_counts=True)
+        xs = store.type_info[u]
+        fr = fresh[:k][first]
         promoted = ((xs & ~_U(_TYPE_KEY | PGT_validated | PGT_partial))
-                    | _U(PGT_l1_page_table)) + _U(1)
-        store.type_info[tr] = np.where(fr, promoted | _U(PGT_validated), xs + _U(1))
+                    | _U(PGT_l1_page_table))
+        store.type_info[u] = np.where(fr, promoted | _U(PGT_validated), xs) + n.astype(xs.dtype)
         c.entries_checked += k
         c.type_acquisitions += k
         if len(new_l1):
