@@ -47,6 +47,7 @@ class Figures:
     known: Counter[str] = field(default_factory=Counter)
     paths: list[Path] = field(default_factory=list)
     next_seed: int = 0
+    batch_seconds: float = 0.0  # time in fuzzing batches (not shrinking): sizes the next batch
 
     @property
     def rate(self) -> float:
@@ -80,7 +81,7 @@ class Figures:
 
 def _batch_size(cfg: FuzzConfig, figs: Figures, left: float) -> int:
     """As many scenarios as fit in the time left (at the rate seen so far), at most cfg.batch."""
-    per = figs.seconds / figs.scenarios if figs.scenarios else 0.3
+    per = figs.batch_seconds / figs.scenarios if figs.scenarios else 0.3
     fit = int((left - 8.0) / max(per, 0.05))
     return max(10, min(cfg.batch, fit))
 
@@ -130,6 +131,7 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
         tb = time.monotonic()
         results = oracle(datas)
         figs.seconds += time.monotonic() - tb
+        figs.batch_seconds += time.monotonic() - tb
         figs.scenarios += len(datas)
         figs.steps += bfigs.steps - steps_before
         new: list[tuple[int, Result, Signature]] = []
