@@ -152,6 +152,8 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
             new.append((seed, res, sig))
         progress(figs.line(cfg.budget - (time.monotonic() - t0)))
         for seed, res, sig in new:
+            if len(figs.findings) >= cfg.max_findings:
+                break
             finding = by_sig[sig]
             if cfg.shrink:
                 progress(f"[fuzz] shrinking seed {seed}: {kind_of(sig)} {' '.join(sig[1:])}")
