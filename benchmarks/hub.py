@@ -258,7 +258,7 @@ def summarise(runs: list[LearnerRun], browser: LearnerRun | None, mem: dict[str,
 
 
 def run_load(learners: int, rounds: int, browser: bool, state_dir: Path,
-             mem_limit_mb: int = 1024) -> dict[str, Any]:
+             mem_limit_mb: int = 2048) -> dict[str, Any]:
     password = secrets.token_urlsafe(12)
     port = launcher.free_port()
     launcher.prepare(state_dir, HubSettings(port=port, mem_limit_mb=mem_limit_mb,
@@ -323,7 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="times each learner performs the action sequence (default 3)")
     parser.add_argument("--no-browser", action="store_true", help="skip the Chromium learner")
-    parser.add_argument("--mem-limit-mb", type=int, default=1024)
+    parser.add_argument("--mem-limit-mb", type=int, default=HubSettings().mem_limit_mb)
     parser.add_argument("--state-dir", default=None,
                         help="keep the hub's state here (default: a temporary folder)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")

@@ -3,13 +3,16 @@
 #
 # Build the Xen hypervisors `pvlab verify` runs against, from Debian's `xen` source package.
 #
-#   oracle/build-xen.sh [4.17|4.19|all]      (default: all)
+#   oracle/build-xen.sh [4.17|4.19|release|all]      (default: all = 4.17 and 4.19)
 #
 # Produces oracle/build/xen-<srcversion>-<variant>/xen (the uncompressed ELF QEMU boots):
-#   4.17  Debian's source as is (Xen 4.17.x, no PAE-extended-CR3 check)
-#   4.19  the same plus oracle/xen-patches/*.patch (restores the check as Xen 4.19 has it)
-# Both are configured with CONFIG_PV32=y and CONFIG_DEBUG=y.  Results are cached, keyed by
-# the source version, the patch contents and this script; a second run is instant.
+#   4.17     Debian's source as is (Xen 4.17.x, no PAE-extended-CR3 check)
+#   4.19     the same plus oracle/xen-patches/*.patch (restores the check as Xen 4.19 has it)
+#   release  Debian's source as is, without CONFIG_DEBUG (a production build: assertions
+#            compiled out, no gdprintk lines); plays profile 4.17 with xen_build: release
+# All are configured with CONFIG_PV32=y; 4.17 and 4.19 with CONFIG_DEBUG=y.  Results are
+# cached, keyed by the source version, the patch contents and this script; a second run is
+# instant.
 #
 # Source entries are derived from the machine's own apt sources (no host is named here) and
 # kept in a private apt configuration under oracle/build/apt, so the system is not changed.
@@ -26,7 +29,7 @@ jobs="${PVLAB_BUILD_JOBS:-2}"
 say() { printf '[build-xen] %s\n' "$*"; }
 die() { printf '[build-xen] error: %s\n' "$*" >&2; exit 1; }
 
-case "$want" in 4.17|4.19|all) ;; *) die "unknown variant '$want' (use 4.17, 4.19 or all)";; esac
+case "$want" in 4.17|4.19|release|all) ;; *) die "unknown variant '$want' (use 4.17, 4.19, release or all)";; esac
 
 need_tools() {
     missing=""
@@ -135,12 +138,13 @@ build_variant() {
         done
     fi
     log="$build/build-$variant.log"
-    say "stage 4/4 [$variant]: make -C xen defconfig, CONFIG_PV32=y CONFIG_DEBUG=y, make -j$jobs (about 1-3 min)"
+    if [ "$variant" = release ]; then debug_line='# CONFIG_DEBUG is not set'; else debug_line='CONFIG_DEBUG=y'; fi
+    say "stage 4/4 [$variant]: make -C xen defconfig, CONFIG_PV32=y, $debug_line, make -j$jobs (about 1-3 min)"
     {
         make -C "$tree/xen" defconfig
         sed -i -e '/^CONFIG_PV32=/d' -e '/CONFIG_PV32 is not set/d' \
             -e '/^CONFIG_DEBUG=/d' -e '/CONFIG_DEBUG is not set/d' "$tree/xen/.config"
-        printf 'CONFIG_PV32=y\nCONFIG_DEBUG=y\n' >>"$tree/xen/.config"
+        printf 'CONFIG_PV32=y\n%s\n' "$debug_line" >>"$tree/xen/.config"
         make -C "$tree/xen" olddefconfig
     } >"$log" 2>&1 || die "configuring failed, see $log"
     make -C "$tree/xen" -j"$jobs" >>"$log" 2>&1 &
@@ -155,7 +159,11 @@ build_variant() {
     done
     wait "$pid" || die "make failed, see $log"
     grep -q '^CONFIG_PV32=y' "$tree/xen/.config" || die "CONFIG_PV32 did not stick in $tree/xen/.config"
-    grep -q '^CONFIG_DEBUG=y' "$tree/xen/.config" || die "CONFIG_DEBUG did not stick in $tree/xen/.config"
+    if [ "$variant" = release ]; then
+        ! grep -q '^CONFIG_DEBUG=y' "$tree/xen/.config" || die "CONFIG_DEBUG is still on in $tree/xen/.config"
+    else
+        grep -q '^CONFIG_DEBUG=y' "$tree/xen/.config" || die "CONFIG_DEBUG did not stick in $tree/xen/.config"
+    fi
     mkdir -p "$out"
     cp "$tree/xen/xen" "$out/xen"
     cp "$tree/xen/.config" "$out/config"

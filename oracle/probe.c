@@ -102,7 +102,7 @@ void *memcpy(void *d, const void *s, size_t n)
 enum {
     HC_mmu_update = 1, HC_memory_op = 12, HC_update_va_mapping = 14, HC_xen_version = 17,
     HC_console_io = 18, HC_vm_assist = 21, HC_update_va_mapping_otherdomain = 22,
-    HC_mmuext_op = 26, HC_sched_op = 29, HC_domctl = 36,
+    HC_mmuext_op = 26, HC_sched_op = 29, HC_domctl = 36, HC_multicall = 13,
 };
 #define DOMID_SELF 0x7FF0U
 #define MFN_4GIB 0x100000UL
@@ -151,7 +151,8 @@ enum { MODE_DOM0 = 0, MODE_TOOLSTACK = 1, MODE_DOMU_RUNNING = 2 };
 enum {
     OP_PIN = 1, OP_UNPIN = 2, OP_MMU_UPDATE = 3, OP_MACHPHYS = 4, OP_VM_ASSIST = 5,
     OP_VCPU_INIT = 6, OP_VCPU_RESET = 7, OP_WRITE = 8, OP_TLB_FLUSH = 9, OP_READ = 10,
-    OP_NEW_USER_BASEPTR = 11, OP_NEW_BASEPTR = 12, OP_MMUEXT = 13,
+    OP_NEW_USER_BASEPTR = 11, OP_NEW_BASEPTR = 12, OP_MMUEXT = 13, OP_MMU_UPDATE_AD = 14,
+    OP_UPDATE_VA = 15, OP_MULTICALL = 16,
 };
 #include "plan.h"
 
@@ -226,12 +227,13 @@ static uint64_t reserve_frame(uint16_t dom, unsigned address_bits, ulong gpfn)
 
 /* ---- mmuext_op / mmu_update ---- */
 struct mmuext_op { unsigned int cmd; ulong arg1; ulong arg2; };
-static long mmuext(unsigned cmd, ulong mfn, unsigned fd)
+static long mmuext2(unsigned cmd, ulong arg1, ulong arg2, unsigned fd)
 {
-    struct mmuext_op op = { cmd, mfn, 0 };
+    struct mmuext_op op = { cmd, arg1, arg2 };
     unsigned int done = 0;
     return hcall(HC_mmuext_op, (ulong)&op, 1, (ulong)&done, fd, 0);
 }
+static long mmuext(unsigned cmd, ulong mfn, unsigned fd) { return mmuext2(cmd, mfn, 0, fd); }
 struct mmu_update { uint64_t ptr, val; };
 static long mmu_update(uint64_t ptr, uint64_t val, unsigned foreigndom)
 {
@@ -239,6 +241,15 @@ static long mmu_update(uint64_t ptr, uint64_t val, unsigned foreigndom)
     unsigned int done = 0;
     return hcall(HC_mmu_update, (ulong)&u, 1, (ulong)&done, foreigndom, 0);
 }
+
+/* ---- multicall: arg = the number of calls that follow this step in the plan; each is
+ * one entry (its own argument block), reported as its own step line with its result ---- */
+struct mc_entry { ulong op; ulong result; ulong args[6]; };  /* compat: all 32-bit */
+#define MC_MAX 16
+static struct mc_entry mc[MC_MAX];
+static struct mmuext_op mc_ext[MC_MAX];
+static struct mmu_update mc_mu[MC_MAX];
+static unsigned int mc_done[MC_MAX];
 
 /* ---- domctl (layout identical for 32- and 64-bit callers) ---- */
 struct domctl {
@@ -336,6 +347,17 @@ static uint16_t owner_of[MAXF];
 static uint16_t other_dom = 0xffff;
 static ulong other_gpfn, guest_gpfn;
 
+static long ensure_other_dom(void)
+{
+    long rc = 0;
+    if (other_dom == 0xffff) {
+        rc = create_domain(1, &other_dom);
+        if (rc == 0) rc = setup_domain(other_dom, 64, 0);
+        if (rc) other_dom = 0xffff;
+    }
+    return rc;
+}
+
 static long obtain_frames(const struct pl_scn *s, uint16_t guest)
 {
     for (uint32_t i = 0; i < s->nframes; i++) {
@@ -346,11 +368,8 @@ static long obtain_frames(const struct pl_scn *s, uint16_t guest)
         if (f->kind == FK_EXACT) {
             m = f->mfn; owner = 0xffff;
         } else if (f->kind == FK_OTHER_HIGH || f->kind == FK_OTHER_LOW) {
-            if (other_dom == 0xffff) {
-                long rc = create_domain(1, &other_dom);
-                if (rc == 0) rc = setup_domain(other_dom, 64, 0);
-                if (rc) { other_dom = 0xffff; return rc ? rc : -1; }
-            }
+            long orc = ensure_other_dom();
+            if (orc) return orc;
             owner = other_dom;
             do m = reserve_frame(other_dom, f->kind == FK_OTHER_LOW ? (unsigned)f->mfn : 0,
                                  other_gpfn++);
@@ -495,7 +514,71 @@ static void run_scenario(const struct pl_scn *s)
             break;
         case OP_NEW_USER_BASEPTR: rc = mmuext(15, st->target ? mfn : 0, DOMID_SELF); break;
         case OP_NEW_BASEPTR: rc = mmuext(5, mfn, DOMID_SELF); break;
-        case OP_MMUEXT: rc = mmuext(st->arg, st->target ? mfn : 0, DOMID_SELF); break;
+        case OP_MMUEXT: {
+            /* arg1: the frame, or the raw value (a linear address); arg2: pad = 0x80000000 |
+             * frame index for a source frame (COPY_PAGE), else pad itself (an entry count) */
+            ulong a2 = (st->pad & 0x80000000U) ? (ulong)mfn_of[st->pad & 0xffff] : st->pad;
+            rc = mmuext2(st->arg, st->target ? mfn : (ulong)st->val, a2, DOMID_SELF);
+            break;
+        }
+        case OP_MULTICALL: {
+            uint32_t n = st->arg < MC_MAX ? st->arg : MC_MAX;
+            for (uint32_t j = 0; j < n; j++) {
+                const struct pl_step *c = &PL_STEPS[s->step0 + k + 1 + j];
+                uint64_t cm = mfn_of[c->frame];
+                memset(&mc[j], 0, sizeof(mc[j]));
+                if (c->op == OP_MMU_UPDATE || c->op == OP_MMU_UPDATE_AD) {
+                    mc_mu[j].ptr = ((cm << 12) + c->arg * 8) | (c->op == OP_MMU_UPDATE_AD ? 2 : 0);
+                    mc_mu[j].val = entry_value(c->target, c->val);
+                    mc[j].op = HC_mmu_update;
+                    mc[j].args[0] = (ulong)&mc_mu[j];
+                    mc[j].args[3] = mmu_fd;
+                } else {
+                    mc_ext[j].cmd = c->op == OP_PIN ? c->arg - 1 : c->op == OP_UNPIN ? 4 : c->arg;
+                    mc_ext[j].arg1 = (c->op == OP_MMUEXT && !c->target) ? (ulong)c->val : (ulong)cm;
+                    mc_ext[j].arg2 = (c->pad & 0x80000000U) ? (ulong)mfn_of[c->pad & 0xffff] : c->pad;
+                    mc[j].op = HC_mmuext_op;
+                    mc[j].args[0] = (ulong)&mc_ext[j];
+                    mc[j].args[3] = c->op == OP_MMUEXT ? DOMID_SELF : fd;
+                }
+                mc[j].args[1] = 1;
+                mc[j].args[2] = (ulong)&mc_done[j];
+            }
+            rc = hcall(HC_multicall, (ulong)mc, n, 0, 0, 0);
+            scn_line(s->id, "step "); putdec(st->num); put(" rc="); putdec(rc); put("\n");
+            for (uint32_t j = 0; j < n; j++) {
+                scn_line(s->id, "step "); putdec(PL_STEPS[s->step0 + k + 1 + j].num);
+                put(" rc="); putdec((long)mc[j].result); put("\n");
+            }
+            k += n;
+            continue;
+        }
+        case OP_MMU_UPDATE_AD:  /* MMU_PT_UPDATE_PRESERVE_AD = 2 in the ptr's low bits */
+            rc = mmu_update(((mfn << 12) + st->arg * 8) | 2, entry_value(st->target, st->val),
+                            mmu_fd);
+            break;
+        case OP_UPDATE_VA: {
+            /* the VA: low 32 bits in arg, high in pad; the entry: target + val as for
+             * mmu_update; flags UVMF_NONE.  frame 0: update_va_mapping; 1:
+             * update_va_mapping_otherdomain naming the helper domain; 2: naming DOMID_SELF */
+            uint64_t va = ((uint64_t)st->pad << 32) | st->arg;
+            uint64_t pte = entry_value(st->target, st->val);
+            unsigned dom = st->frame == 1 ? (ensure_other_dom(), other_dom) : DOMID_SELF;
+#ifdef __x86_64__
+            if (st->frame)
+                rc = hcall(HC_update_va_mapping_otherdomain, (ulong)va, pte, 0, dom, 0);
+            else
+                rc = hcall(HC_update_va_mapping, (ulong)va, pte, 0, 0, 0);
+#else
+            if (st->frame)
+                rc = hcall(HC_update_va_mapping_otherdomain, (ulong)va, (uint32_t)pte,
+                           (uint32_t)(pte >> 32), 0, dom);
+            else
+                rc = hcall(HC_update_va_mapping, (ulong)va, (uint32_t)pte,
+                           (uint32_t)(pte >> 32), 0, 0);
+#endif
+            break;
+        }
         default: rc = -38;
         }
         scn_line(s->id, "step "); putdec(st->num);

@@ -49,6 +49,10 @@ def errno_name(rc: int) -> str:
         return f"E{-rc}"
 
 
+#: The result of an operation that made Xen panic (see :attr:`Outcome.crash`).
+CRASH = "crash"
+
+
 #: How an event becomes the line Xen's debug build prints for it. `pvlab.xen.logformats`
 #: (which knows Xen's messages) installs it when `pvlab.xen` is imported, so this bottom
 #: layer needs no import of the hypervisor model.
@@ -116,10 +120,21 @@ class Outcome:
     failed_index: int | None = None
     #: What the hypercall handed back, e.g. the MFN `XENMEM_populate_physmap` allocated.
     allocated: int | None = None
+    #: Set when the operation made Xen panic (a debug build's failed assertion): the
+    #: panic message, e.g. "Assertion 'unreachable' failed in promote_l4_table". The host
+    #: is gone: there is no return code, and nothing runs after it.
+    crash: str | None = None
+    #: A multicall's entries: each call's own outcome, in order (`multicall_entry.result`).
+    calls: list[Outcome] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.rc == 0
+        return self.rc == 0 and self.crash is None
+
+    @property
+    def crashed(self) -> bool:
+        """Xen panicked during this operation (see :attr:`crash`)."""
+        return self.crash is not None
 
     @property
     def errno(self) -> str | None:
@@ -127,8 +142,9 @@ class Outcome:
 
     @property
     def result(self) -> str:
-        """`"ok"` or the errno name, as scenario files write expectations."""
-        return errno_name(self.rc)
+        """`"ok"`, the errno name, or `"crash"` (Xen panicked), as scenario files write
+        expectations."""
+        return CRASH if self.crash is not None else errno_name(self.rc)
 
     @property
     def failure(self) -> Event | None:
@@ -140,6 +156,8 @@ class Outcome:
 
     @property
     def reason(self) -> str:
+        if self.crash is not None:
+            return f"Xen panics: {self.crash}"
         ev = self.failure
         return ev.explanation if ev else ""
 
@@ -151,6 +169,8 @@ class Outcome:
 
     def explain(self) -> str:
         head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
+        if self.crash is not None:
+            head = f"{self.op}: Xen panics: {self.crash}"
         lines = [head]
         for ev in self.events:
             lines.append(ev.line())
@@ -160,7 +180,7 @@ class Outcome:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        why = f" — {self.reason}" if self.rc else ""
+        why = f" — {self.reason}" if self.rc or self.crash else ""
         return f"<Outcome {self.op}: {self.result}{why}>"
 
 

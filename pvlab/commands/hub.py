@@ -101,8 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default $PVLAB_HUB_STATE or ~/pvlab-hub)")
     parser.add_argument("--admin", action="append", metavar="NAME",
                         help=f"an admin name, claimed with ${ADMIN_PASSWORD_ENV} (repeatable)")
-    parser.add_argument("--mem-limit-mb", type=int, default=1024,
-                        help="address-space limit per learner process in MiB (default 1024)")
+    parser.add_argument("--mem-limit-mb", type=int, default=2048,
+                        help="address-space limit per learner process in MiB (default 2048)")
     parser.add_argument("--max-learners", type=int, default=60,
                         help="most servers running at once (default 60)")
     parser.add_argument("--idle-timeout", type=int, default=3600,

@@ -35,7 +35,7 @@ def step_json(s: StepResult) -> dict[str, Any]:
         "step": s.index, "op": s.op, "description": s.description,
         "result": s.result if not s.is_check else ("held" if s.held else "differs"),
         "rc": s.outcome.rc, "expected": s.expected, "held": s.held,
-        "reason": s.outcome.reason,
+        "reason": s.outcome.reason, "crash": s.outcome.crash,
         "xen_log": s.outcome.xen_log(),
         "counters": s.outcome.counters.as_dict(),
         "trace": [{"check": e.check, "decision": e.decision, "explanation": e.explanation,
@@ -59,7 +59,17 @@ def format_step(s: StepResult, *, verbose: bool = False, stats: bool = False) ->
     shown = ("as expected" if s.held else "differs") if s.is_check else s.result
     exp = f"expected {s.expected}" if s.expected else ""
     lines = [f"  {s.index:>3} {s.description:<52} {shown:<11} {exp:<18} {_mark(s)}".rstrip()]
-    if s.is_check and not s.held and s.outcome.failure:
+    for k, out in enumerate(s.outcome.calls, start=1):
+        calls = s.args.get("calls") or []
+        call = calls[k - 1] if k - 1 < len(calls) else None
+        want = getattr(call, "expect", None)
+        mark = "" if not isinstance(want, str) else (" held" if out.result == want else
+                                                      f" FAILED (expected {want})")
+        lines.append(f"        call {k}: {getattr(call, 'op', '?')} -> {out.result}{mark}")
+    if s.outcome.crashed:
+        lines.append(f"        XEN PANICS: {s.outcome.crash} (a debug build; the host is "
+                     "gone, nothing runs after this step)")
+    elif s.is_check and not s.held and s.outcome.failure:
         lines.append(f"        {s.outcome.failure.explanation}")
     elif not s.is_check and s.outcome.rc and not verbose:
         fail = s.outcome.failure

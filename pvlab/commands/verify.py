@@ -13,19 +13,30 @@ from pvlab.errors import PvlabError
 def run(args: argparse.Namespace) -> int:
     from pvlab.verify.compare import render, summary
     from pvlab.verify.runner import verify
-    from pvlab.verify.xenbuild import PROFILES, xen_for
+    from pvlab.verify.xenbuild import PROFILES, RELEASE, RELEASE_PROFILE, xen_for
 
-    paths = [Path(p) for p in args.scenarios]
+    scenarios = list(args.scenarios)
+    build = args.build
+    if build not in (None, "debug", RELEASE):
+        scenarios.insert(0, build)  # `--build FILE.yaml`: the flag alone, then a scenario
+        build = "debug"
+    if not scenarios:
+        raise PvlabError("no scenario given", "name one or more SCENARIO.yaml files")
+    paths = [Path(p) for p in scenarios]
     for p in paths:
         if not p.is_file():
             raise PvlabError(f"{p}: no such scenario file", "give the path of a .yaml scenario")
+    builds: dict[str, str] = {}  # profile -> the cache variant that plays it
     if args.xen and not args.profile:
         profiles: tuple[str, ...] = ("4.19",)
+    elif build == RELEASE and not args.xen:
+        profiles = (RELEASE_PROFILE,)
+        builds[RELEASE_PROFILE] = RELEASE
     else:
         profiles = (args.profile,) if args.profile else PROFILES
     reports = []
     for profile in profiles:
-        xen = xen_for(profile, args.xen, args.build)
+        xen = xen_for(builds.get(profile, profile), args.xen, build is not None)
 
         def progress(msg: str) -> None:
             print(msg, file=sys.stderr, flush=True)
@@ -47,13 +58,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and print, step by step, pvlab's result beside Xen's. Exit 0 when all agree."
         ),
     )
-    parser.add_argument("scenarios", nargs="+", metavar="SCENARIO.yaml")
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO.yaml")
     parser.add_argument("--xen", help="path of your own Xen ELF image (xen/xen of a build)")
     parser.add_argument("--profile", choices=("4.17", "4.19"),
                         help="profile the Xen plays (default: both project builds; 4.19 with "
                         "--xen)")
-    parser.add_argument("--build", action="store_true",
-                        help="build the hypervisors from Debian's xen source first (cached)")
+    parser.add_argument("--build", nargs="?", const="debug", metavar="debug|release",
+                        help="build the hypervisors from Debian's xen source first (cached); "
+                        "--build release builds and uses a third one without CONFIG_DEBUG "
+                        "(plays 4.17 as a release build)")
     parser.add_argument("--timeout", type=float, default=300.0,
                         help="seconds before QEMU is killed (default 300)")
     parser.add_argument("--keep-logs", metavar="DIR", help="save the serial logs in DIR")

@@ -45,7 +45,7 @@ def internal_ports() -> tuple[int, int]:
 
 
 def culler_command(settings: HubSettings) -> list[str]:
-    return [sys.executable, "-m", "jupyterhub_idle_culler",
+    return [sys.executable, "-m", "pvlab.hub.culler",
             f"--timeout={settings.idle_timeout_s}", f"--cull-every={settings.cull_every_s}"]
 
 
@@ -94,6 +94,10 @@ def configure(c: Any, state_dir: str | Path) -> None:
     c.Spawner.args = list(NO_PHONE_HOME_ARGS)
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         c.Spawner.args.append("--ServerApp.allow_root=True")
+    # Stopping a learner's server: SIGINT, then SIGTERM after 5 s, SIGKILL after 10 more
+    # (JupyterHub waits 30 s at each by default). The culler exits on SIGINT (hub/culler.py).
+    c.LocalProcessSpawner.interrupt_timeout = 5
+    c.LocalProcessSpawner.term_timeout = 10
     c.JupyterHub.active_server_limit = settings.max_learners
     c.JupyterHub.cleanup_servers = True
     # Answer a spawn request at once (202) instead of holding it up to 10 s: a room of

@@ -102,7 +102,7 @@ class RunningHub:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def stop(self, timeout: float = 30.0) -> int:
+    def stop(self, timeout: float = 60.0) -> int:
         """SIGTERM the hub (it stops the proxy, learners' servers and services), wait; then
         end whatever it started that is still running (a hub killed after `timeout`, or
         kernels a server left behind)."""

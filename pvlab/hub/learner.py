@@ -18,6 +18,7 @@ import requests
 import websocket
 
 HTTP_TIMEOUT = 60.0
+WS_TIMEOUT = 120.0
 
 
 class LearnerError(RuntimeError):
@@ -129,9 +130,16 @@ class Learner:
             raise LearnerError(f"{self.name}: kernel refused ({reply.status_code})")
         self.kernel_id = reply.json()["id"]
         ws_url = self.hub_url.replace("http", "ws", 1)
-        self._ws = websocket.create_connection(
-            f"{ws_url}{self.server_path(owner)}/api/kernels/{self.kernel_id}/channels",
-            header=[f"Authorization: token {self.token}"], timeout=HTTP_TIMEOUT)
+        url = f"{ws_url}{self.server_path(owner)}/api/kernels/{self.kernel_id}/channels"
+        # JupyterLab retries a kernel connection that times out; so does this learner, once.
+        for attempt in (1, 2):
+            try:
+                self._ws = websocket.create_connection(
+                    url, header=[f"Authorization: token {self.token}"], timeout=WS_TIMEOUT)
+                break
+            except websocket.WebSocketTimeoutException:
+                if attempt == 2:
+                    raise
         return self.kernel_id
 
     def close_kernel_socket(self) -> None:

@@ -57,7 +57,7 @@ class HubSettings:
     hub_port: int = 0
     proxy_api_port: int = 0
     admins: list[str] = field(default_factory=list)
-    mem_limit_mb: int = 1024
+    mem_limit_mb: int = 2048
     max_learners: int = 60
     idle_timeout_s: int = 3600
     cull_every_s: int = 300

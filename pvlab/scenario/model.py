@@ -14,17 +14,19 @@ from typing import Any, Literal, cast
 import yaml
 
 from pvlab.errors import PvlabError
-from pvlab.trace import Errno
+from pvlab.trace import CRASH, Errno
 from pvlab.units import parse_size
 from pvlab.x86.flags import flag_names, parse_flags
 from pvlab.xen.domain import vm_assist_number
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
 
 from .errors import ScenarioError
-from .params import Where, parse_number
+from .params import KINDS, MULTICALL_OPS, ParamSpec, Where, parse_number
 from .registry import StepArgs, steps
 
-RESULTS = {"ok", *(e.name for e in Errno)}
+RESULTS = {"ok", CRASH, *(e.name for e in Errno)}
+#: `xen_build:` values: CONFIG_DEBUG on (assertions panic the host) or off.
+XEN_BUILDS = ("debug", "release")
 
 
 #: Who owns a scenario frame: the guest, another domain (d2) or dom_io.
@@ -84,6 +86,9 @@ class Step:
                 v = hex(v)
             elif k == "flags" and isinstance(v, int):
                 v = "|".join(flag_names(v)) or "0"
+            elif k == "calls" and isinstance(v, list | tuple):
+                v = "[" + "; ".join(c.describe() if isinstance(c, Step) else str(c)
+                                    for c in v) + "]"
             elif isinstance(v, list):
                 v = "|".join(str(x) for x in v) if k == "flags" else ",".join(str(x) for x in v)
             parts.append(f"{k}={v}")
@@ -103,6 +108,8 @@ class Scenario:
     source: str = "<scenario>"
     placement: str = "low-first"
     seed: int = 0
+    #: "debug" or "release" (None: the profile's, a debug build as `pvlab verify` uses)
+    xen_build: str | None = None
 
     @property
     def profile(self) -> str:
@@ -159,9 +166,12 @@ def _keys(ctx: _Ctx, where: str, d: dict[str, Any], allowed: set[str],
 def _result(ctx: _Ctx, where: str, value: Any) -> str:
     s = str(value).strip()
     s = "ok" if s.lower() in ("ok", "0", "success") else s.upper().lstrip("-")
+    if s.lower() in ("crash", "panic"):
+        s = CRASH
     if s not in RESULTS:
         raise ctx.err(where, f"unknown result {value!r}",
-                      "write ok or an errno name such as EINVAL, EBUSY, ERANGE")
+                      "write ok, crash (Xen panics) or an errno name such as EINVAL, EBUSY, "
+                      "ERANGE")
     return s
 
 
@@ -290,6 +300,26 @@ def _parse_tables(ctx: _Ctx, raw: Any, frames: dict[str, FrameSpec]) -> dict[str
     return tables
 
 
+def _parse_calls(at: Where, key: str, value: Any, spec: ParamSpec,
+                 frames: Any) -> tuple[Step, ...]:
+    """A multicall's entries (param kind "calls"): a list of steps, each with its own
+    optional `expect`, each an operation a multicall may batch."""
+    if not isinstance(value, list) or not value:
+        raise at.err("expected a non-empty list of operations",
+                     "write calls: [{pin: {frame: l1, level: 1}, expect: ok}, ...]", key=key)
+    out = []
+    for k, raw in enumerate(value, start=1):
+        sub = _parse_step(_Ctx(at.source), k, raw, frames)
+        if sub.op not in MULTICALL_OPS:
+            raise at.err(f"call {k}: {sub.op!r} cannot be batched",
+                         f"use one of: {', '.join(MULTICALL_OPS)}", key=key)
+        out.append(Step(k, sub.op, sub.args, sub.expect, sub.params))
+    return tuple(out)
+
+
+KINDS["calls"] = (_parse_calls, KINDS["calls"][1])
+
+
 def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
     """Validate a loaded YAML document and build a :class:`Scenario`."""
     ctx = _Ctx(source)
@@ -297,7 +327,8 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
                       "start the file with 'name: my-scenario'")
     _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
-                                   "frames", "tables", "steps", "placement", "seed"}, {"name"})
+                                   "frames", "tables", "steps", "placement", "seed",
+                                   "xen_build"}, {"name"})
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         raise ctx.err("key 'name'", "the name must be a non-empty string",
@@ -310,6 +341,10 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
             raise ctx.err("key 'xen'", e.message, e.fix or "") from None
         xen = str(xen)
     host = _size(ctx, "key host_memory", data.get("host_memory", "8GiB"))
+    xen_build = data.get("xen_build")
+    if xen_build is not None and xen_build not in XEN_BUILDS:
+        raise ctx.err("key 'xen_build'", f"unknown build {xen_build!r}",
+                      "write xen_build: debug (CONFIG_DEBUG=y) or release")
 
     guest = _parse_guest(ctx, data.get("guest"))
     frames = _parse_frames(ctx, data.get("frames"))
@@ -322,7 +357,7 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
     placement = str(data.get("placement", "low-first"))
     seed = _int(ctx, "key 'seed'", data.get("seed", 0))
     return Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host, guest,
-                    frames, tables, parsed, source, placement, seed)
+                    frames, tables, parsed, source, placement, seed, xen_build)
 
 
 def load_scenario(path_or_text: str | Path, *, source: str | None = None) -> Scenario:

@@ -17,29 +17,35 @@ from pvlab.scenario.registry import StepArgs, step
 from pvlab.scenario.runner import entry_value
 from pvlab.trace import Outcome, Tracer
 from pvlab.verify.replay import (
+    AUX_FRAME,
     OP_MACHPHYS,
     OP_MMU_UPDATE,
+    OP_MMU_UPDATE_AD,
     OP_MMUEXT,
     OP_NEW_USER_BASEPTR,
     OP_PIN,
     OP_READ,
     OP_TLB_FLUSH,
     OP_UNPIN,
+    OP_UPDATE_VA,
     OP_VCPU_INIT,
     OP_VCPU_RESET,
     OP_VM_ASSIST,
     OP_WRITE,
     SKIP_BASEPTR,
+    SKIP_CACHE_FLUSH,
     SKIP_COMPAT_ASSIST,
     SKIP_GUEST_ONLY,
     SKIP_OWN_TABLES,
     SKIP_OWN_VCPU,
     SKIP_PAGE_INFO,
     SKIP_RAW_MFN,
+    SKIP_UVMF,
     SKIP_VCPU0_TAKEN,
     SKIP_VCPU_OP,
     ScenarioPlan,
     StepPlan,
+    addr_ok,
     assist_mask,
     assist_type,
     entry_plan,
@@ -165,24 +171,36 @@ def _tlb_flush(run: ScenarioRun, a: NoArgs) -> Outcome:
 @dataclass(frozen=True, kw_only=True)
 class MmuextArgs(StepArgs):
     cmd: int = param("int", help="the mmuext command number (public/xen.h)")
-    frame: FrameRef | None = param("frame", None, help="the frame it names, if any")
+    frame: FrameRef | None = param("frame", None, help="arg1 as a frame (pin, clear, copy...)")
     vcpu: int = param("int", 0, help="the vCPU")
+    va: int = param("int", 0, help="arg1 as a linear address (INVLPG, SET_LDT)")
+    ents: int = param("int", 0, help="arg2 as a count (SET_LDT's entries)")
+    src: FrameRef | None = param("frame", None, help="arg2 as a frame (COPY_PAGE's source)")
 
 
 def _replay_mmuext(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
     skip = _guest_only(plan, i, "mmuext")
     if skip:
         return skip
+    if int(a["cmd"]) in (12, 18) and not plan.privileged:
+        return StepPlan(i, "mmuext", skip=SKIP_CACHE_FLUSH)
+    aux = int(a.get("ents", 0))
+    if "src" in a:
+        aux = AUX_FRAME | _frame(plan, a, "src")
     if "frame" in a:
-        return StepPlan(i, "mmuext", OP_MMUEXT, _frame(plan, a), int(a["cmd"]), target=1)
-    return StepPlan(i, "mmuext", OP_MMUEXT, arg=int(a["cmd"]), target=None)
+        return StepPlan(i, "mmuext", OP_MMUEXT, _frame(plan, a), int(a["cmd"]), target=1,
+                        aux=aux)
+    return StepPlan(i, "mmuext", OP_MMUEXT, arg=int(a["cmd"]), target=None,
+                    value=int(a.get("va", 0)), aux=aux)
 
 
-@step("mmuext", MmuextArgs, summary="any mmuext_op command by number",
+@step("mmuext", MmuextArgs, summary="any mmuext_op command by number (pvlab/xen/mmuext.py)",
       replay=_replay_mmuext, guest_only=True)
 def _mmuext(run: ScenarioRun, a: MmuextArgs) -> Outcome:
-    return run.guest.mmuext_op(a.cmd, run.mfn(a.frame) if a.frame is not None else 0,
-                               vcpu=a.vcpu)
+    return hypercalls.mmuext_op(run.xen, run.guest.domain, a.cmd,
+                                run.mfn(a.frame) if a.frame is not None else 0, vcpu=a.vcpu,
+                                linear_addr=a.va, nr_ents=a.ents,
+                                src_mfn=run.mfn(a.src) if a.src is not None else 0)
 
 
 # ------------------------------------------------------------------ entries
@@ -203,7 +221,9 @@ def _replay_entry_write(op: str, code: int) -> Any:
         raw = raw_mfn(plan, target, value)
         if raw is not None:
             return StepPlan(i, op, skip=SKIP_RAW_MFN.format(mfn=raw))
-        return StepPlan(i, op, code, _frame(plan, a, "table"), int(a["index"]), target, value)
+        # MMU_PT_UPDATE_PRESERVE_AD is its own request type (ptr's low bits = 2)
+        how = OP_MMU_UPDATE_AD if op == "mmu_update" and a.get("preserve_ad") else code
+        return StepPlan(i, op, how, _frame(plan, a, "table"), int(a["index"]), target, value)
     return replay
 
 
@@ -255,14 +275,79 @@ def _machphys_update(run: ScenarioRun, a: MachphysArgs) -> Outcome:
 class UpdateVaArgs(EntryArgs):
     va: int = param("int", help="the virtual address whose L1 entry is rewritten")
     vcpu: int = param("int", 0, help="the vCPU whose tables are walked")
+    uvmf: int = param("int", 0, help="the flags word: UVMF_TLB_FLUSH 1 / UVMF_INVLPG 2, | 4 "
+                      "for all CPUs (any other target is a vCPU-bitmap pointer)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateVaOtherArgs(UpdateVaArgs):
+    domain: str = param("text", choices=("other", "self"),
+                        help="the page owner: the helper domain of {owner: other} frames, or "
+                        "DOMID_SELF")
+
+
+def _replay_update_va(op: str) -> Any:
+    def replay(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
+        va = int(a["va"]) & ((1 << 64) - 1)
+        if plan.bitness == 32:
+            va &= 0xFFFF_FFFF
+        if plan.mode != "dom0" or addr_ok(va):
+            return StepPlan(i, op, skip=(SKIP_OWN_TABLES if plan.mode == "dom0"
+                                         else SKIP_GUEST_ONLY))
+        if a.get("uvmf"):
+            return StepPlan(i, op, skip=SKIP_UVMF)
+        target, value = entry_plan(plan, a)
+        sel = 0 if op == "update_va_mapping" else (1 if a.get("domain") == "other" else 2)
+        return StepPlan(i, op, OP_UPDATE_VA, sel, va & 0xFFFF_FFFF, target, value,
+                        aux=va >> 32)
+    return replay
 
 
 @step("update_va_mapping", UpdateVaArgs, summary="HYPERVISOR_update_va_mapping",
       validate=_one_entry_form, guest_only=True,
-      replay=lambda plan, i, a: StepPlan(i, "update_va_mapping", skip=(
-          SKIP_OWN_TABLES if plan.mode == "dom0" else SKIP_GUEST_ONLY)))
+      replay=_replay_update_va("update_va_mapping"))
 def _update_va_mapping(run: ScenarioRun, a: UpdateVaArgs) -> Outcome:
-    return run.guest.update_va_mapping(a.va, value=a.entry(run), vcpu=a.vcpu)
+    return hypercalls.update_va_mapping(run.xen, run.guest.domain, a.va, a.entry(run),
+                                        vcpu=a.vcpu, flags=a.uvmf)
+
+
+@step("update_va_mapping_otherdomain", UpdateVaOtherArgs,
+      summary="HYPERVISOR_update_va_mapping_otherdomain", validate=_one_entry_form,
+      guest_only=True, replay=_replay_update_va("update_va_mapping_otherdomain"))
+def _update_va_mapping_otherdomain(run: ScenarioRun, a: UpdateVaOtherArgs) -> Outcome:
+    if a.domain == "other" and run.other is None:
+        run.other = run.xen.create_domain(64, name="other")
+    owner = run.other if a.domain == "other" and run.other is not None else run.guest
+    return hypercalls.update_va_mapping(run.xen, run.guest.domain, a.va, a.entry(run),
+                                        vcpu=a.vcpu, flags=a.uvmf, pg_owner=owner.domain)
+
+
+# ------------------------------------------------------------------ multicall
+@dataclass(frozen=True, kw_only=True)
+class MulticallArgs(StepArgs):
+    calls: tuple[Any, ...] = param("calls", help="the batched operations, each a step with "
+                                   "its own optional expect")
+
+
+@step("multicall", MulticallArgs, summary="HYPERVISOR_multicall: each call its own result",
+      no_replay="planned by pvlab.verify.plan (one HYPERVISOR_multicall)")
+def _multicall(run: ScenarioRun, a: MulticallArgs) -> Outcome:
+    """`do_multicall`: every entry runs in order, whatever the previous one returned; each
+    gets its own result (`multicall_entry.result`), the batch itself returns 0."""
+    from pvlab.scenario.runner import perform
+
+    t = Tracer(f"multicall({len(a.calls)} calls)")
+    t.outcome.counters.hypercalls += 1
+    for call in a.calls:
+        out = perform(run, call)
+        t.outcome.calls.append(out)
+        t.outcome.counters.add(out.counters)
+        t.event("multicall", "info", f"call {call.number}: {call.describe()} -> {out.result}",
+                "do_multicall (arch_do_multicall_call)")
+        if out.crashed:
+            t.outcome.crash = out.crash
+            break
+    return t.finish(0)
 
 
 # ------------------------------------------------------------------ VM-assists

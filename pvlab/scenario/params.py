@@ -20,7 +20,7 @@ from pvlab.xen.vmassist import VM_ASSISTS, vm_assist_number
 
 #: The kinds of step argument (see :data:`KINDS`).
 ParamKind = Literal["frame", "int", "flags", "bool", "assist", "assists", "page_type", "text",
-                    "size", "placement", "names", "whole", "switch", "limit"]
+                    "size", "placement", "names", "whole", "switch", "limit", "calls"]
 
 #: A frame reference: a name declared under ``frames:``, or a machine frame number.
 FrameRef = str | int
@@ -211,6 +211,17 @@ def _assist_schema() -> dict[str, Any]:
                       {"type": "integer", "minimum": 0, "maximum": 63}]}
 
 
+#: the operations a `multicall` may batch (each is one multicall_entry)
+MULTICALL_OPS = ("pin", "unpin", "mmu_update", "mmuext", "update_va_mapping", "vm_assist",
+                 "machphys_update", "tlb_flush")
+
+
+def _calls(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> tuple[Any, ...]:
+    """A multicall's entries: installed by `pvlab.scenario.model` (which parses steps)."""
+    raise at.err("multicall steps are parsed with pvlab.scenario.model",
+                 "load the scenario with pvlab.scenario.load_scenario", key=key)
+
+
 #: kind -> (parser, JSON Schema of the value).
 KINDS: dict[str, tuple[Parser, Callable[[ParamSpec], dict[str, Any]]]] = {
     "frame": (_frame, lambda s: {"anyOf": [{"type": "string", "description": "a frame name"},
@@ -233,6 +244,8 @@ KINDS: dict[str, tuple[Parser, Callable[[ParamSpec], dict[str, Any]]]] = {
     "limit": (_limit, lambda s: dict(_SIZE)),
     "whole": (_whole, lambda s: {"type": "integer"}),
     "names": (_names, lambda s: {"type": "array", "items": {"type": "string"}}),
+    "calls": (_calls, lambda s: {"type": "array", "minItems": 1,
+                                  "items": {"type": "object"}}),
     "placement": (_placement, lambda s: {
         "type": "object", "minProperties": 1, "additionalProperties": False,
         "properties": {"above": _SIZE, "below": _SIZE, "mfn": {"type": "integer"}}}),

@@ -65,6 +65,14 @@ class ScenarioRun:
         return all(s.held is not False for s in self.steps)
 
     @property
+    def crashed(self) -> StepResult | None:
+        """The step that made Xen panic (nothing runs after it), if any."""
+        for s in self.steps:
+            if s.outcome.crashed:
+                return s
+        return None
+
+    @property
     def last(self) -> StepResult | None:
         return self.steps[-1] if self.steps else None
 
@@ -109,9 +117,10 @@ def entry_value(run: ScenarioRun, entry: EntryFields) -> int:
     return entry.flags or 0
 
 
-def _setup(scn: Scenario, profile: str) -> ScenarioRun:
+def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun:
     try:
-        xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed)
+        xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed,
+                  build=scn.xen_build or build)
     except PvlabError as e:
         raise ScenarioError(f"{scn.source}: {e.message}", e.fix) from None
     g = scn.guest
@@ -161,15 +170,18 @@ def perform(run: ScenarioRun, step: Step) -> Outcome:
 
 
 def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int | None = None,
-                 on_step: Callable[[StepResult], None] | None = None) -> ScenarioRun:
+                 on_step: Callable[[StepResult], None] | None = None,
+                 build: str | None = None) -> ScenarioRun:
     """Run `scn` under `profile` (default: the file's `xen:`, else the newest).
 
-    `stop_after=N` runs only the first N steps (0: set-up only).
+    `stop_after=N` runs only the first N steps (0: set-up only). `build` ("debug" or
+    "release") applies when the file has no `xen_build:`. A step that makes Xen panic
+    (result "crash") is the last one run.
     """
     load_plugins()
     requested = profile or scn.xen or get_profile(None).name
     prof = get_profile(requested).name
-    run = _setup(scn, prof)
+    run = _setup(scn, prof, build)
     for step in scn.steps[: stop_after if stop_after is not None else None]:
         try:
             outcome = perform(run, step)
@@ -184,9 +196,22 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
         else:
             expected = step.expected_for(requested)
             held = None if expected is None else outcome.result == expected
+            inner = calls_held(step, outcome, requested)
+            if inner is not None:
+                held = inner if held is None else held and inner
         res = StepResult(step.number, step.op, dict(step.args), outcome, expected, held,
                          step.describe())
         run.steps.append(res)
         if on_step is not None:
             on_step(res)
+        if outcome.crashed:
+            break  # Xen panicked: the host is gone, no later step runs
     return run
+
+
+def calls_held(step: Step, outcome: Outcome, profile: str) -> bool | None:
+    """Whether the expectations of a multicall's calls held (None: none expected)."""
+    verdicts = [out.result == call.expected_for(profile)
+                for call, out in zip(step.args.get("calls") or [], outcome.calls, strict=False)
+                if isinstance(call, Step) and call.expected_for(profile) is not None]
+    return all(verdicts) if verdicts else None

@@ -29,10 +29,10 @@ _PROFILE = {"anyOf": [{"type": "string", "enum": [*PROFILES, *ALIASES]},
 _ASSIST = {"anyOf": [{"type": "string", "enum": list(VM_ASSISTS)},
                      {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
                      {"type": "integer", "minimum": 0, "maximum": 63}]}
-_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", *(e.name for e in Errno)]},
+_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *(e.name for e in Errno)]},
                      {"type": "string", "pattern": "^-?[A-Za-z0-9_]+$"},
                      {"type": "integer", "const": 0}],
-           "description": "ok or an errno name such as EINVAL"}
+           "description": "ok, crash (Xen panics) or an errno name such as EINVAL"}
 
 
 def _args_schema(kind: StepKind[Any]) -> dict[str, Any]:
@@ -106,6 +106,8 @@ def scenario_schema() -> dict[str, Any]:
                                 {"type": "null"}]},
             "placement": {"enum": list(PLACEMENTS)},
             "seed": _NUMBER,
+            "xen_build": {"enum": ["debug", "release"],
+                          "description": "CONFIG_DEBUG on (assertions panic) or off"},
         },
         "$defs": {
             "step": {"oneOf": [{"$ref": f"#/$defs/{op}"} for op in sorted(kinds)]},

@@ -18,11 +18,17 @@ from pvlab.toolstack.dom0 import DOM0_STEPS, Dom0Options, build_dom0
 from pvlab.toolstack.flow import FlowResult
 from pvlab.toolstack.kernel import KERNEL_KINDS, KernelImage, PaeMode, kernel_image
 from pvlab.toolstack.pinning import PinningComparison, TableSet, compare_pinning_orders
-from pvlab.toolstack.placement import PlacementPoint, placement_experiment
+from pvlab.toolstack.placement import (
+    PlacementPoint,
+    PlacementSweep,
+    placement_experiment,
+    placement_sweep,
+)
 from pvlab.toolstack.restore import RestoreOptions, RestoreResult, restore_domain
 
 __all__ = ["BUILD_STEPS", "BuildOptions", "BuildResult", "DOM0_STEPS", "Dom0Options",
            "FlowResult", "KERNEL_KINDS", "KernelImage", "PaeMode", "PinningComparison",
-           "PlacementPoint", "RestoreOptions", "RestoreResult", "TableSet", "build_dom0",
+           "PlacementPoint", "PlacementSweep", "RestoreOptions", "RestoreResult", "TableSet",
+           "build_dom0",
            "build_domain", "compare_pinning_orders", "kernel_image", "placement_experiment",
-           "restore_domain"]
+           "placement_sweep", "restore_domain"]

@@ -27,13 +27,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from pvlab.errors import PvlabError
 from pvlab.toolstack.flow import FlowResult, absorb, allocated_mfn, plan_order
 from pvlab.toolstack.kernel import KernelImage, PaeMode, kernel_image
 from pvlab.toolstack.layout import ImageLayout, plan_image, table_entries
+from pvlab.toolstack.p2m import P2M
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.units import MFN_4GIB, PAGE_SIZE, format_size, parse_size
 from pvlab.x86.flags import RW, US, A, D, P, make_entry
+from pvlab.xen import bulk
 from pvlab.xen.hypervisor import Guest, Xen
 
 PREP_STEPS = ("createdomain", "parse_image", "populate_physmap", "alloc_pgtables")
@@ -70,7 +74,7 @@ class BuildOptions:
 class BuildResult(FlowResult):
     kernel: KernelImage | None = None
     layout: ImageLayout | None = None
-    p2m: dict[int, int] = field(default_factory=dict)
+    p2m: P2M = field(default_factory=P2M)
     relocated: tuple[int, int] | None = None
 
     @property
@@ -148,38 +152,48 @@ class _Builder:
         return t.finish(0)
 
     def populate_physmap(self) -> Outcome:
-        t = Tracer(f"populate_physmap({self.layout.area_pages} frames)")
+        t = Tracer(f"populate_physmap({self.memory_pages} frames)")
         g = self.guest
         assert g is not None
         top = self.layout.top.pfn
-        for pfn in range(self.layout.area_pages):
-            limits: dict[str, int | str] = {}
-            if pfn == top and self.kernel.abi.pae_top:
-                limits = dict(self.l3_limits)
-                if self.o.l3_memf32:
-                    limits.setdefault("below", MFN_4GIB * PAGE_SIZE)
-            elif pfn == top:
-                limits = dict(self.l3_limits)
-            out = self.xen.populate_physmap(g.domain, **limits)  # type: ignore[arg-type]
-            absorb(t, out, events=bool(out.rc) or bool(limits))
+        limits: dict[str, int | str] = dict(self.l3_limits)
+        if self.kernel.abi.pae_top and self.o.l3_memf32:
+            limits.setdefault("below", MFN_4GIB * PAGE_SIZE)
+        # Every pfn gets a frame, in pfn order: the pfns below the top-level table in one
+        # batch, the top-level table (which may carry an address limit) alone, the rest in
+        # one batch, as meminit_pv's extents hand them out.
+        for first, count in ((0, top), (top, 1), (top + 1, self.memory_pages - top - 1)):
+            if count <= 0:
+                continue
+            if first == top:
+                out = self.xen.populate_physmap(g.domain, gpfn=top,
+                                                **limits)  # type: ignore[arg-type]
+                absorb(t, out, events=bool(out.rc) or bool(limits))
+                mfns = np.array([allocated_mfn(out)] if out.ok else [], np.int64)
+            else:
+                out, mfns = bulk.populate_physmap_batch(self.xen, g.domain, count,
+                                                        first_gpfn=first)
+                absorb(t, out, events=bool(out.rc))
             if out.rc:
-                t.event("populate", "fail", f"pfn {pfn:#x}: no frame "
+                t.event("populate", "fail", f"pfns {first:#x}-{first + count - 1:#x}: no frame "
                         + (f"({', '.join(f'{k} {v}' for k, v in limits.items())})"
-                           if limits else ""), "meminit_pv")
+                           if limits and first == top else ""), "meminit_pv")
                 return t.finish(out.rc)
-            self.res.p2m[pfn] = allocated_mfn(out)
+            self.res.p2m.set_range(first, mfns)
         # The toolstack batches: count one hypercall per batch of frames.
-        t.outcome.counters.hypercalls = -(-self.layout.area_pages // POPULATE_BATCH)
-        mfns = [self.res.p2m[p] for p in range(self.layout.area_pages)]
-        high = sum(1 for m in mfns if m >= MFN_4GIB)
-        t.event("populate", "info", f"{len(mfns)} frames for pfns 0-{len(mfns) - 1:#x}, no "
-                f"address limit (placement {self.xen.machine.placement}): MFNs "
-                f"{min(mfns):#x}-{max(mfns):#x}, {high} at or above 4 GiB", "meminit_pv")
-        rest = self.memory_pages - self.layout.area_pages
+        t.outcome.counters.hypercalls = -(-self.memory_pages // POPULATE_BATCH)
+        mfn_arr = self.res.p2m.array[:self.memory_pages]
+        high = int((mfn_arr >= MFN_4GIB).sum())
+        area = self.layout.area_pages
+        t.event("populate", "info", f"{self.memory_pages} frames for pfns "
+                f"0-{self.memory_pages - 1:#x}, no address limit (placement "
+                f"{self.xen.machine.placement}): MFNs {int(mfn_arr.min()):#x}-"
+                f"{int(mfn_arr.max()):#x}, {high} at or above 4 GiB", "meminit_pv")
+        rest = self.memory_pages - area
         if rest > 0:
-            t.event("populate", "info", f"the other {rest} pfns ({format_size(rest * PAGE_SIZE)})"
-                    " are not mapped by the boot tables and play no part in the build: not "
-                    "materialised here", "meminit_pv")
+            t.event("populate", "info", f"the boot tables map pfns 0-{area - 1:#x}; the other "
+                    f"{rest} pfns ({format_size(rest * PAGE_SIZE)}) are populated but not "
+                    "mapped at boot", "meminit_pv")
         top_mfn = self.res.p2m[top]
         lvl = self.layout.levels
         t.event("top_level", "info", f"the L{lvl} (pfn {top:#x}) landed at MFN {top_mfn:#x}, "

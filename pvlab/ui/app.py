@@ -155,6 +155,7 @@ class Lab:
         self.compare = compare
         self.page = page
         self.replay: Any | None = None
+        self._pending: tuple[Any, ...] | None = None
         self._build_widgets()
         self.w_projector.value = projector
         self.w_predict_mode.value = predict
@@ -486,7 +487,7 @@ class Lab:
                                    "as ticked")
         self.w_guess_result = _cls(w.Dropdown(options=[NO_GUESS, *PREDICT_RESULTS],
                                               value=NO_GUESS, description="guess",
-                                              **_narrow("150px")), "lab-guess-result")
+                                              **_narrow("175px")), "lab-guess-result")
         self.w_guess_frame = _cls(w.Dropdown(options=[NO_FRAME], value=NO_FRAME,
                                              description="fails at", **_narrow("200px")),
                                   "lab-guess-frame")
@@ -730,6 +731,7 @@ class Lab:
         self.w_frame_map.value = frame_map_html(s.frame_rows(), s.run.xen.machine.nr_frames)
         self.w_log.value = log_html(s.log)
         self._show_bits()
+        self._send_replay()
 
     def _score_html(self) -> str:
         if not self.predict_mode:
@@ -834,16 +836,27 @@ class Lab:
             widget.show(picture_html(view, s), names=names, bits=bits)
             return
         self.replay = self._replay() if replay else None
+        final = inline_svg(view.svg(backend=self._backend(view)))
+        # The state after the action goes to the browser at once; the replay frames
+        # follow at the end of the refresh (`_send_replay`), so a click paints quickly.
+        caption = "after the step: what changed" if self.replay is not None else ""
+        widget.show(final, names=names, bits=bits, caption=caption)
         if self.replay is not None:
-            views = [View(f.model, f.caption) for f in self.replay.frames] + [view]
-            svgs = [inline_svg(x) for x in svg_many(views, backend=self._backend(view))]
-            captions = [*self.replay.captions(), "after the step: what changed"]
-            phases = [f.phase for f in self.replay.frames] + ["after"]
-            widget.show_replay(svgs, captions, phases, names=names, bits=bits,
-                               start=len(svgs) - 1)
-        else:
-            widget.show(inline_svg(view.svg(backend=self._backend(view))), names=names,
-                        bits=bits)
+            self._pending = (widget, view, final, names, bits)
+
+    def _send_replay(self) -> None:
+        """Send the replay frames of the step just drawn (one dot run for all of them)."""
+        pending, self._pending = self._pending, None
+        if pending is None or self.replay is None:
+            return
+        widget, view, final, names, bits = pending
+        views = [View(f.model, f.caption) for f in self.replay.frames]
+        svgs = [inline_svg(x) for x in svg_many(views, backend=self._backend(view))]
+        svgs.append(final)
+        captions = [*self.replay.captions(), "after the step: what changed"]
+        phases = [f.phase for f in self.replay.frames] + ["after"]
+        widget.show_replay(svgs, captions, phases, names=names, bits=bits,
+                           start=len(svgs) - 1)
 
     @staticmethod
     def _backend(view: Any) -> str | None:

@@ -224,6 +224,9 @@ class Document:
     placed: dict[str, int] = field(default_factory=dict)
     #: how many steps are applied (step/back move it)
     cursor: int = 0
+    #: the scenario with `placed` pinned, kept while neither changes (step/back reuse it)
+    _built: tuple[dict[str, int], Scenario] | None = field(default=None, compare=False,
+                                                           repr=False)
 
     @staticmethod
     def empty_scenario(*, xen: str = DEFAULT_PROFILE, bitness: int = 64) -> Scenario:
@@ -237,7 +240,8 @@ class Document:
     def copy(self) -> Document:
         """A copy whose lab notes can change; the Scenario is shared (the lab never
         changes a Scenario in place: every edit parses a new one from a Draft)."""
-        return Document(self.scenario, dict(self.roles), dict(self.placed), self.cursor)
+        return Document(self.scenario, dict(self.roles), dict(self.placed), self.cursor,
+                        self._built)
 
     # ------------------------------------------------------------------ reading
     @property
@@ -291,8 +295,10 @@ class Document:
         """The scenario with every frame already placed pinned to its MFN."""
         if not self.placed:
             return self.scenario
-        return parse_scenario(scenario_data(self.scenario, placed=self.placed),
-                              source=LAB_SOURCE)
+        if self._built is None or self._built[0] != self.placed:
+            self._built = (dict(self.placed), parse_scenario(
+                scenario_data(self.scenario, placed=self.placed), source=LAB_SOURCE))
+        return self._built[1]
 
     def build(self, *, profile: str | None = None, cursor: int | None = None) -> ScenarioRun:
         """Set the guest up and run the applied steps (raises `PvlabError` if invalid).

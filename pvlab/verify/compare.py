@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pvlab.trace import errno_name
-from pvlab.verify.logparse import XenScenario, XenStep, main_line
+from pvlab.trace import CRASH, errno_name
+from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, main_line
 from pvlab.verify.plan import ScenarioPlan, StepPlan
 from pvlab.x86.flags import parse_flags
 
@@ -38,6 +38,7 @@ class ScenarioReport:
     profile: str
     rows: list[Row] = field(default_factory=list)
     problem: str | None = None  # the replay could not run (setup failed, probe died)
+    crash: XenPanic | None = None  # Xen panicked in this scenario (the step's result)
 
     @property
     def disagreements(self) -> list[Row]:
@@ -50,7 +51,9 @@ class ScenarioReport:
 
 def xen_result(step: StepPlan, xs: XenStep, plan: ScenarioPlan, xen: XenScenario,
                pvlab_frames: dict[str, int]) -> str:
-    """Real Xen's result in pvlab's vocabulary."""
+    """Real Xen's result in pvlab's vocabulary ("crash" when the step made Xen panic)."""
+    if xs.panic is not None:
+        return CRASH
     if step.code and step.check is not None:  # expect_entry: evaluate on the value read back
         if xs.value is None:
             return f"read failed ({errno_name(xs.rc or 0)})"
@@ -106,6 +109,10 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
                                 reason=step.skip or plan.skip))
             continue
         xs = xen.steps.get(step.index) if xen else None
+        if xs is None and rep.crash is not None:
+            rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, "-", "skipped",
+                                reason="after Xen's panic: nothing runs on a crashed host"))
+            continue
         if xs is None:
             rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, "?", "not run",
                                 reason=rep.problem))
@@ -116,8 +123,12 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
         else:
             theirs_text = theirs
         verdict = "agree" if theirs == mine.result else "DISAGREE"
+        log = main_line(xs.log)
+        if xs.panic is not None:
+            log = xs.panic.summary()
+            rep.crash = xs.panic
         rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, theirs_text, verdict,
-                            log=main_line(xs.log)))
+                            log=log))
     return rep
 
 
@@ -136,6 +147,9 @@ def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
             continue
         if rep.problem:
             out.append(f"   PROBLEM: {rep.problem}")
+        if rep.crash is not None:
+            out.append(f"   XEN PANIC: {rep.crash.message}")
+            out.extend(f"      {line}" for line in rep.crash.trace[:12])
         out.append(f"   {'step':>4}  {'operation':<16} {'expect':<8} {'pvlab':<8} {'xen':<24} "
                    "verdict   xen log / reason")
         for r in rep.rows:

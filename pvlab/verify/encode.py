@@ -30,7 +30,8 @@ def encode_plans(plans: list[ScenarioPlan]) -> str:
         for s in plan.replayed:
             target = 0 if s.target is None else s.target + 1
             steps.append(
-                f"    {{ {s.index}, {s.code}, {s.frame}, {s.arg}, {target}, 0, {_u64(s.value)} }},"
+                f"    {{ {s.index}, {s.code}, {s.frame}, {s.arg & 0xFFFFFFFF}, {target}, "
+                f"{s.aux:#x}U, {_u64(s.value)} }},"
                 f" /* {s.op} */"
             )
         scns.append(

@@ -12,11 +12,47 @@ _XEN = re.compile(r"^\(XEN\) (?:\[[ \d.]+\] )?(.*)$")
 _VERSION = re.compile(r"PVLAB: probe (\d+)-bit dom0 on Xen (\d+\.\d+)")
 
 
+_ASSERT = re.compile(r"Assertion '(.*)' failed at (\S+)")
+_PANIC = re.compile(r"Panic on CPU \d+")
+
+
+@dataclass
+class XenPanic:
+    """Xen crashed: the panic message (an assertion, BUG, fatal trap), its call trace, and
+    where the probe was: the scenario id, and the number of the last step it reported
+    (0: none yet, the next replayed step crashed; None: during the scenario's set-up)."""
+
+    message: str
+    trace: list[str] = field(default_factory=list)
+    scenario: int | None = None
+    after_step: int | None = None
+
+    @property
+    def assertion(self) -> str | None:
+        m = _ASSERT.search(self.message)
+        return m.group(1) if m else None
+
+    def summary(self) -> str:
+        """One line: the message and the innermost function of the call trace."""
+        where = f" in {self.function}" if self.function else ""
+        return f"Xen panics: {self.message}{where}"
+
+    @property
+    def function(self) -> str | None:
+        for line in self.trace:
+            m = re.search(r"\] [RF]?\s*(?:\S+#)?([A-Za-z_][\w.]*)\+0x", line)
+            if m and m.group(1) not in ("assert_failed", "do_bug", "panic"):
+                return m.group(1)
+        return None
+
+
 @dataclass
 class XenStep:
     rc: int | None = None
     value: int | None = None
     log: list[str] = field(default_factory=list)
+    #: the step made Xen panic (no return code)
+    panic: XenPanic | None = None
 
 
 @dataclass
@@ -27,6 +63,7 @@ class XenScenario:
     setup_log: list[str] = field(default_factory=list)
     steps: dict[int, XenStep] = field(default_factory=dict)
     ended: bool = False
+    ready: bool = False
 
 
 @dataclass
@@ -36,18 +73,33 @@ class BootLog:
     done: bool = False
     scenarios: dict[int, XenScenario] = field(default_factory=dict)
     last_xen_lines: list[str] = field(default_factory=list)
+    #: Xen crashed during this boot (the rest of the boot's scenarios did not run)
+    panic: XenPanic | None = None
 
 
 def parse_log(text: str) -> BootLog:
     boot = BootLog()
     pending: list[str] = []  # Xen lines since the probe's last line
     recent: list[str] = []
+    current: int | None = None  # the scenario the probe is in
+    in_trace = False
     for raw in text.splitlines():
         line = raw.rstrip("\r")
         xen = _XEN.match(line)
         if xen:
-            pending.append(xen.group(1))
-            recent = (recent + [xen.group(1)])[-20:]
+            body = xen.group(1)
+            pending.append(body)
+            recent = (recent + [body])[-20:]
+            if boot.panic is None and (_ASSERT.search(body) or _PANIC.search(body)
+                                       or body.startswith("FATAL TRAP")):
+                boot.panic = _new_panic(boot, current, body)
+            elif boot.panic is not None:
+                if body.startswith("Xen call trace"):
+                    in_trace = True
+                elif in_trace and body.strip().startswith("[<"):
+                    boot.panic.trace.append(body.strip())
+                elif in_trace:
+                    in_trace = False
             continue
         if line.startswith("PVLAB: done"):
             boot.done = True
@@ -61,6 +113,7 @@ def parse_log(text: str) -> BootLog:
         if not m:
             continue
         sid, what, rest = int(m.group(1)), m.group(2), m.group(3) or ""
+        current = sid
         scn = boot.scenarios.setdefault(sid, XenScenario())
         if what == "frame":
             idx, _, mfn = rest.partition(" mfn=")
@@ -80,9 +133,22 @@ def parse_log(text: str) -> BootLog:
             scn.steps[int(num)] = step
         elif what == "end":
             scn.ended = True
+        elif what == "ready":
+            scn.ready = True
         pending = []
     boot.last_xen_lines = recent
     return boot
+
+
+def _new_panic(boot: BootLog, sid: int | None, line: str) -> XenPanic:
+    """A panic seen while scenario `sid` ran: after its last reported step, in set-up if it
+    had not said "ready"."""
+    message = re.sub(r"^Panic on CPU \d+:?\s*", "", line).strip() or line.strip()
+    panic = XenPanic(message, scenario=sid)
+    scn = boot.scenarios.get(sid) if sid is not None else None
+    if scn is not None and not scn.ended:
+        panic.after_step = max(scn.steps) if scn.steps else (0 if scn.ready else None)
+    return panic
 
 
 def main_line(lines: list[str]) -> str | None:

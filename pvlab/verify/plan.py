@@ -28,6 +28,9 @@ from pvlab.verify.replay import (  # the plan's vocabulary, also importable from
     FK_HIGH,
     FK_LOW,
     FK_OTHER_HIGH,
+    MULTICALL_REPLAYED,
+    MULTICALL_SUB,
+    OP_MULTICALL,
     OP_PIN,
     OP_READ,
     OP_VCPU_INIT,
@@ -55,8 +58,10 @@ def plan_scenario(
     id: int,
     source: str = "",
     pvlab_frames: dict[str, int] | None = None,
+    xen_build: str = "debug",
 ) -> ScenarioPlan:
-    """Plan one scenario (the mapping read from its YAML file)."""
+    """Plan one scenario (the mapping read from its YAML file) for a hypervisor built as
+    `xen_build` ("debug" or "release")."""
     guest = data.get("guest") or {}
     kinds = steps()
     ops = {op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
@@ -77,6 +82,7 @@ def plan_scenario(
         vcpus=int(guest.get("vcpus", 1)),
         assists=assist_mask(guest.get("vm_assists")),
         pvlab_frames=dict(pvlab_frames or {}),
+        privileged=bool(guest.get("privileged", False)),
     )
     pvlab_frames = pvlab_frames or {}
     try:
@@ -92,6 +98,10 @@ def plan_scenario(
         )
     if plan.mode == "toolstack" and guest.get("privileged", False):
         plan.skip = "a privileged domain still being built cannot be created by the probe"
+    wants = data.get("xen_build")
+    if wants is not None and wants != xen_build:
+        plan.skip = (f"the scenario models a {wants} build of Xen (xen_build: {wants}); this "
+                     f"hypervisor is a {xen_build} build")
     if plan.mode == "dom0" and not guest.get("privileged", False):
         plan.notes.append(
             "replayed as dom0 (a step only the guest itself can issue), which is privileged: "
@@ -117,14 +127,36 @@ def plan_scenario(
     poisoned: int | None = None
     for i, step in enumerate(data.get("steps") or [], start=1):
         op, args = op_of(step)
-        sp = _step(plan, i, op, args)
+        subs: list[StepPlan] = []
+        if op == "multicall":
+            sp, subs = _multicall(plan, i, args)
+        else:
+            sp = _step(plan, i, op, args)
         if poisoned is not None and sp.skip is None:
             sp = StepPlan(i, op, skip=f"follows step {poisoned}, which was not replayed")
         elif sp.skip is not None and poisoned is None and not (op in kinds and
                                                                kinds[op].stateless):
             poisoned = i
         plan.steps.append(sp)
+        if sp.skip is None:
+            plan.steps.extend(subs)
     return plan
+
+
+def _multicall(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> tuple[StepPlan, list[StepPlan]]:
+    """One HYPERVISOR_multicall whose calls follow it in the plan (numbered
+    i * MULTICALL_SUB + k); replayed only if every call can be."""
+    subs = []
+    for k, raw in enumerate(a.get("calls") or [], start=1):
+        op, args = op_of(raw)
+        sub = _step(plan, i * MULTICALL_SUB + k, op, args)
+        if sub.skip is None and sub.code not in MULTICALL_REPLAYED:
+            sub = StepPlan(sub.index, op, skip=f"the probe does not batch '{op}' calls")
+        if sub.skip is not None:
+            return StepPlan(i, "multicall", skip=f"call {k} ({op}): {sub.skip}"), []
+        subs.append(StepPlan(sub.index, f"call {k}: {op}", sub.code, sub.frame, sub.arg,
+                             sub.target, sub.value, aux=sub.aux))
+    return StepPlan(i, "multicall", OP_MULTICALL, arg=len(subs)), subs
 
 
 
@@ -141,4 +173,4 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
 
 __all__ = ["FK_EXACT", "FK_HIGH", "FK_LOW", "FK_OTHER_HIGH", "OP_PIN", "OP_READ", "OP_VCPU_INIT",
            "OP_WRITE", "SKIP_GUEST_ONLY", "SKIP_PAGE_INFO", "PlanError", "ScenarioPlan", "StepPlan",
-           "plan_scenario"]
+           "MULTICALL_SUB", "plan_scenario"]

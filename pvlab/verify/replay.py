@@ -19,6 +19,12 @@ from pvlab.xen.vmassist import VM_ASSISTS
 OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
 OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
 OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
+OP_MMU_UPDATE_AD, OP_UPDATE_VA, OP_MULTICALL = 14, 15, 16
+#: an mmuext arg2 that names a frame (the probe passes that frame's MFN)
+AUX_FRAME = 0x8000_0000
+#: a multicall step N's k-th call is reported as step N * MULTICALL_SUB + k
+MULTICALL_SUB = 1000
+MULTICALL_REPLAYED = {OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MMU_UPDATE_AD, OP_MMUEXT}
 
 # frame kinds (oracle/probe.c)
 FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
@@ -53,6 +59,19 @@ SKIP_BASEPTR = (
     "would switch the probe's own page tables to the scenario's table, which does not map the "
     "probe; not replayed"
 )
+
+
+SKIP_CACHE_FLUSH = (
+    "a cache flush by an unprivileged guest: the probe that issues it is dom0, which holds "
+    "I/O resources and so cache-flush permission"
+)
+SKIP_UVMF = "UVMF flush flags are not replayed (the probe passes UVMF_NONE)"
+
+
+def addr_ok(va: int) -> bool:
+    """Xen's `__addr_ok`: an update_va_mapping VA outside it is refused before any table is
+    read, so such a step is replayed even though the probe's tables are not the scenario's."""
+    return va < (1 << 47) or va >= 0xFFFF_8800_0000_0000
 
 
 #: Who the probe plays: the guest itself (dom0), the toolstack building a domU, or the
@@ -91,6 +110,7 @@ class StepPlan:
     value: int = 0
     skip: str | None = None
     check: dict[str, Any] | None = None  # expect_entry arguments, evaluated on the read value
+    aux: int = 0  # the probe step's `pad` word: mmuext arg2, the high half of a VA
 
 
 @dataclass
@@ -108,6 +128,7 @@ class ScenarioPlan:
     notes: list[str] = field(default_factory=list)
     skip: str | None = None  # the whole scenario cannot be replayed
     pvlab_frames: dict[str, int] = field(default_factory=dict)
+    privileged: bool = False  # the scenario's guest is privileged
 
     @property
     def boot(self) -> int:

@@ -10,6 +10,10 @@ from pathlib import Path
 from pvlab.errors import PvlabError
 
 PROFILES = ("4.17", "4.19")
+#: The third build (`oracle/build-xen.sh release`): Debian's 4.17 source without
+#: CONFIG_DEBUG. It plays profile 4.17 as a release build.
+RELEASE = "release"
+RELEASE_PROFILE = "4.17"
 
 
 def oracle_dir() -> Path:
@@ -34,9 +38,26 @@ def find_xen(profile: str) -> Path | None:
     return found[-1] if found else None
 
 
+def xen_build_of(xen: Path) -> str:
+    """"debug" or "release": CONFIG_DEBUG of the build `xen` comes from, read from the
+    configuration saved beside it (`config` in the build cache, `.config` in a Xen tree);
+    "debug" when there is none (the project's builds and Xen's own default for testing)."""
+    for name in ("config", ".config"):
+        cfg = xen.parent / name
+        if cfg.is_file():
+            text = cfg.read_text(errors="replace")
+            return "debug" if "\nCONFIG_DEBUG=y" in "\n" + text else RELEASE
+    return "debug"
+
+
 def build_xen(profiles: tuple[str, ...] = PROFILES) -> None:
-    """Run oracle/build-xen.sh (prints its own progress lines); raises PvlabError on failure."""
+    """Run oracle/build-xen.sh (prints its own progress lines); raises PvlabError on failure.
+
+    `profiles` may name "4.17", "4.19" and "release" (the build without CONFIG_DEBUG)."""
     script = oracle_dir() / "build-xen.sh"
+    if len(profiles) > 1 and RELEASE in profiles:
+        build_xen(tuple(p for p in profiles if p != RELEASE))
+        profiles = (RELEASE,)
     want = "all" if set(profiles) >= set(PROFILES) else profiles[0]
     result = subprocess.run(["sh", str(script), want], check=False)
     if result.returncode != 0:

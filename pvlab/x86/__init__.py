@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from pvlab.x86.batch import WalkBatch, walk_many
 from pvlab.x86.cr3 import (
     cr3_base,
     four_level_cr3,
@@ -82,10 +83,10 @@ __all__ = [
     "BIT55", "BIT56", "BIT57", "BIT58", "BIT59", "BIT60", "BIT61", "BIT62", "D", "FLAGS_MASK",
     "FLAG_BITS", "G", "LARGE_PAGE_SIZES", "NX", "P", "PAT", "PAT_LARGE", "PCD", "PDPTE_RSVD",
     "PFEC_INSN", "PFEC_PRESENT", "PFEC_RSVD", "PFEC_USER", "PFEC_WRITE", "PS", "PWT", "RW",
-    "US", "VA_BITS", "Fault", "PagingMode", "PhysMem", "Step", "Walk", "cr3_base",
+    "US", "VA_BITS", "Fault", "PagingMode", "PhysMem", "Step", "Walk", "WalkBatch", "cr3_base",
     "entries_per_table", "entry_flags", "entry_mfn", "entry_width", "flag_names",
     "four_level_cr3", "get_pte_flags", "index_shift", "is_canonical", "levels", "make_entry",
     "pae_cr3", "parse_flags", "put_pte_flags", "split_va", "two_level_cr3", "walk",
     "xen_cr3_to_pfn_x86_32", "xen_cr3_to_pfn_x86_64", "xen_pfn_to_cr3_x86_32",
-    "xen_pfn_to_cr3_x86_64",
+    "xen_pfn_to_cr3_x86_64", "walk_many",
 ]

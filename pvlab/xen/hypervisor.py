@@ -14,6 +14,7 @@ g.pin(l3, level=3)                       # -> Outcome
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from pvlab.errors import PvlabError
 from pvlab.trace import Errno, Outcome, Tracer
@@ -44,8 +45,10 @@ class Xen:
     """A 64-bit Xen hypervisor on one host."""
 
     def __init__(self, profile: str | Profile | None = None, memory: int | str = "8GiB", *,
-                 placement: str = "low-first", seed: int = 0) -> None:
+                 placement: str = "low-first", seed: int = 0, build: str | None = None) -> None:
         self.profile = get_profile(profile)
+        if build is not None:  # "debug" or "release": CONFIG_DEBUG on or off
+            self.profile = replace(self.profile, debug_build=build == "debug")
         self.machine = Machine(memory, placement=placement, seed=seed)
         self.type_system = TypeSystem(self)
         self.domains: dict[int, Domain] = {}
@@ -105,6 +108,11 @@ class Xen:
                 value = ((self.compat_m2p_base + k * SUPERPAGE_FRAMES) << PAGE_SHIFT) | P | PS
             self.machine.write_entry(mfn, COMPAT_L2_FIRST_XEN_SLOT + k, value)
 
+    def ro_mpt_l4e(self) -> int:
+        """The L4 entry of the read-only M2P (RO_MPT_VIRT_START, slot 256) Xen copies from
+        its idle table (`fill_ro_mpt`, `init_xen_l4_slots`)."""
+        return (self.compat_m2p_base << PAGE_SHIFT) | P | A
+
     def init_xen_l4_slots(self, mfn: int, d: Domain) -> None:
         """`init_xen_l4_slots`: slots 256-271 are Xen's (258: this L4's linear self-map)."""
         m = self.machine
@@ -112,7 +120,7 @@ class Xen:
         for slot in PV64.xen_slots(4):
             m.write_entry(mfn, slot, 0)
         if d.vm_assist >> VMASST_TYPE_m2p_strict & 1:
-            m.write_entry(mfn, 256, (self.compat_m2p_base << PAGE_SHIFT) | P | A)
+            m.write_entry(mfn, 256, self.ro_mpt_l4e())
         m.write_entry(mfn, 258, (mfn << PAGE_SHIFT) | rw | NX)
         m.write_entry(mfn, 260, ((self.xen_tables_base + 1) << PAGE_SHIFT) | rw)
         m.write_entry(mfn, 261, ((self.xen_tables_base + 2) << PAGE_SHIFT) | rw)

@@ -7,7 +7,7 @@ Xen's logs (`taf=6000000000000001`: an L3, type count 1, not yet validated).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Any
 
 
 def _pg_shift(idx: int) -> int:
@@ -76,6 +76,7 @@ def owner_name(owner: int | None) -> str:
 class PageInfoFields:
     """Read-only views of `count_info` / `type_info`, shared by PageInfo and snapshots."""
 
+    __slots__ = ()
     count_info: int
     type_info: int
 
@@ -131,15 +132,87 @@ class PageInfoFields:
         return ",".join(bits)
 
 
-@dataclass
-class PageInfo(PageInfoFields):
-    """Per-frame state: owner, general references (`count_info`), type (`type_info`)."""
+class _Detached:
+    """A lone `page_info` record (a frame with no state in a machine's store)."""
 
-    mfn: int
-    owner: int | None = None
-    count_info: int = 0
-    type_info: int = 0
-    linear_pt_count: int = 0
+    __slots__ = ("mv_owner", "mv_count_info", "mv_type_info", "mv_linear_pt_count")
+
+    def __init__(self, owner: int, count_info: int, type_info: int, linear: int) -> None:
+        self.mv_owner = [owner]
+        self.mv_count_info = [count_info]
+        self.mv_type_info = [type_info]
+        self.mv_linear_pt_count = [linear]
+
+
+class PageInfo(PageInfoFields):
+    """Per-frame state: owner, general references (`count_info`), type (`type_info`).
+
+    A view of one row of the machine's `page_info` arrays
+    (:class:`pvlab.xen.framestore.PageStore`): reads and writes go straight to the
+    arrays. Constructed directly, it is a detached record of its own.
+    """
+
+    __slots__ = ("mfn", "_s", "_r")
+
+    def __init__(self, mfn: int, owner: int | None = None, count_info: int = 0,
+                 type_info: int = 0, linear_pt_count: int = 0, *,
+                 store: Any = None, row: int = 0) -> None:
+        self.mfn = mfn
+        if store is None:
+            store = _Detached(-1 if owner is None else owner, count_info, type_info,
+                              linear_pt_count)
+        self._s = store
+        self._r = row
+
+    @property
+    def owner(self) -> int | None:
+        o: int = self._s.mv_owner[self._r]
+        return None if o < 0 else o
+
+    @owner.setter
+    def owner(self, value: int | None) -> None:
+        self._s.mv_owner[self._r] = -1 if value is None else value
+
+    @property
+    def count_info(self) -> int:
+        return self._s.mv_count_info[self._r]
+
+    @count_info.setter
+    def count_info(self, value: int) -> None:
+        self._s.mv_count_info[self._r] = value
+
+    @property
+    def type_info(self) -> int:
+        return self._s.mv_type_info[self._r]
+
+    @type_info.setter
+    def type_info(self, value: int) -> None:
+        self._s.mv_type_info[self._r] = value
+
+    @property
+    def linear_pt_count(self) -> int:
+        return self._s.mv_linear_pt_count[self._r]
+
+    @linear_pt_count.setter
+    def linear_pt_count(self, value: int) -> None:
+        self._s.mv_linear_pt_count[self._r] = value
+
+    @classmethod
+    def view(cls, mfn: int, store: Any, row: int) -> PageInfo:
+        """A view of row `row` of a machine's page_info arrays (the fast constructor)."""
+        pi = object.__new__(cls)
+        pi.mfn, pi._s, pi._r = mfn, store, row
+        return pi
+
+    def _key(self) -> tuple[int, int | None, int, int, int]:
+        return (self.mfn, self.owner, self.count_info, self.type_info, self.linear_pt_count)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, PageInfo):
+            return NotImplemented
+        return self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"<PageInfo {self.summary()}>"

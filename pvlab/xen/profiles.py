@@ -40,6 +40,10 @@ class Profile:
     debug_build: bool = True
     #: `dom0_construct_pv` (4.19+): a 32-bit dom0 without the assist gets MEMF_bits(32).
     dom0_pv32_memf_bits32: bool = True
+    #: MMUEXT_FLUSH_CACHE_GLOBAL without cache-flush permission: -EINVAL until commit
+    #: bbaea9878b ("x86/pv: fix MMUEXT_FLUSH_CACHE to flush all pCPU caches", 2025; 4.19.2+,
+    #: 4.20.1+ via e9e2f32771 / ee150f56fc), -EACCES since. 4.17.7 still says -EINVAL.
+    flush_cache_global_denied: Errno = Errno.EACCES
     first_release: str = ""
 
 
@@ -55,7 +59,8 @@ PROFILES: dict[str, Profile] = {
         _XEN_419, name="4.17",
         description="Xen 4.3 to 4.18 (measured on 4.17.7): no PAE-extended-CR3 check; it was "
                     "deleted with 32-bit Xen (commit 218adf19, 4.3).",
-        pae_l3_below_4g_check=False, dom0_pv32_memf_bits32=False, first_release="4.3.0"),
+        pae_l3_below_4g_check=False, dom0_pv32_memf_bits32=False,
+        flush_cache_global_denied=Errno.EINVAL, first_release="4.3.0"),
     "4.19": _XEN_419,
     "no-slack": replace(
         _XEN_419, name="no-slack",

@@ -107,6 +107,10 @@ _RULES_64: list[Rule] = [
     Rule("l1_mmio", 1, Errno.EPERM,
          "An L1 entry mapping MMIO or a dom_io frame needs I/O memory permission.",
          "get_page_from_l1e"),
+    Rule("l1_invalid_mfn", 1, Errno.EINVAL,
+         "An L1 entry naming the all-ones MFN (INVALID_MFN) is refused with EINVAL (not the "
+         "EPERM of other I/O frames without permission), silently.",
+         "get_page_from_l1e"),
     Rule("l1_foreign", 1, Errno.EBUSY,
          "An L1 entry may only map the page owner's own frames (or dom_io with permission).",
          "get_page_from_l1e"),

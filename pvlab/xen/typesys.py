@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from pvlab.trace import Errno, Tracer
 from pvlab.units import MFN_4GIB
 from pvlab.x86.flags import RW, P, entry_mfn
+from pvlab.xen import bulk
 from pvlab.xen.domain import Domain, VMASST_TYPE_pae_extended_cr3
 from pvlab.xen.page_info import (
     DOMID_IO,
@@ -41,6 +42,11 @@ if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
     from pvlab.xen.profiles import Profile
 
+#: `PADDR_MASK >> PAGE_SHIFT`: the all-ones 40-bit frame number (INVALID_MFN in an entry).
+INVALID_MFN = (1 << 40) - 1
+PWT, PCD, PAT_4K = 1 << 3, 1 << 4, 1 << 7
+#: Check id of the trace event that reports a release build's leaked partial type reference.
+PARTIAL_LEAK_CHECK = "old_guest_table_leak"
 ENTRIES = 512
 
 
@@ -61,6 +67,17 @@ class TypeSystem:
     def __init__(self, xen: Xen) -> None:
         self.xen = xen
         self.m = xen.machine
+        #: `current->arch.old_guest_table`: the table a failed promotion left partially
+        #: validated, cleaned up (`put_old_guest_table`) when the outermost type
+        #: acquisition returns, as Xen's hypercall continuation does before the guest runs.
+        self.old_guest_table: int | None = None
+        #: partially validated tables: MFN -> (level, validated slots, the child in the
+        #: failing slot whose cleanup was transferred to this table, if any)
+        self._partial: dict[int, tuple[int, list[int], int | None]] = {}
+        #: tables whose partial type reference a release build leaked (never cleaned up):
+        #: MFN -> (level, the validated slots whose references it keeps)
+        self.leaked_partial: dict[int, tuple[int, list[int]]] = {}
+        self._type_depth = 0
 
     @property
     def profile(self) -> Profile:
@@ -131,19 +148,77 @@ class TypeSystem:
         t.event("promote", "info", f"promote MFN {mfn:#x} to L{level} "
                 f"({'first type reference' if count == 0 else 'validation'})",
                 f"promote_l{level}_table", mfn=mfn, level=level)
-        with t.deeper():
-            rc, stopped_at = self._promote(t, mfn, level, want, d)
+        self._type_depth += 1
+        try:
+            with t.deeper():
+                rc, stopped_at = self._promote(t, mfn, level, want, d)
+        finally:
+            self._type_depth -= 1
         if rc == 0:
             pi.type_info |= PGT_validated
             t.event("promote", "pass", f"L{level} MFN {mfn:#x} validated",
                     f"promote_l{level}_table", mfn=mfn, level=level)
             return 0
-        # validate_page failed: a failure part-way (L2..L4, entry i > 0) is cleaned up by
-        # the hypercall continuation (put_old_guest_table) and keeps the type field.
-        pi.type_info = (pi.type_info & PGT_type_mask) if (level >= 2 and stopped_at > 0) else 0
+        # validate_page failed: a failure part-way (L2..L4, entry i > 0) left the table as
+        # old_guest_table, partially validated (PGT_partial, a light general reference);
+        # put_old_guest_table cleans it up and the type field stays.
+        if mfn == self.old_guest_table:
+            pi.type_info = (pi.type_info & (PGT_type_mask | PGT_pae_xen_l2)) | PGT_partial | 1
+            pi.count_info += 1  # get_page_light
+        else:
+            pi.type_info = (pi.type_info & PGT_type_mask) if (level >= 2 and stopped_at > 0) \
+                else 0
         t.event("promote", "fail", f"L{level} MFN {mfn:#x} not validated: {Errno(-rc).name}",
                 f"promote_l{level}_table", mfn=mfn, level=level)
+        if self._type_depth == 0:
+            self.put_old_guest_table(t)
         return rc
+
+    # ------------------------------------------------- partial validation (old_guest_table)
+    def _partial_failure(self, t: Tracer, mfn: int, level: int, i: int, done: list[int],
+                         child: int | None) -> None:
+        """The failure path of `promote_l{2,3,4}_table` at slot i > 0: the table becomes
+        `old_guest_table`. An L3/L4 first checks that a table already there is the child in
+        the failing slot (its cleanup is then transferred); otherwise Xen's comment says "it's
+        safer to leak a type ref on production builds", and a debug build hits
+        ASSERT_UNREACHABLE(): the host panics."""
+        old = self.old_guest_table
+        fn = f"promote_l{level}_table"
+        transferred = None
+        if old is not None and level >= 3:
+            if old == child:
+                transferred = old
+            else:
+                what = (f"old_guest_table holds MFN {old:#x} (left partially validated by a "
+                        f"failure below), not MFN {child if child is None else hex(child)} of "
+                        f"slot {i:#x}")
+                if self.profile.debug_build:
+                    t.outcome.crash = f"Assertion 'unreachable' failed in {fn}"
+                    t.event("old_guest_table", "fail", f"{what}: ASSERT_UNREACHABLE() in a "
+                            "debug build: Xen panics ('Assertion 'unreachable' failed')",
+                            f"{fn} (ASSERT_UNREACHABLE)", mfn=mfn, index=i, level=level)
+                else:
+                    t.event(PARTIAL_LEAK_CHECK, "info", f"{what}: a release build overwrites "
+                            f"it and leaks MFN {old:#x}'s partial type reference (and what "
+                            "its validated entries hold)", f"{fn} (production build)",
+                            mfn=old)
+                old_level, old_done, _ = self._partial.pop(old, (0, [], None))
+                self.leaked_partial[old] = (old_level, old_done)
+        self._partial[mfn] = (level, done, transferred)
+        self.old_guest_table = mfn
+
+    def put_old_guest_table(self, t: Tracer | None) -> None:
+        """`put_old_guest_table`: finish the demotion of a partially validated table."""
+        mfn = self.old_guest_table
+        self.old_guest_table = None
+        while mfn is not None and mfn in self._partial:
+            level, done, child = self._partial.pop(mfn)
+            for j in done:
+                self.put_page_from_lne(t, level, self.m.read_entry(mfn, j), mfn)
+            pi = self.m.page(mfn)
+            pi.type_info &= PGT_type_mask
+            self.put_page(mfn)  # the light reference validate_page took
+            mfn = child
 
     def put_page_type(self, t: Tracer | None, mfn: int) -> None:
         """`_put_page_type`: drop one type reference; the last one demotes a pagetable."""
@@ -189,6 +264,8 @@ class TypeSystem:
 
     # L1 ------------------------------------------------------------------------
     def promote_l1_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
+        if bulk.active():  # numpy fast path; the loop below is the reference
+            return bulk.promote_l1_table(self, t, mfn, d)
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
             if not e & P:
@@ -201,9 +278,29 @@ class TypeSystem:
                 for j in done:
                     self.put_page_from_l1e(t, self.m.read_entry(mfn, j), d)
                 return rc, 0  # L1 promotion is never partial
-            self.m.write_entry(mfn, i, d.abi.adjust_l1e(e))
+            self.m.write_entry(mfn, i, d.abi.adjust_l1e(e ^ self.l1e_mmio_flip(t, e, d)))
             done.append(i)
         return 0, 0
+
+    def l1e_mmio_flip(self, t: Tracer, e: int, d: Domain) -> int:
+        """The flags `get_page_from_l1e` returns for an I/O frame (`!mfn_valid` or dom_io)
+        mapped with permission, which the caller XORs into the entry (`l1e_flip_flags`):
+        "MMIO pages must not be mapped cachable unless requested so" (mmio_relax off, the
+        frame not in mmio_ro_ranges): WB becomes UC (PWT|PCD added), WT/WP become UC."""
+        target = entry_mfn(e)
+        if not e & P or (self.m.mfn_valid(target) and self.m.owner(target) != DOMID_IO):
+            return 0
+        attrs = e & (PWT | PCD | PAT_4K)
+        if attrs == 0:
+            flip = PWT | PCD
+        elif attrs in (PWT, PWT | PAT_4K):
+            flip = PCD | (attrs & PAT_4K)
+        else:
+            return 0
+        t.event("mmio_cache", "info", f"I/O frame {target:#x} mapped uncachable: "
+                f"{flag_word_names(flip, 1)} flipped in the entry", "get_page_from_l1e",
+                level=1)
+        return flip
 
     def get_page_from_l1e(self, t: Tracer, e: int, l1e_owner: Domain, pg_owner: Domain, *,
                           table: int, index: int) -> int:
@@ -216,6 +313,11 @@ class TypeSystem:
                              level=1)
         target = entry_mfn(e)
         owner = self.m.owner(target)
+        if target == INVALID_MFN:
+            return self.fail(t, rules, "l1_invalid_mfn",
+                             f"L1 entry {index} of MFN {table:#x} names the all-ones MFN "
+                             f"{target:#x} (INVALID_MFN), which no domain may map",
+                             mfn=table, index=index, level=1)
         if not self.m.mfn_valid(target) or owner == DOMID_IO:
             if not pg_owner.privileged:
                 return self.fail(t, rules, "l1_mmio",
@@ -256,6 +358,10 @@ class TypeSystem:
         """The loop of `promote_l{2,3,4}_table`: take each present guest entry's references,
         adjust the entry, and on the first failure release the entries validated so far.
         Returns (rc, the failing slot)."""
+        if level == 2 and bulk.active():  # numpy fast path; the loop below is the reference
+            batched = bulk.promote_l2_entries(self, t, mfn, d, slots, adjust)
+            if batched is not None:
+                return batched
         guest = set(slots)
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
@@ -267,6 +373,9 @@ class TypeSystem:
                 t.event("promote", "fail", f"failure {Errno(-rc).name} in "
                         f"promote_l{level}_table: slot {i:#x}", f"promote_l{level}_table",
                         mfn=mfn, index=i, level=level)
+                if i > 0 and not (level == 3 and d.is_pv_32bit):
+                    self._partial_failure(t, mfn, level, i, done, entry_mfn(e))
+                    return rc, i
                 for j in done:
                     self.put_page_from_lne(t, level, self.m.read_entry(mfn, j), mfn)
                 return rc, i
@@ -501,6 +610,8 @@ class TypeSystem:
         if d is None:
             return
         if level == 1:
+            if bulk.active() and bulk.demote_l1_table(self, mfn, d):  # numpy fast path
+                return
             for _i, e in list(self.m.entries(mfn)):
                 self.put_page_from_l1e(t, e, d)
             return

@@ -120,6 +120,16 @@ def test_pin_in_view_unclipped_and_replayed(page: Any, lab_app_url: str,  # noqa
     tag = f"{width}x{height}"
     app = open_app(page, lab_app_url, width, height)
     page.screenshot(path=str(artifacts_dir / f"app-{tag}-start.png"))
+    # the picture is a widget: a click selects a frame, hovering an entry shows its bits
+    app.locator(".lab-picture g.node[data-frame='l2']").click()
+    expect(app.locator(".lab-op-frame select")).to_have_value("l2")
+    app.locator(".lab-picture g.node[data-frame='l3']").click()
+    expect(app.locator(".lab-op-frame select")).to_have_value("l3")
+    app.locator(".lab-picture g.node[data-frame='l3'] text", has_text="[3]").hover()
+    tip = app.locator(".lab-picture .pv-tip")
+    expect(tip).to_be_visible()
+    expect(tip).to_contain_text("mfn 0x")
+    expect(tip).to_contain_text("flags: P")
     thirty_two_bit_pin(app)
     wait_log(app, "pin l3 as L3: ERANGE")
     status = app.locator(".lab-status .lab-status-text")

@@ -53,7 +53,7 @@ l4 mfn=0x100 <4GiB L4 type=l4 type_count=2 count=3 pinned,validated
       [0] P|RW|US|A -> l1 mfn=0x103 <4GiB L1 type=l1 type_count=1 count=2 validated
         [0] P|RW|US|A|D|G -> d0 mfn=0x104 <4GiB d1 type=writable type_count=1 count=2
         [1] P|US|A|G -> d1 mfn=0x105 <4GiB d1 type=none type_count=0 count=2
-  [256-271] Xen's slots: 3 present entries
+  [256-271] Xen's slots: 4 present entries
 """
 
 

@@ -193,3 +193,24 @@ def test_entry_ruler_and_flag_choices() -> None:
     assert fields["RW"].value == 1 and fields["PCD"].value == 0
     assert not any(c.startswith("BIT5") or c.startswith("BIT6") for c in FLAG_CHOICES)
     assert not any("BIT" in c for c in FLAG_COMBOS)
+
+
+# ---------------------------------------------------------------- export and the schema
+def test_the_lab_exports_files_the_json_schema_accepts(tmp_path: Path) -> None:
+    jsonschema = pytest.importorskip("jsonschema")
+    import json
+
+    import yaml
+
+    from pvlab.scenario.schema import scenario_schema
+
+    validator = jsonschema.Draft202012Validator(scenario_schema())
+    lab = seed_lab()
+    lab.pin("l3")
+    lab.set_vm_assist("pae_extended_cr3", True)
+    lab.mmu_update("l3", 0, "l2", "P")
+    lab.vm_assist("disable", "pae_extended_cr3")
+    data = yaml.safe_load(lab.export_yaml(tmp_path / "sketch.yaml"))
+    errors = [e.message for e in validator.iter_errors(json.loads(json.dumps(data)))]
+    assert errors == []
+    assert main(["run", str(tmp_path / "sketch.yaml")]) == 0

@@ -1,0 +1,377 @@
+# SPDX-License-Identifier: MIT
+"""Batch page walks: `walk()` over a numpy array of virtual addresses at once.
+
+`walk_many(mem, mode, cr3, vas, ...)` follows exactly the rules of
+:func:`pvlab.x86.walk.walk` (SDM Vol.3 chapter 4: not-present entries, reserved bits,
+large pages, rights combined over the levels, the #PF error code, #GP for a
+non-canonical address or a bad PAE PDPTE), one level at a time for every address still
+walking. It returns numpy arrays (physical address, page size, fault kind, level and
+error code); `WalkBatch.walk(i)` re-runs the scalar `walk()` for one address when the
+steps and the reason in words are wanted. `walk()` stays the reference: the tests check
+that each result here equals `walk()`'s.
+
+Memory that offers `read_u64_many` / `read_u32_many` (e.g.
+:class:`pvlab.xen.machine.Machine`) is read with one gather per level; any other
+`PhysMem` is read entry by entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from pvlab.errors import PvlabError
+from pvlab.x86.flags import ADDR_MASK, NX, PS, RW, US, P
+from pvlab.x86.modes import (
+    LARGE_PAGE_SIZES,
+    PagingMode,
+    entries_per_table,
+    entry_width,
+    index_shift,
+    levels,
+)
+from pvlab.x86.walk import (
+    PDPTE_RSVD,
+    PFEC_INSN,
+    PFEC_PRESENT,
+    PFEC_RSVD,
+    PFEC_USER,
+    PFEC_WRITE,
+    PhysMem,
+    Walk,
+    _bits,
+    walk,
+)
+
+U64 = npt.NDArray[np.uint64]
+#: `WalkBatch.kind` values.
+KIND_OK, KIND_PAGE_FAULT, KIND_GP = 0, 1, 2
+#: Addresses walked together; larger batches are cut into pieces of this size.
+CHUNK = 16384
+KIND_NAMES = {KIND_OK: None, KIND_PAGE_FAULT: "page-fault", KIND_GP: "gp"}
+
+
+@dataclass(frozen=True, eq=False)
+class WalkBatch:
+    """Results of `walk_many`, one array element per virtual address.
+
+    `kind` is 0 (translated), 1 (#PF) or 2 (#GP); `level` is the level of the entry at
+    fault (0: none); `paddr` and `page_size` are 0 where the access faults.
+    """
+
+    mem: PhysMem
+    mode: PagingMode
+    cr3: int
+    vas: U64
+    access: str
+    user: bool
+    paddr: U64
+    page_size: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int8]
+    level: npt.NDArray[np.int8]
+    error_code: npt.NDArray[np.int32]
+    options: tuple[tuple[str, object], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.vas)
+
+    @property
+    def ok(self) -> npt.NDArray[np.bool_]:
+        return self.kind == KIND_OK
+
+    def result(self, i: int) -> tuple[int | None, int | None, str | None, int | None, int]:
+        """(paddr, page_size, fault kind, fault level, error code) of address `i`, in the
+        same form as `walk()`'s `Walk` (None where `walk()` has None)."""
+        k = int(self.kind[i])
+        if k == KIND_OK:
+            return int(self.paddr[i]), int(self.page_size[i]), None, None, 0
+        lvl = int(self.level[i])
+        return None, None, KIND_NAMES[k], lvl or None, int(self.error_code[i])
+
+    def walk(self, i: int) -> Walk:
+        """The full scalar walk of address `i` (steps, reason), on demand."""
+        kw: dict[str, object] = dict(self.options)
+        return walk(self.mem, self.mode, self.cr3, int(self.vas[i]),
+                    write=self.access == "write", user=self.user,
+                    fetch=self.access == "fetch", **kw)  # type: ignore[arg-type]
+
+
+def result_of(w: Walk) -> tuple[int | None, int | None, str | None, int | None, int]:
+    """A scalar `Walk` in `WalkBatch.result()` form, for comparisons."""
+    if w.fault is None:
+        return w.paddr, w.page_size, None, None, 0
+    return None, None, w.fault.kind, w.fault.level, w.fault.error_code
+
+
+def _reader(mem: PhysMem, width: int) -> Callable[[U64], U64]:
+    many = getattr(mem, "read_u32_many" if width == 4 else "read_u64_many", None)
+    if many is not None:
+        return lambda addrs: np.asarray(many(addrs.astype(np.int64)), np.uint64)
+    one = mem.read_u32 if width == 4 else mem.read_u64
+    return lambda addrs: np.fromiter((one(a) for a in addrs.tolist()), np.uint64,
+                                     count=len(addrs))
+
+
+class _FrameRows:
+    """Reads for memory kept as 512 x 64-bit rows (`Machine.contents`): each element
+    carries the row of its current table, and the rows of the next level's tables are
+    looked up once per distinct table instead of once per address."""
+
+    def __init__(self, mem: object, width: int) -> None:
+        contents = mem.contents  # type: ignore[attr-defined]
+        self.index = contents.index
+        self.nr_frames: int = mem.nr_frames  # type: ignore[attr-defined]
+        data = contents.data
+        self.rows2d = data if width == 8 else data.view(np.uint32)
+        self.flat = self.rows2d.reshape(-1)
+        self.per = self.rows2d.shape[1]
+
+    def rows_of(self, addrs: U64) -> npt.NDArray[np.int64]:
+        """Row of the frame holding each physical address (-1: none)."""
+        frames = (addrs >> np.uint64(12)).astype(np.int64)
+        valid = frames < self.nr_frames
+        if valid.all():
+            return self.index.get_many(frames).astype(np.int64)
+        got = self.index.get_many(np.where(valid, frames, 0)).astype(np.int64)
+        return np.where(valid, got, -1)
+
+    def read(self, trow: npt.NDArray[np.int64], index: U64) -> U64:
+        pos = (np.maximum(trow, 0) * self.per) + index.astype(np.int64)
+        e = np.take(self.flat, pos).astype(np.uint64)
+        return e if trow.min(initial=0) >= 0 else np.where(trow >= 0, e, np.uint64(0))
+
+    def next_rows(self, trow: npt.NDArray[np.int64], index: U64,
+                  mask: np.uint64) -> npt.NDArray[np.int64]:
+        """Rows of the tables the entries (trow, index) point at."""
+        if not len(trow):
+            return trow
+        t = np.maximum(trow, 0)
+        distinct = np.flatnonzero(np.bincount(t))
+        slot = np.zeros(int(distinct[-1]) + 1, np.int64)
+        slot[distinct] = np.arange(len(distinct))
+        block = self.rows2d[distinct].astype(np.uint64) & mask
+        table = self.rows_of(block.reshape(-1)).reshape(len(distinct), self.per)
+        out = table[slot[t], index.astype(np.int64)]
+        return out if trow.min() >= 0 else np.where(trow >= 0, out, -1)
+
+
+def walk_many(
+    mem: PhysMem,
+    mode: PagingMode | str,
+    cr3: int,
+    vas: npt.ArrayLike,
+    *,
+    write: bool = False,
+    user: bool = False,
+    fetch: bool = False,
+    cr0_wp: bool = True,
+    efer_nxe: bool = True,
+    cr4_pse: bool = True,
+    maxphyaddr: int = 52,
+) -> WalkBatch:
+    """`walk()` for every address in `vas` at once (same options, same results)."""
+    mode = PagingMode.parse(mode)
+    if write and fetch:
+        raise PvlabError("an access cannot be both a write and an instruction fetch",
+                         "pass write=True or fetch=True, not both")
+    if not 32 <= maxphyaddr <= 52:
+        raise PvlabError(f"MAXPHYADDR {maxphyaddr} is not between 32 and 52",
+                         "use maxphyaddr=52 (the architectural maximum) or a real CPU's value")
+    raw = np.asarray(vas)
+    if raw.dtype.kind not in "ui" or raw.ndim != 1:
+        raise PvlabError("the virtual addresses must be a 1-D array of integers",
+                         "pass e.g. numpy.array([0x1000, 0x2000], dtype=numpy.uint64)")
+    if raw.dtype.kind == "i" and len(raw) and raw.min() < 0:
+        raise PvlabError("a virtual address is negative", "give addresses from 0 up")
+    va = raw.astype(np.uint64)
+    limit = 1 << (64 if mode is PagingMode.FOUR_LEVEL else 32)
+    if len(va) and int(va.max()) >= limit:
+        raise PvlabError(f"a virtual address does not fit {mode.value} paging",
+                         f"give addresses from 0 to {limit - 1:#x}")
+    if not isinstance(cr3, int) or isinstance(cr3, bool) or cr3 < 0:
+        raise PvlabError(f"CR3 value {cr3!r} is not a non-negative integer", "give e.g. 0x1000")
+    if mode is not PagingMode.FOUR_LEVEL and cr3 >= 1 << 32:
+        raise PvlabError(f"CR3 value {cr3:#x} does not fit 32 bits, as {mode.value} paging needs",
+                         "use a CR3 below 4 GiB (see pae_cr3 / pae_extended_cr3)")
+    access = "write" if write else "fetch" if fetch else "read"
+    nxe = efer_nxe and mode is not PagingMode.TWO_LEVEL
+    n = len(va)
+    if n > CHUNK:  # in cache-sized pieces: the temporaries of a piece stay in L2
+        parts = [walk_many(mem, mode, cr3, va[i:i + CHUNK], write=write, user=user,
+                           fetch=fetch, cr0_wp=cr0_wp, efer_nxe=efer_nxe, cr4_pse=cr4_pse,
+                           maxphyaddr=maxphyaddr) for i in range(0, n, CHUNK)]
+        first = parts[0]
+        return WalkBatch(mem, mode, cr3, va, access, user,
+                         np.concatenate([p.paddr for p in parts]),
+                         np.concatenate([p.page_size for p in parts]),
+                         np.concatenate([p.kind for p in parts]),
+                         np.concatenate([p.level for p in parts]),
+                         np.concatenate([p.error_code for p in parts]), first.options)
+    paddr = np.zeros(n, np.uint64)
+    size = np.zeros(n, np.int64)
+    kind = np.zeros(n, np.int8)
+    flevel = np.zeros(n, np.int8)
+    ec = np.zeros(n, np.int32)
+    base_ec = (PFEC_WRITE if write else 0) | (PFEC_USER if user else 0)
+    if fetch and nxe:
+        base_ec |= PFEC_INSN
+    options = (("cr0_wp", cr0_wp), ("efer_nxe", efer_nxe), ("cr4_pse", cr4_pse),
+               ("maxphyaddr", maxphyaddr))
+
+    def batch() -> WalkBatch:
+        return WalkBatch(mem, mode, cr3, va, access, user, paddr, size, kind, flevel, ec,
+                         options)
+
+    def fault(sel: npt.NDArray[np.bool_] | npt.NDArray[np.intp], k: int, lvl: int,
+              code: int) -> None:
+        if not len(sel) or (sel.dtype == np.bool_ and not sel.any()):
+            return
+        kind[sel] = k
+        flevel[sel] = lvl
+        ec[sel] = code
+
+    width = entry_width(mode)
+    read = _reader(mem, width)
+    rows = _FrameRows(mem, width) if hasattr(mem, "contents") else None
+    above_max = _bits(maxphyaddr, 51)
+    rsvd_common = above_max | (0 if nxe else NX)
+    if mode is PagingMode.PAE:
+        rsvd_common |= _bits(52, 62)
+    live = np.arange(n)  # indices of addresses still walking
+
+    if mode is PagingMode.FOUR_LEVEL:
+        top_bits = va >> np.uint64(47)
+        canon = (top_bits == 0) | (top_bits == (1 << 17) - 1)
+        fault(~canon, KIND_GP, 0, 0)
+        live = np.flatnonzero(canon)
+        table_base = cr3 & ADDR_MASK
+        if table_base & above_max:
+            fault(live, KIND_GP, 0, 0)
+            return batch()
+        tables = np.full(len(live), table_base, np.uint64)
+        top = levels(mode)
+    elif mode is PagingMode.PAE:
+        pdpt = cr3 & 0xFFFFFFE0
+        pdptes = read(np.array([pdpt + 8 * i for i in range(4)], np.uint64))
+        for e in pdptes.tolist():
+            if e & P and e & (PDPTE_RSVD | above_max):
+                fault(live, KIND_GP, 3, 0)
+                return batch()
+        es = pdptes[((va >> np.uint64(30)) & np.uint64(3)).astype(np.intp)]
+        present = (es & np.uint64(P)) != 0
+        fault(~present, KIND_PAGE_FAULT, 3, base_ec)
+        live = np.flatnonzero(present)
+        tables = es[live] & np.uint64(ADDR_MASK)
+        top = 2
+    else:
+        tables = np.full(n, cr3 & 0xFFFFF000, np.uint64)
+        top = 2
+
+    rw = np.ones(len(live), np.bool_)
+    us = np.ones(len(live), np.bool_)
+    nx = np.zeros(len(live), np.bool_)
+    # addresses that reached their leaf: index, its level, rights
+    done_idx: list[npt.NDArray[np.intp]] = []
+    done_lvl: list[npt.NDArray[np.int8]] = []
+    done_rw: list[npt.NDArray[np.bool_]] = []
+    done_us: list[npt.NDArray[np.bool_]] = []
+    done_nx: list[npt.NDArray[np.bool_]] = []
+    next_mask = np.uint64(0xFFFFF000 if width == 4 else ADDR_MASK)
+    lva = va[live] if len(live) != n else va
+    trow = rows.rows_of(tables) if rows is not None else None
+    for level in range(top, 0, -1):
+        if not len(live):
+            break
+        shift = index_shift(mode, level)
+        index = (lva >> np.uint64(shift)) & np.uint64(entries_per_table(mode, level) - 1)
+        if rows is not None and trow is not None:
+            e = rows.read(trow, index)
+        else:
+            e = read(tables + index * np.uint64(width))
+        present = (e & np.uint64(P)) != 0
+        if not present.all():
+            fault(live[~present], KIND_PAGE_FAULT, level, base_ec)
+        keep = present
+        large_ok = level > 1 and level in LARGE_PAGE_SIZES[mode] and (
+            mode is not PagingMode.TWO_LEVEL or cr4_pse)
+        large = ((e & np.uint64(PS)) != 0) & large_ok & present
+        if mode is PagingMode.TWO_LEVEL:
+            rsvd = np.zeros(len(e), np.bool_)
+            if large_ok:
+                m32 = min(maxphyaddr, 40)
+                rsvd = large & ((e & np.uint64(_bits(m32 - 19, 21))) != 0)
+        else:
+            rmask = rsvd_common | (PS if mode is PagingMode.FOUR_LEVEL and level == 4 else 0)
+            rsvd = (e & np.uint64(rmask)) != 0
+            if large_ok:
+                rsvd |= large & ((e & np.uint64(_bits(13, shift - 1))) != 0)
+        rsvd &= present
+        if rsvd.any():
+            fault(live[rsvd], KIND_PAGE_FAULT, level, base_ec | PFEC_PRESENT | PFEC_RSVD)
+            keep = present & ~rsvd
+        else:
+            keep = present
+        rw &= (e & np.uint64(RW)) != 0
+        us &= (e & np.uint64(US)) != 0
+        if nxe:
+            nx |= (e & np.uint64(NX)) != 0
+        leaf = keep & large if level > 1 else keep
+        if leaf.any():
+            le, lv = e[leaf], lva[leaf]
+            if level == 1:
+                psize = 4096
+                base = le & (np.uint64(0xFFFFF000) if width == 4 else np.uint64(ADDR_MASK))
+            else:
+                psize = LARGE_PAGE_SIZES[mode][level]
+                if mode is PagingMode.TWO_LEVEL:
+                    base = (le & np.uint64(0xFFC00000)) | (
+                        ((le >> np.uint64(13)) & np.uint64(0xFF)) << np.uint64(32))
+                else:
+                    base = le & np.uint64(ADDR_MASK & ~(psize - 1))
+            idx = live[leaf]
+            paddr[idx] = base | (lv & np.uint64(psize - 1))
+            size[idx] = psize
+            done_idx.append(idx)
+            done_lvl.append(np.full(len(idx), level, np.int8))
+            done_rw.append(rw[leaf])
+            done_us.append(us[leaf])
+            done_nx.append(nx[leaf])
+        cont = keep & ~leaf
+        if level > 1:
+            if cont.all():
+                if rows is not None and trow is not None:
+                    trow = rows.next_rows(trow, index, next_mask)
+                else:
+                    tables = e & next_mask
+            else:
+                live = live[cont]
+                if rows is not None and trow is not None:
+                    trow = rows.next_rows(trow[cont], index[cont], next_mask)
+                else:
+                    tables = e[cont] & next_mask
+                rw, us, nx, lva = rw[cont], us[cont], nx[cont], lva[cont]
+
+    if done_idx:
+        idx = np.concatenate(done_idx)
+        lvl = np.concatenate(done_lvl)
+        r, u, x = (np.concatenate(a) for a in (done_rw, done_us, done_nx))
+        problem = np.zeros(len(idx), np.bool_)
+        if user:
+            problem |= ~u
+        if write and (user or cr0_wp):
+            problem |= ~r
+        if fetch:
+            problem |= x
+        bad = idx[problem]
+        kind[bad] = KIND_PAGE_FAULT
+        flevel[bad] = lvl[problem]
+        ec[bad] = base_ec | PFEC_PRESENT
+        paddr[bad] = 0
+        size[bad] = 0
+    return batch()
+
+
+__all__ = ["KIND_GP", "KIND_OK", "KIND_PAGE_FAULT", "WalkBatch", "result_of", "walk_many"]
