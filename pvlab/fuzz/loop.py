@@ -35,6 +35,7 @@ class FuzzConfig:
     shrink: bool = True
     max_findings: int = 25
     boot_timeout: float | None = None
+    max_scenarios: int | None = None  # stop after this many (a fixed amount of work for CI)
 
 
 @dataclass
@@ -108,6 +109,10 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
         if left <= 5.0 or len(figs.findings) >= cfg.max_findings:
             break
         n = _batch_size(cfg, figs, left)
+        if cfg.max_scenarios is not None:
+            n = min(n, cfg.max_scenarios - figs.scenarios)
+            if n <= 0:
+                break
         seeds: list[int] = []
         datas: list[Scenario] = []
         while len(datas) < n:
