@@ -2,9 +2,9 @@
 """Build hook: the course travels in the wheel, built from the one copy in the checkout.
 
 Everything else about the package is in pyproject.toml. At wheel-build time this copies
-notebooks/ and exercises/ (never solutions/) into pvlab/_course/ of the build, where
-`pvlab.course.course_source()` finds them. Nothing is copied in git, and an editable install
-reads the checkout's folders directly.
+notebooks/, exercises/ and the docs/ pages they link (never solutions/) into pvlab/_course/
+of the build, where `pvlab.course.course_source()` finds them. Nothing is copied in git,
+and an editable install reads the checkout's folders directly.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 COURSE_FOLDERS = ("notebooks", "exercises")
+#: the pages the notebooks link as ../docs/NAME (pvlab.course.COURSE_DOCS; a test keeps them equal)
+COURSE_DOCS = ("docs/glossary.md", "docs/cheatsheet.md", "docs/course-facts.md")
 
 
 class BuildPyWithCourse(build_py):
@@ -31,6 +33,9 @@ class BuildPyWithCourse(build_py):
                 shutil.copytree(src, target / folder, dirs_exist_ok=True,
                                 ignore=shutil.ignore_patterns(".ipynb_checkpoints",
                                                               "__pycache__", "*.pyc"))
+        for doc in COURSE_DOCS:
+            (target / doc).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / doc, target / doc)
 
 
 setup(cmdclass={"build_py": BuildPyWithCourse})

@@ -22,6 +22,8 @@ from pvlab.errors import PvlabError
 
 #: The folders that make up the course, in the checkout and in the package data.
 COURSE_FOLDERS = ("notebooks", "exercises")
+#: The reference pages every notebook links as ../docs/NAME (glossary, cheat sheet, facts).
+COURSE_DOCS = ("docs/glossary.md", "docs/cheatsheet.md", "docs/course-facts.md")
 #: Never shipped: the instructors' solutions.
 EXCLUDED_FOLDERS = ("solutions",)
 PACKAGE_COURSE = Path(__file__).resolve().parent / "_course"
@@ -76,6 +78,7 @@ def course_files(source: Path) -> list[Path]:
             if path.is_file() and not any(
                     part in (".ipynb_checkpoints", "__pycache__") for part in path.parts):
                 files.append(path.relative_to(source))
+    files += [Path(doc) for doc in COURSE_DOCS if (source / doc).is_file()]
     return files
 
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from pvlab.commands import lab as lab_command
-from pvlab.course import CHECKOUT, copy_course, course_files, course_source
+from pvlab.course import CHECKOUT, COURSE_DOCS, copy_course, course_files, course_source
 from pvlab.errors import PvlabError
 
 
@@ -30,6 +31,21 @@ def test_the_checkout_course_is_notebooks_and_exercises_without_solutions() -> N
     assert any(f.startswith("exercises/") for f in files)
     assert not any(f.startswith("solutions/") for f in files)
     assert course_source() in (CHECKOUT, CHECKOUT / "pvlab" / "_course")
+
+
+def test_every_docs_page_a_course_notebook_links_travels_with_the_course() -> None:
+    files = {p.as_posix() for p in course_files(CHECKOUT)}
+    for rel in files:
+        if rel.endswith(".ipynb"):
+            text = (CHECKOUT / rel).read_text(encoding="utf-8")
+            for page in set(re.findall(r"\.\./(docs/[A-Za-z0-9_.-]+\.md)", text)):
+                assert page in files, f"{rel} links ../{page}, which the copied course lacks"
+    assert set(COURSE_DOCS) <= files
+
+
+def test_setup_py_ships_the_same_docs_pages() -> None:
+    text = (CHECKOUT / "setup.py").read_text(encoding="utf-8")
+    assert all(f'"{doc}"' in text for doc in COURSE_DOCS)
 
 
 def test_first_copy_adds_everything(release: Path, tmp_path: Path) -> None:

@@ -21,10 +21,12 @@ from pathlib import Path
 
 import pytest
 
+from pvlab.course import COURSE_DOCS
+
 ROOT = Path(__file__).resolve().parents[2]
 #: What a wheel build needs from the checkout (not .git, .venv, oracle/ or solutions/).
 BUILD_INPUTS = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "LICENSE", "pvlab",
-                "notebooks", "exercises")
+                "notebooks", "exercises", *COURSE_DOCS)
 
 pytestmark = pytest.mark.slow
 
@@ -51,6 +53,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
             shutil.copytree(path, src / name, ignore=shutil.ignore_patterns(
                 "__pycache__", "*.pyc", ".ipynb_checkpoints", "_course"))
         elif path.exists():
+            (src / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, src / name)
     out = tmp_path_factory.mktemp("wheelhouse")
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(src)])
@@ -66,6 +69,8 @@ def test_the_wheel_carries_the_course_and_no_solutions(wheel: Path) -> None:
         assert f"pvlab/_course/notebooks/{nb.name}" in course
     for nb in sorted((ROOT / "exercises").glob("*.ipynb")):
         assert f"pvlab/_course/exercises/{nb.name}" in course
+    for doc in COURSE_DOCS:  # the notebooks link them as ../docs/NAME
+        assert f"pvlab/_course/{doc}" in course
     assert not any("solutions" in n for n in names)
     assert any(n.startswith("pvlab/examples/") for n in names)
 
