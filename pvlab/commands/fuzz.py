@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     known = load_known(Path(args.known) if args.known else None)
     cfg = FuzzConfig(xen=xen, model=model, budget=args.budget, seed=args.seed,
                      bitness=args.bitness, out=Path(args.out) if args.out else None,
-                     known=known, batch=args.batch, shrink=not args.no_shrink)
+                     known=known, batch=args.batch, shrink=not args.no_shrink,
+                     max_scenarios=args.scenarios)
 
     def progress(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
@@ -92,5 +93,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="known differences (default: pvlab/fuzz/known.yaml)")
     p.add_argument("--batch", type=int, default=400, metavar="N",
                    help="most scenarios per QEMU boot (default 400)")
+    p.add_argument("--scenarios", type=int, metavar="N",
+                   help="stop after N scenarios (a fixed amount of work, as CI's smoke run)")
     p.add_argument("--no-shrink", action="store_true", help="write findings unshrunk")
     p.set_defaults(func=run)

@@ -39,7 +39,8 @@ def unknown_rows(result: Result, known: list[Known], profile: str) -> tuple[list
     out, nknown = [], 0
     for row in result.report.disagreements:
         if known_step(known, op=row.op, pvlab=row.pvlab, xen=xen_word(row), log=row.log,
-                      bitness=_bitness(result), profile=profile):
+                      bitness=_bitness(result), profile=profile,
+                      earlier=result.xen_lines_before(row.step)):
             nknown += 1
         else:
             out.append(row)

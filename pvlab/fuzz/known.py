@@ -21,7 +21,7 @@ import yaml
 from pvlab.errors import PvlabError
 
 DEFAULT_FILE = Path(__file__).with_name("known.yaml")
-_KEYS = {"id", "reason", "op", "pvlab", "xen", "log", "bitness", "profile", "crash"}
+_KEYS = {"id", "reason", "op", "pvlab", "xen", "log", "after", "bitness", "profile", "crash"}
 
 
 @dataclass(frozen=True)
@@ -35,15 +35,17 @@ class Known:
     bitness: int | None = None
     profile: str | None = None
     crash: re.Pattern[str] | None = None
+    after: re.Pattern[str] | None = None
 
     def matches_step(self, *, op: str, pvlab: str, xen: str, log: str | None, bitness: int,
-                     profile: str) -> bool:
+                     profile: str, earlier: list[str] | None = None) -> bool:
         if self.crash is not None:
             return False
         return ((self.op is None or self.op == op)
                 and (self.pvlab is None or self.pvlab == pvlab)
                 and (self.xen is None or self.xen == xen)
                 and (self.log is None or (log is not None and bool(self.log.search(log))))
+                and (self.after is None or any(self.after.search(ln) for ln in earlier or []))
                 and (self.bitness is None or self.bitness == bitness)
                 and (self.profile is None or self.profile == profile))
 
@@ -97,7 +99,7 @@ def _entry(path: Path, i: int, item: Any) -> Known:
                  op=item.get("op"), pvlab=item.get("pvlab"), xen=item.get("xen"),
                  log=rx("log"), bitness=item.get("bitness"),
                  profile=str(item["profile"]) if "profile" in item else None,
-                 crash=rx("crash"))
+                 crash=rx("crash"), after=rx("after"))
 
 
 def known_step(known: list[Known], **row: Any) -> Known | None:

@@ -35,6 +35,7 @@ class FuzzConfig:
     shrink: bool = True
     max_findings: int = 25
     boot_timeout: float | None = None
+    max_scenarios: int | None = None  # stop after this many (a fixed amount of work for CI)
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Figures:
     known: Counter[str] = field(default_factory=Counter)
     paths: list[Path] = field(default_factory=list)
     next_seed: int = 0
+    batch_seconds: float = 0.0  # time in fuzzing batches (not shrinking): sizes the next batch
 
     @property
     def rate(self) -> float:
@@ -80,7 +82,7 @@ class Figures:
 
 def _batch_size(cfg: FuzzConfig, figs: Figures, left: float) -> int:
     """As many scenarios as fit in the time left (at the rate seen so far), at most cfg.batch."""
-    per = figs.seconds / figs.scenarios if figs.scenarios else 0.3
+    per = figs.batch_seconds / figs.scenarios if figs.scenarios else 0.3
     fit = int((left - 8.0) / max(per, 0.05))
     return max(10, min(cfg.batch, fit))
 
@@ -107,6 +109,10 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
         if left <= 5.0 or len(figs.findings) >= cfg.max_findings:
             break
         n = _batch_size(cfg, figs, left)
+        if cfg.max_scenarios is not None:
+            n = min(n, cfg.max_scenarios - figs.scenarios)
+            if n <= 0:
+                break
         seeds: list[int] = []
         datas: list[Scenario] = []
         while len(datas) < n:
@@ -130,6 +136,7 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
         tb = time.monotonic()
         results = oracle(datas)
         figs.seconds += time.monotonic() - tb
+        figs.batch_seconds += time.monotonic() - tb
         figs.scenarios += len(datas)
         figs.steps += bfigs.steps - steps_before
         new: list[tuple[int, Result, Signature]] = []
@@ -150,6 +157,8 @@ def fuzz(cfg: FuzzConfig, *, progress: Callable[[str], None] = lambda _m: None) 
             new.append((seed, res, sig))
         progress(figs.line(cfg.budget - (time.monotonic() - t0)))
         for seed, res, sig in new:
+            if len(figs.findings) >= cfg.max_findings:
+                break
             finding = by_sig[sig]
             if cfg.shrink:
                 progress(f"[fuzz] shrinking seed {seed}: {kind_of(sig)} {' '.join(sig[1:])}")

@@ -19,7 +19,7 @@ from typing import Any
 
 from pvlab.verify.boot import boot, build_probe
 from pvlab.verify.compare import PvlabStep, ScenarioReport, compare
-from pvlab.verify.logparse import parse_log
+from pvlab.verify.logparse import XenScenario, parse_log
 from pvlab.verify.plan import ScenarioPlan, plan_scenario
 
 Scenario = dict[str, Any]
@@ -66,6 +66,13 @@ class Result:
     data: Scenario
     report: ScenarioReport | None = None
     crash: Crash | None = None
+    xen: XenScenario | None = None  # what the probe printed (every Xen line per step)
+
+    def xen_lines_before(self, step: int) -> list[str]:
+        """Every Xen line printed while the steps before `step` ran."""
+        if self.xen is None:
+            return []
+        return [ln for k, xs in sorted(self.xen.steps.items()) if k < step for ln in xs.log]
 
 
 @dataclass
@@ -141,6 +148,7 @@ def run_batch(datas: list[Scenario], *, model: str, xen: Path, timeout: float | 
                 xs = parsed.scenarios.get(c.plan.id)
                 if xs is not None and (xs.ended or xs.setup_failed):
                     c.result.report = compare(c.plan, model, *c.side, xs, None)
+                    c.result.xen = xs
                     figs.steps += len(xs.steps)
                     continue
                 if xs is None and i == 0:
@@ -155,6 +163,7 @@ def run_batch(datas: list[Scenario], *, model: str, xen: Path, timeout: float | 
                     break
                 # This scenario began and never ended: Xen crashed or the probe hung.
                 c.result.crash = classify_crash(crash_lines(log, c.plan.id))
+                c.result.xen = xs
                 replayed = c.plan.replayed
                 if len(xs.steps) < len(replayed):
                     c.result.crash.step = replayed[len(xs.steps)].index

@@ -119,3 +119,24 @@ def test_a_model_crash_is_a_finding_with_its_traceback(monkeypatch: pytest.Monke
     assert f.kind == "model crash"
     text = write_finding(f, tmp_path, profile="4.19", xen="x", index=1).read_text()
     assert "pvlab's traceback:" in text and "KeyError" in text
+
+
+def test_after_matches_only_behind_an_earlier_xen_line(tmp_path: Path) -> None:
+    from pvlab.fuzz.oracle import Result, plan_for
+    from pvlab.verify.compare import Row, ScenarioReport
+    from pvlab.verify.logparse import XenScenario, XenStep
+
+    data = generate(1)
+    plan, _ = plan_for(data, 1, "4.19")
+    rep = ScenarioReport(plan, "4.19", rows=[Row(2, "pin", None, "EBUSY", "ok", "DISAGREE")])
+    path = tmp_path / "k.yaml"
+    path.write_text(yaml.safe_dump([{"id": "k", "reason": "r", "op": "pin", "pvlab": "EBUSY",
+                                     "after": "Failure -22 in promote_l2_table: slot 0x3"}]))
+    known = load_known(path)
+    before = XenScenario(steps={1: XenStep(0, log=["mm.c:1: d0v0 Failure -22 in "
+                                                   "promote_l2_table: slot 0x3"]),
+                                2: XenStep(0)})
+    assert signature(Result(data, rep, xen=before), known, "4.19") is None
+    other = XenScenario(steps={1: XenStep(0, log=["something else"]), 2: XenStep(0)})
+    assert signature(Result(data, rep, xen=other), known, "4.19") == ("step", "pin", "EBUSY",
+                                                                       "ok")
