@@ -16,6 +16,7 @@ import signal
 import sys
 from pathlib import Path
 
+from pvlab.commands.serving import raise_interrupt
 from pvlab.hub.settings import (
     ADMIN_PASSWORD_ENV,
     LOOPBACK,
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         print(EXPOSED_WARNING.format(ip=settings.ip or "*", port=settings.port), flush=True)
     print(f"Starting JupyterHub (state in {state}) ...", flush=True)
     hub = launcher.start(state, password, admin_password)
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         print("\n" + "=" * 72, flush=True)
         print(f"  The workshop hub is running: {hub.url}/", flush=True)
@@ -78,10 +79,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -20,6 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from pvlab.commands.serving import raise_interrupt
 from pvlab.errors import PvlabError
 
 HOST = "127.0.0.1"
@@ -157,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Starting {what} ...", flush=True)
     proc = subprocess.Popen(cmd)
     # `kill <pvlab pid>` stops the server too, as Ctrl-C does.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous = signal.signal(signal.SIGTERM, raise_interrupt)
     try:
         if wait_until_up(f"{base}/api/status?token={token}" if not args.app else url, proc):
             print("\n" + "=" * 72, flush=True)
@@ -177,10 +178,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -293,20 +293,9 @@ class Machine:
                                  f"{owner_name(self.owner(mfn))}",
                                  "pick another MFN, or ask for {below: ...} / {above: ...}")
             return self._take(mfn, owner)
-        lo = FIRST_RAM_MFN
-        hi = self.nr_frames
-        desc = []
-        if above is not None:
-            a = parse_size(above, what="'above' address")
-            lo = max(lo, -(-a // PAGE_SIZE))
-            desc.append(f"at or above {format_size(a)}")
-        if below is not None:
-            b = parse_size(below, what="'below' address")
-            hi = min(hi, b // PAGE_SIZE)
-            desc.append(f"below {format_size(b)}")
+        lo, hi, where = self._limits(below, above)
         found = self._search(lo, hi)
         if found is None:
-            where = " and ".join(desc) or "anywhere"
             raise AllocError(f"no free frame {where} on this {format_size(self.memory)} host",
                              "raise host_memory, relax the address limit, or free a frame")
         return self._take(found, owner)
