@@ -195,25 +195,12 @@ def walk(
         rsvd_common |= _bits(52, 62)  # PAE PDE/PTE: bits 62:M reserved (SDM Tables 4-9..4-11)
     steps: list[Step] = []
 
-    if mode is PagingMode.PAE:
-        pdpte = _load_pdptes(read, cr3, va, above_max, steps)
-        if isinstance(pdpte, Fault):
-            return done(steps, fault=pdpte)
-        if not pdpte & P:
-            return page_fault(steps, 3, f"PDPTE {(va >> 30) & 3} is not present", 0)
-        table = pdpte & ADDR_MASK
-        top = 2
-    elif mode is PagingMode.TWO_LEVEL:
-        table = cr3 & 0xFFFFF000
-        top = 2
-    else:
-        table = cr3 & ADDR_MASK
-        if table & above_max:
-            return done([], fault=Fault(
-                "gp", None,
-                f"CR3 {cr3:#x} has address bit(s) {describe_bits(table & above_max)} at or"
-                f" above MAXPHYADDR={maxphyaddr}: loading CR3 raises #GP", 0))
-        top = levels(mode)
+    start = _first_table(read, mode, cr3, va, above_max, maxphyaddr, steps)
+    if isinstance(start, Fault):
+        if start.kind == "page-fault":
+            return page_fault(steps, 3, start.reason, start.error_code)
+        return done(steps, fault=start)
+    table, top = start
 
     rw = us = True
     nx = False
@@ -260,6 +247,27 @@ def walk(
     if problem:
         return page_fault(steps, leaf_level, problem, PFEC_PRESENT)
     return done(steps, paddr=leaf_paddr, size=page_size)
+
+
+def _first_table(read: Callable[[int], int], mode: PagingMode, cr3: int, va: int,
+                 above_max: int, maxphyaddr: int, steps: list[Step]) -> tuple[int, int] | Fault:
+    """Where the walk starts: (the first table's address, its level), or the fault that
+    stops it first (a PAE PDPTE that is not present, or a CR3 that cannot be loaded)."""
+    if mode is PagingMode.PAE:
+        pdpte = _load_pdptes(read, cr3, va, above_max, steps)
+        if isinstance(pdpte, Fault):
+            return pdpte
+        if not pdpte & P:
+            return Fault("page-fault", 3, f"PDPTE {(va >> 30) & 3} is not present", 0)
+        return pdpte & ADDR_MASK, 2
+    if mode is PagingMode.TWO_LEVEL:
+        return cr3 & 0xFFFFF000, 2
+    table = cr3 & ADDR_MASK
+    if table & above_max:
+        return Fault("gp", None,
+                     f"CR3 {cr3:#x} has address bit(s) {describe_bits(table & above_max)} at or"
+                     f" above MAXPHYADDR={maxphyaddr}: loading CR3 raises #GP", 0)
+    return table, levels(mode)
 
 
 def _load_pdptes(read: Callable[[int], int], cr3: int, va: int, above_max: int,
