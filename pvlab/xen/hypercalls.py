@@ -115,8 +115,7 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
         t.event("xsm", "fail", f"{d.label} may not map {owner.label}'s frames "
                 "(xsm_update_va_mapping: XSM_TARGET)", "__do_update_va_mapping")
         return t.finish(-int(Errno.EPERM))
-    if d.is_pv_32bit:
-        va &= 0xFFFF_FFFF  # compat_update_va_mapping takes a 32-bit VA
+    va &= (1 << d.abi.va_bits) - 1  # compat_update_va_mapping takes a 32-bit VA
     if not addr_ok(va):
         return refuse(f"VA {va:#x} is not a guest address (non-canonical, or in Xen's area): "
                       "__addr_ok fails")

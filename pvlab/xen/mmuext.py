@@ -65,7 +65,7 @@ def _pin(xen: Xen, d: Domain, op: MmuextArgs, t: Tracer) -> int:
     mfn = op.mfn
     level = op.cmd + 1
     name = COMMANDS[op.cmd].name
-    if level == 4 and d.is_pv_32bit:
+    if d.abi.pin_does_nothing(level):
         t.event("pin", "info", "MMUEXT_PIN_L4_TABLE from a 32-bit PV guest does nothing "
                 "and returns 0", "do_mmuext_op", mfn=mfn)
         return 0

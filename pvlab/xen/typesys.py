@@ -373,7 +373,7 @@ class TypeSystem:
                 t.event("promote", "fail", f"failure {Errno(-rc).name} in "
                         f"promote_l{level}_table: slot {i:#x}", f"promote_l{level}_table",
                         mfn=mfn, index=i, level=level)
-                if i > 0 and not (level == 3 and d.is_pv_32bit):
+                if i > 0 and not (level == 3 and d.abi.l3_promotion == "compat"):
                     self._partial_failure(t, mfn, level, i, done, entry_mfn(e))
                     return rc, i
                 for j in done:
