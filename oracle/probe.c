@@ -11,7 +11,12 @@
  *                   initialised yet, and acts on its behalf (foreigndom, setvcpucontext);
  *   MODE_DOMU_RUNNING  the same, but vCPU 0's context (an extra top-level table of its own
  *                   and the scenario's VM-assists) is loaded first: an unprivileged guest
- *                   whose vCPU 0 is initialised (never unpaused).
+ *                   whose vCPU 0 is initialised (never unpaused);
+ *   MODE_AGENT      the probe (64-bit dom0) builds and STARTS a PV domU of the scenario's
+ *                   bitness running the agent image (this file built with -DPVLAB_AGENT,
+ *                   embedded in the 64-bit probe), and hands it the guest's steps through
+ *                   a shared page (struct chan): the unprivileged domU issues them itself;
+ *                   dom0 keeps the toolstack's steps (setvcpucontext, writes, read-backs).
  * Every step prints "PVLAB: scenario <id> step <n> rc=<rc>" (or value=<hex> for read-backs);
  * pvlab/verify/logparse.py reads them back.  The probe ends with a reboot-shutdown, which
  * makes QEMU (-no-reboot) exit.
@@ -71,6 +76,29 @@ asm(".pushsection .text.head, \"ax\"\n.globl _start\n_start:\n"
 #endif
 
 /* ---- hypercalls (argument registers are clobbered by debug Xen) ---- */
+#ifdef PVLAB_AGENT
+/* The agent is loaded by the probe, not by Xen's dom0 builder: it has no hypercall page and
+ * issues the instruction the page's stub would (Xen's hypercall_page_initialise): a 64-bit PV
+ * kernel `syscall` (rax = number; rcx and r11 are lost), a 32-bit one `int $0x82`. */
+static long hcall(unsigned nr, ulong a1, ulong a2, ulong a3, ulong a4, ulong a5)
+{
+    long ret;
+#ifdef __x86_64__
+    register ulong r10 asm("r10") = a4;
+    register ulong r8 asm("r8") = a5;
+    asm volatile("syscall"
+                 : "=a"(ret), "+D"(a1), "+S"(a2), "+d"(a3), "+r"(r10), "+r"(r8)
+                 : "0"((ulong)nr)
+                 : "memory", "rcx", "r11", "r9");
+#else
+    asm volatile("int $0x82"
+                 : "=a"(ret), "+b"(a1), "+c"(a2), "+d"(a3), "+S"(a4), "+D"(a5)
+                 : "0"((ulong)nr)
+                 : "memory");
+#endif
+    return ret;
+}
+#else
 static long hcall(unsigned nr, ulong a1, ulong a2, ulong a3, ulong a4, ulong a5)
 {
     long ret;
@@ -90,6 +118,7 @@ static long hcall(unsigned nr, ulong a1, ulong a2, ulong a3, ulong a4, ulong a5)
 #endif
     return ret;
 }
+#endif
 
 void *memset(void *d, int c, size_t n) { char *p = d; while (n--) *p++ = c; return d; }
 void *memcpy(void *d, const void *s, size_t n)
@@ -102,7 +131,7 @@ void *memcpy(void *d, const void *s, size_t n)
 enum {
     HC_mmu_update = 1, HC_memory_op = 12, HC_update_va_mapping = 14, HC_xen_version = 17,
     HC_console_io = 18, HC_vm_assist = 21, HC_update_va_mapping_otherdomain = 22,
-    HC_mmuext_op = 26, HC_sched_op = 29, HC_domctl = 36, HC_multicall = 13,
+    HC_mmuext_op = 26, HC_sched_op = 29, HC_domctl = 36, HC_multicall = 13, HC_vcpu_op = 24,
 };
 #define DOMID_SELF 0x7FF0U
 #define MFN_4GIB 0x100000UL
@@ -147,14 +176,16 @@ struct pl_scn {
     uint32_t nframes, frame0, nentries, entry0, nsteps, step0;
 };
 enum { FK_HIGH = 1, FK_LOW = 2, FK_EXACT = 3, FK_OTHER_HIGH = 4, FK_OTHER_LOW = 5 };
-enum { MODE_DOM0 = 0, MODE_TOOLSTACK = 1, MODE_DOMU_RUNNING = 2 };
+enum { MODE_DOM0 = 0, MODE_TOOLSTACK = 1, MODE_DOMU_RUNNING = 2, MODE_AGENT = 3 };
 enum {
     OP_PIN = 1, OP_UNPIN = 2, OP_MMU_UPDATE = 3, OP_MACHPHYS = 4, OP_VM_ASSIST = 5,
     OP_VCPU_INIT = 6, OP_VCPU_RESET = 7, OP_WRITE = 8, OP_TLB_FLUSH = 9, OP_READ = 10,
     OP_NEW_USER_BASEPTR = 11, OP_NEW_BASEPTR = 12, OP_MMUEXT = 13, OP_MMU_UPDATE_AD = 14,
-    OP_UPDATE_VA = 15, OP_MULTICALL = 16,
+    OP_UPDATE_VA = 15, OP_MULTICALL = 16, OP_VCPU_OP_INIT = 17,
 };
+#ifndef PVLAB_AGENT
 #include "plan.h"
+#endif
 
 /* ---- start_info and dom0's own memory ---- */
 struct start_info {
@@ -242,15 +273,6 @@ static long mmu_update(uint64_t ptr, uint64_t val, unsigned foreigndom)
     return hcall(HC_mmu_update, (ulong)&u, 1, (ulong)&done, foreigndom, 0);
 }
 
-/* ---- multicall: arg = the number of calls that follow this step in the plan; each is
- * one entry (its own argument block), reported as its own step line with its result ---- */
-struct mc_entry { ulong op; ulong result; ulong args[6]; };  /* compat: all 32-bit */
-#define MC_MAX 16
-static struct mc_entry mc[MC_MAX];
-static struct mmuext_op mc_ext[MC_MAX];
-static struct mmu_update mc_mu[MC_MAX];
-static unsigned int mc_done[MC_MAX];
-
 /* ---- domctl (layout identical for 32- and 64-bit callers) ---- */
 struct domctl {
     uint32_t cmd, iv;
@@ -316,37 +338,195 @@ static void destroy_domain(uint16_t dom)
     domctl();
 }
 
-/* vCPU context: offsets of flags, ctrlreg[3] and vm_assist in public/arch-x86/xen.h */
+/* vCPU context: offsets in public/arch-x86/xen.h (native) and its compat form (32-bit guest):
+ *   native: flags 512, user_regs 520 (rsi +104, rip +128, cs +136, rflags +144, rsp +152,
+ *           ss +160), kernel_ss 4968, kernel_sp 4976, ctrlreg 4984, vm_assist 5136;
+ *   compat: flags 512, user_regs 516 (esi +12, eip +32, cs +36, eflags +40, esp +44, ss +48,
+ *           es +52, ds +56, fs +60, gs +64), kernel_ss 2708, kernel_sp 2712, ctrlreg 2716,
+ *           vm_assist 2796 (32 bits wide). */
 static uint8_t ctx[5168] __attribute__((aligned(16)));
+#define CTX32(off) (*(uint32_t *)(ctx + (off)))
+#define CTX64(off) (*(uint64_t *)(ctx + (off)))
+static void fill_ctx(uint32_t bitness, uint64_t cr3_mfn, uint64_t assists)
+{
+    memset(ctx, 0, sizeof(ctx));
+    if (bitness == 32) {
+        /* compat layout: extended-CR3 encoding of the MFN */
+        CTX32(2716 + 3 * 4) = (uint32_t)((cr3_mfn << 12) | (cr3_mfn >> 20));
+        CTX32(2796) = (uint32_t)assists;
+    } else {
+        CTX64(512) = 1 << 2;                   /* VGCF_in_kernel */
+        CTX64(4984 + 3 * 8) = cr3_mfn << 12;
+        CTX64(5136) = assists;
+    }
+}
+
+#ifndef PVLAB_AGENT
 static long set_vcpu_context(uint16_t dom, uint32_t bitness, uint32_t vcpu, uint64_t cr3_mfn,
                              uint64_t assists, int null)
 {
     dc_init(DC_setvcpucontext, dom);
     dc.u.vc.vcpu = vcpu;
     if (!null) {
-        memset(ctx, 0, sizeof(ctx));
-        if (bitness == 32) {
-            /* compat layout: ctrlreg at 2716, vm_assist at 2796; extended-CR3 encoding */
-            *(uint32_t *)(ctx + 2716 + 3 * 4) = (uint32_t)((cr3_mfn << 12) | (cr3_mfn >> 20));
-            *(uint32_t *)(ctx + 2796) = (uint32_t)assists;
-        } else {
-            /* native layout: flags at 512 (VGCF_in_kernel), ctrlreg at 4984, vm_assist 5136 */
-            *(uint64_t *)(ctx + 512) = 1 << 2;
-            *(uint64_t *)(ctx + 4984 + 3 * 8) = cr3_mfn << 12;
-            *(uint64_t *)(ctx + 5136) = assists;
-        }
+        fill_ctx(bitness, cr3_mfn, assists);
         dc.u.vc.ctxt = (ulong)ctx;
     }
     return domctl();
 }
+#endif
 
-/* ---- one scenario ---- */
+/* ---- the agent's channel: one page of the agent domU, mapped by dom0 ----
+ * dom0 fills mfn[] and steps[] (the step, then a multicall's calls) and bumps seq; the agent
+ * runs them, fills rc[] (rc[0]: the step or the batch, rc[1 + j]: call j) and sets done = seq.
+ * Fixed-width fields at 8-byte aligned offsets: the same layout for a 32- and a 64-bit agent. */
 #define MAXF 64
+#define MC_MAX 16
+#define AGENT_MAGIC 0x70766c61U   /* "pvla" */
+struct chan {
+    uint32_t magic, seq, done, nsteps, other_dom, vcpu_bitness;
+    int64_t rc[MC_MAX + 1];
+    uint64_t mfn[MAXF];
+    struct pl_step steps[MC_MAX + 1];
+};
+_Static_assert(sizeof(struct chan) <= 4096, "the channel is one page");
+
+/* ---- one step, as the guest issues it (dom0 as the guest, or the agent domU) ---- */
 static uint64_t mfn_of[MAXF];
 static uint16_t owner_of[MAXF];
 static uint16_t other_dom = 0xffff;
 static ulong other_gpfn, guest_gpfn;
 
+static uint64_t entry_value(uint32_t target, uint64_t val)
+{
+    return target ? (mfn_of[target - 1] << 12) | val : val;
+}
+
+static long ensure_other_dom(void);
+#ifdef PVLAB_AGENT
+static volatile struct chan *chan;
+static long ensure_other_dom(void) { other_dom = (uint16_t)chan->other_dom; return 0; }
+#endif
+
+/* multicall: one entry (its own argument block) per call, each with its own result */
+struct mc_entry { ulong op; ulong result; ulong args[6]; };  /* compat: all 32-bit */
+static struct mc_entry mc[MC_MAX];
+static struct mmuext_op mc_ext[MC_MAX];
+static struct mmu_update mc_mu[MC_MAX];
+static unsigned int mc_done[MC_MAX];
+
+static long guest_multicall(const struct pl_step *calls, uint32_t n, unsigned fd,
+                            unsigned mmu_fd, long *results)
+{
+    for (uint32_t j = 0; j < n; j++) {
+        const struct pl_step *c = &calls[j];
+        uint64_t cm = mfn_of[c->frame];
+        memset(&mc[j], 0, sizeof(mc[j]));
+        if (c->op == OP_MMU_UPDATE || c->op == OP_MMU_UPDATE_AD) {
+            mc_mu[j].ptr = ((cm << 12) + c->arg * 8) | (c->op == OP_MMU_UPDATE_AD ? 2 : 0);
+            mc_mu[j].val = entry_value(c->target, c->val);
+            mc[j].op = HC_mmu_update;
+            mc[j].args[0] = (ulong)&mc_mu[j];
+            mc[j].args[3] = mmu_fd;
+        } else {
+            mc_ext[j].cmd = c->op == OP_PIN ? c->arg - 1 : c->op == OP_UNPIN ? 4 : c->arg;
+            mc_ext[j].arg1 = (c->op == OP_MMUEXT && !c->target) ? (ulong)c->val : (ulong)cm;
+            mc_ext[j].arg2 = (c->pad & 0x80000000U) ? (ulong)mfn_of[c->pad & 0xffff] : c->pad;
+            mc[j].op = HC_mmuext_op;
+            mc[j].args[0] = (ulong)&mc_ext[j];
+            mc[j].args[3] = c->op == OP_MMUEXT ? DOMID_SELF : fd;
+        }
+        mc[j].args[1] = 1;
+        mc[j].args[2] = (ulong)&mc_done[j];
+    }
+    long rc = hcall(HC_multicall, (ulong)mc, n, 0, 0, 0);
+    for (uint32_t j = 0; j < n; j++) results[j] = (long)mc[j].result;
+    return rc;
+}
+
+/* A step the guest itself issues (fd/mmu_fd: DOMID_SELF for the guest, the domU's id when
+ * the probe acts as its toolstack).  Returns -38 (ENOSYS) for an op that is not a guest's. */
+static long guest_step(const struct pl_step *st, uint32_t bitness, unsigned fd,
+                       unsigned mmu_fd)
+{
+    uint64_t mfn = mfn_of[st->frame];
+    switch (st->op) {
+    case OP_PIN: return mmuext(st->arg - 1, mfn, fd);        /* PIN_L1 = 0 .. L4 = 3 */
+    case OP_UNPIN: return mmuext(4, mfn, fd);
+    case OP_MMU_UPDATE:
+        return mmu_update((mfn << 12) + st->arg * 8, entry_value(st->target, st->val), mmu_fd);
+    case OP_MMU_UPDATE_AD:  /* MMU_PT_UPDATE_PRESERVE_AD = 2 in the ptr's low bits */
+        return mmu_update(((mfn << 12) + st->arg * 8) | 2, entry_value(st->target, st->val),
+                          mmu_fd);
+    case OP_MACHPHYS: return mmu_update((mfn << 12) | 1, st->val, DOMID_SELF);
+    case OP_VM_ASSIST: return hcall(HC_vm_assist, st->arg, (ulong)st->val, 0, 0, 0);
+    case OP_TLB_FLUSH: return mmuext(6, 0, DOMID_SELF);
+    case OP_NEW_USER_BASEPTR: return mmuext(15, st->target ? mfn : 0, DOMID_SELF);
+    case OP_NEW_BASEPTR: return mmuext(5, mfn, DOMID_SELF);
+    case OP_MMUEXT: {
+        /* arg1: the frame, or the raw value (a linear address); arg2: pad = 0x80000000 |
+         * frame index for a source frame (COPY_PAGE), else pad itself (an entry count) */
+        ulong a2 = (st->pad & 0x80000000U) ? (ulong)mfn_of[st->pad & 0xffff] : st->pad;
+        return mmuext2(st->arg, st->target ? mfn : (ulong)st->val, a2, DOMID_SELF);
+    }
+    case OP_VCPU_OP_INIT:
+        /* VCPUOP_initialise(vcpu arg) with a context whose CR3 is the frame */
+        fill_ctx(bitness, mfn, 0);
+        return hcall(HC_vcpu_op, 0 /* VCPUOP_initialise */, st->arg, (ulong)ctx, 0, 0);
+    case OP_UPDATE_VA: {
+        /* the VA: low 32 bits in arg, high in pad; the entry: target + val as for
+         * mmu_update; flags UVMF_NONE.  frame 0: update_va_mapping; 1:
+         * update_va_mapping_otherdomain naming the helper domain; 2: naming DOMID_SELF */
+        uint64_t va = ((uint64_t)st->pad << 32) | st->arg;
+        uint64_t pte = entry_value(st->target, st->val);
+        unsigned dom = st->frame == 1 ? (ensure_other_dom(), other_dom) : DOMID_SELF;
+#ifdef __x86_64__
+        if (st->frame)
+            return hcall(HC_update_va_mapping_otherdomain, (ulong)va, pte, 0, dom, 0);
+        return hcall(HC_update_va_mapping, (ulong)va, pte, 0, 0, 0);
+#else
+        if (st->frame)
+            return hcall(HC_update_va_mapping_otherdomain, (ulong)va, (uint32_t)pte,
+                         (uint32_t)(pte >> 32), 0, dom);
+        return hcall(HC_update_va_mapping, (ulong)va, (uint32_t)pte, (uint32_t)(pte >> 32),
+                     0, 0);
+#endif
+    }
+    default: return -38;
+    }
+}
+
+#ifdef PVLAB_AGENT
+/* ---- the agent: a PV domU started by the probe; start_info's page is followed by the
+ * channel page (see start_agent below) ---- */
+void probe_main(void)
+{
+    chan = (volatile struct chan *)(start_info_va + PAGE_SIZE);
+    uint32_t seen = chan->seq;
+    chan->done = seen;
+    chan->magic = AGENT_MAGIC;
+    for (;;) {
+        while (chan->seq == seen)
+            hcall(HC_sched_op, 0 /* SCHEDOP_yield */, 0, 0, 0, 0);
+        asm volatile("" ::: "memory");
+        seen = chan->seq;
+        for (uint32_t i = 0; i < MAXF; i++) mfn_of[i] = chan->mfn[i];
+        const struct pl_step *st = (const struct pl_step *)&chan->steps[0];
+        long rc;
+        if (st->op == OP_MULTICALL) {
+            uint32_t n = chan->nsteps - 1;
+            long results[MC_MAX];
+            rc = guest_multicall(st + 1, n, DOMID_SELF, DOMID_SELF, results);
+            for (uint32_t j = 0; j < n; j++) chan->rc[1 + j] = results[j];
+        } else {
+            rc = guest_step(st, chan->vcpu_bitness, DOMID_SELF, DOMID_SELF);
+        }
+        chan->rc[0] = rc;
+        asm volatile("" ::: "memory");
+        chan->done = seen;
+    }
+}
+#else
+/* ---- dom0's part: one scenario ---- */
 static long ensure_other_dom(void)
 {
     long rc = 0;
@@ -391,11 +571,6 @@ static long obtain_frames(const struct pl_scn *s, uint16_t guest)
         scn_line(s->id, "frame "); putdec(i); put(" mfn="); puthex(m); put("\n");
     }
     return 0;
-}
-
-static uint64_t entry_value(uint32_t target, uint64_t val)
-{
-    return target ? (mfn_of[target - 1] << 12) | val : val;
 }
 
 /* zero every frame the scenario owns, then write its table entries; no mapping is left */
@@ -448,6 +623,222 @@ static long load_first_context(const struct pl_scn *s, uint16_t guest)
     return set_vcpu_context(guest, s->bitness, 0, top, s->assists, 0);
 }
 
+/* ---- MODE_AGENT: build and start the agent domU ----
+ * The agent images (the 32- and 64-bit builds of this file with -DPVLAB_AGENT) are embedded
+ * below.  Its layout in the domU, identity-mapped (VA = PFN * 4096):
+ *   PFNs from 0x100 (1 MiB): the ELF's PT_LOAD segments (code, data, bss), then start_info,
+ *   the channel page and a stack page; PFNs AGENT_PT_PFN..: its page tables (not mapped):
+ *   64-bit L4, L3, L2, two L1s; 32-bit PAE: L3 (below 4 GiB), L2 for slot 0, the (empty) L2
+ *   for slot 3 that Xen fills, two L1s.  The scenario's own frames come after.
+ * dom0 writes every page through its scratch mapping (foreign, update_va_mapping_otherdomain),
+ * pins the top level for the domU (MMUEXT_PIN_L4/L3 with foreigndom), loads vCPU 0's context
+ * (entry point, stack, start_info in rsi/esi, flat kernel selectors, CR3, the scenario's
+ * VM-assists, VGCF_online) and unpauses it.  start_info's flags lack SIF_INITDOMAIN. */
+#ifdef AGENT_DIR   /* the 64-bit probe only: AGENT_DIR is the quoted build directory */
+asm(".pushsection .rodata.agents, \"a\"\n .balign 16\n"
+    ".globl agent64_elf\nagent64_elf: .incbin \"" AGENT_DIR "/agent64\"\n"
+    ".balign 16\n.globl agent32_elf\nagent32_elf: .incbin \"" AGENT_DIR "/agent32\"\n"
+    ".popsection\n");
+extern const uint8_t agent64_elf[], agent32_elf[];
+#else
+static const uint8_t agent64_elf[1], agent32_elf[1];
+#endif
+
+#define AGENT_PT_PFN 1024UL
+#define AGENT_PFNS (AGENT_PT_PFN + 5)
+#define AGENT_WAIT 2000000UL   /* yields before the agent counts as lost */
+static uint64_t agent_mfn[AGENT_PFNS];
+static volatile struct chan *chan;
+static ulong chan_va;
+static uint16_t agent_dom = 0xffff;
+
+/* the PT_LOAD segments of an ELF32 or ELF64 image: (vaddr, offset, filesz, memsz) */
+static uint32_t elf_segments(const uint8_t *elf, uint64_t seg[][4], uint32_t max, ulong *entry)
+{
+    uint32_t n = 0;
+    if (elf[4] == 2) {                                       /* ELFCLASS64 */
+        *entry = (ulong)*(const uint64_t *)(elf + 24);
+        uint64_t phoff = *(const uint64_t *)(elf + 32);
+        uint16_t phentsize = *(const uint16_t *)(elf + 54), phnum = *(const uint16_t *)(elf + 56);
+        for (uint16_t i = 0; i < phnum && n < max; i++) {
+            const uint8_t *ph = elf + phoff + (uint64_t)i * phentsize;
+            if (*(const uint32_t *)ph != 1) continue;      /* PT_LOAD */
+            seg[n][0] = *(const uint64_t *)(ph + 16); seg[n][1] = *(const uint64_t *)(ph + 8);
+            seg[n][2] = *(const uint64_t *)(ph + 32); seg[n][3] = *(const uint64_t *)(ph + 40);
+            n++;
+        }
+    } else {                                                 /* ELFCLASS32 */
+        *entry = *(const uint32_t *)(elf + 24);
+        uint32_t phoff = *(const uint32_t *)(elf + 28);
+        uint16_t phentsize = *(const uint16_t *)(elf + 42), phnum = *(const uint16_t *)(elf + 44);
+        for (uint16_t i = 0; i < phnum && n < max; i++) {
+            const uint8_t *ph = elf + phoff + (uint32_t)i * phentsize;
+            if (*(const uint32_t *)ph != 1) continue;
+            seg[n][0] = *(const uint32_t *)(ph + 8); seg[n][1] = *(const uint32_t *)(ph + 4);
+            seg[n][2] = *(const uint32_t *)(ph + 16); seg[n][3] = *(const uint32_t *)(ph + 20);
+            n++;
+        }
+    }
+    return n;
+}
+
+/* zero domU page `pfn` (through dom0's scratch mapping) and return its mapping, or 0 */
+static uint64_t *agent_page(uint16_t guest, ulong pfn)
+{
+    if (map_scratch(agent_mfn[pfn], 1, guest)) return 0;
+    memset((void *)scratch, 0, PAGE_SIZE);
+    return (uint64_t *)scratch;
+}
+
+static void unmap_chan(void)
+{
+    if (!chan) return;
+    update_va(chan_va, ((uint64_t)p2m[chan_va / PAGE_SIZE] << 12) | F_P | F_RW | F_A | F_D,
+              DOMID_SELF);
+    chan = 0;
+}
+
+static long start_agent(const struct pl_scn *s, uint16_t guest)
+{
+    const uint8_t *elf = s->bitness == 32 ? agent32_elf : agent64_elf;
+    uint64_t seg[8][4];
+    ulong entry;
+    if (elf[0] != 0x7f) return -38;                   /* no agent in this probe */
+    uint32_t nseg = elf_segments(elf, seg, 8, &entry);
+    ulong first = ~0UL, last = 0;
+    long rc;
+    for (uint32_t i = 0; i < nseg; i++) {
+        if (seg[i][0] / PAGE_SIZE < first) first = seg[i][0] / PAGE_SIZE;
+        if ((seg[i][0] + seg[i][3] - 1) / PAGE_SIZE > last)
+            last = (seg[i][0] + seg[i][3] - 1) / PAGE_SIZE;
+    }
+    ulong si_pfn = last + 1, chan_pfn = last + 2, stack_pfn = last + 3;
+    if (!nseg || first < 0x100 || stack_pfn >= AGENT_PT_PFN) return -7;  /* E2BIG */
+    /* memory: the image's pages and the page tables (the L3 of a PAE guest below 4 GiB) */
+    for (ulong p = first; p < AGENT_PFNS; p++) {
+        if (p > stack_pfn && p < AGENT_PT_PFN) continue;
+        agent_mfn[p] = reserve_frame(guest, p == AGENT_PT_PFN && s->bitness == 32 ? 32 : 0, p);
+        if (!agent_mfn[p]) return -12;
+    }
+    /* the image: each page zeroed, then the bytes of the segments that fall in it */
+    for (ulong p = first; p <= stack_pfn; p++) {
+        uint8_t *page = (uint8_t *)agent_page(guest, p);
+        if (!page) return -14;
+        for (uint32_t i = 0; i < nseg; i++) {
+            uint64_t lo = seg[i][0], hi = seg[i][0] + seg[i][2];
+            uint64_t a = p * PAGE_SIZE > lo ? p * PAGE_SIZE : lo;
+            uint64_t b = (p + 1) * PAGE_SIZE < hi ? (p + 1) * PAGE_SIZE : hi;
+            if (a < b) memcpy(page + (a - p * PAGE_SIZE), elf + seg[i][1] + (a - lo), b - a);
+        }
+        if (p == si_pfn) {                 /* start_info: magic, nr_pages; flags 0 (a domU) */
+            memcpy(page, s->bitness == 32 ? "xen-3.0-x86_32p" : "xen-3.0-x86_64", 16);
+            if (s->bitness == 32) *(uint32_t *)(page + 32) = (uint32_t)AGENT_PFNS;
+            else *(uint64_t *)(page + 32) = AGENT_PFNS;
+        }
+        unmap_scratch();
+    }
+    /* page tables: L1 entries map the image's pages (VA = PFN * 4096), read-write */
+    ulong pt = AGENT_PT_PFN;
+    uint64_t *t;
+    uint64_t l1f = F_P | F_RW | F_A | F_D, upf = F_P | F_RW | 0x4 /* US */ | F_A;
+    for (ulong k = 0; k < 2; k++) {
+        if (!(t = agent_page(guest, pt + 3 + k))) return -14;
+        for (ulong p = first; p <= stack_pfn; p++)
+            if (p / 512 == k) t[p % 512] = (agent_mfn[p] << 12) | l1f;
+        unmap_scratch();
+    }
+    if (s->bitness == 32) {
+        if (!agent_page(guest, pt + 2)) return -14;      /* slot 3's L2: Xen's part */
+        unmap_scratch();
+        if (!(t = agent_page(guest, pt + 1))) return -14;
+        t[0] = (agent_mfn[pt + 3] << 12) | upf; t[1] = (agent_mfn[pt + 4] << 12) | upf;
+        unmap_scratch();
+        if (!(t = agent_page(guest, pt))) return -14;
+        t[0] = (agent_mfn[pt + 1] << 12) | F_P; t[3] = (agent_mfn[pt + 2] << 12) | F_P;
+        unmap_scratch();
+    } else {
+        if (!(t = agent_page(guest, pt + 2))) return -14;  /* L2 */
+        t[0] = (agent_mfn[pt + 3] << 12) | upf; t[1] = (agent_mfn[pt + 4] << 12) | upf;
+        unmap_scratch();
+        if (!(t = agent_page(guest, pt + 1))) return -14;  /* L3 */
+        t[0] = (agent_mfn[pt + 2] << 12) | upf;
+        unmap_scratch();
+        if (!(t = agent_page(guest, pt))) return -14;      /* L4 */
+        t[0] = (agent_mfn[pt + 1] << 12) | upf;
+        unmap_scratch();
+    }
+    if ((rc = mmuext(s->bitness == 32 ? 2 : 3, agent_mfn[pt], guest))) return rc;
+    /* the channel, mapped in dom0 for the whole scenario */
+    if ((rc = update_va(chan_va, (agent_mfn[chan_pfn] << 12) | F_P | F_RW | F_A | F_D, guest)))
+        return rc;
+    chan = (volatile struct chan *)chan_va;
+    chan->vcpu_bitness = s->bitness;
+    /* vCPU 0: entry point, stack, start_info, flat kernel selectors, CR3, assists, online */
+    ulong sp = (stack_pfn + 1) * PAGE_SIZE, si_va = si_pfn * PAGE_SIZE;
+    fill_ctx(s->bitness, agent_mfn[pt], s->assists);
+    if (s->bitness == 32) {
+        CTX32(512) = (1 << 2) | (1 << 5);               /* VGCF_in_kernel | VGCF_online */
+        CTX32(516 + 12) = si_va; CTX32(516 + 32) = entry; CTX32(516 + 36) = 0xe019;
+        CTX32(516 + 40) = 0x202; CTX32(516 + 44) = sp; CTX32(516 + 48) = 0xe021;
+        CTX32(516 + 52) = 0xe021; CTX32(516 + 56) = 0xe021;
+        CTX32(516 + 60) = 0xe021; CTX32(516 + 64) = 0xe021;
+        CTX32(2708) = 0xe021; CTX32(2712) = sp;
+    } else {
+        CTX64(512) = (1 << 2) | (1 << 5);
+        CTX64(520 + 104) = si_va; CTX64(520 + 128) = entry; CTX64(520 + 136) = 0xe033;
+        CTX64(520 + 144) = 0x202; CTX64(520 + 152) = sp; CTX64(520 + 160) = 0xe02b;
+        CTX64(4968) = 0xe02b; CTX64(4976) = sp;
+    }
+    dc_init(DC_setvcpucontext, guest);
+    dc.u.vc.vcpu = 0;
+    dc.u.vc.ctxt = (ulong)ctx;
+    if ((rc = domctl())) return rc;
+    dc_init(4 /* XEN_DOMCTL_unpausedomain */, guest);
+    if ((rc = domctl())) return rc;
+    agent_dom = guest;
+    for (ulong n = 0; chan->magic != AGENT_MAGIC; n++) {
+        if (n > AGENT_WAIT) return -110;                  /* ETIMEDOUT */
+        hcall(HC_sched_op, 0 /* SCHEDOP_yield */, 0, 0, 0, 0);
+    }
+    scn_line(s->id, "agent domid "); putdec(guest); put(" up\n");
+    return 0;
+}
+
+/* hand steps[0..n) to the agent and wait for its answer; 0, or -110 if it does not answer */
+static long agent_call(const struct pl_step *steps, uint32_t n, long *rc)
+{
+    for (uint32_t i = 0; i < MAXF; i++) chan->mfn[i] = mfn_of[i];
+    for (uint32_t i = 0; i < n; i++) {
+        volatile struct pl_step *d = &chan->steps[i];
+        d->num = steps[i].num; d->op = steps[i].op; d->frame = steps[i].frame;
+        d->arg = steps[i].arg; d->target = steps[i].target; d->pad = steps[i].pad;
+        d->val = steps[i].val;
+    }
+    chan->nsteps = n;
+    chan->other_dom = other_dom;
+    asm volatile("" ::: "memory");
+    uint32_t seq = chan->seq + 1;
+    chan->seq = seq;
+    for (ulong w = 0; chan->done != seq; w++) {
+        if (w > AGENT_WAIT) return -110;
+        hcall(HC_sched_op, 0 /* SCHEDOP_yield */, 0, 0, 0, 0);
+    }
+    asm volatile("" ::: "memory");
+    for (uint32_t i = 0; i < n; i++) rc[i] = (long)chan->rc[i];
+    return 0;
+}
+
+/* the steps the agent domU issues in MODE_AGENT (the rest are the toolstack's: dom0's) */
+static int agent_op(uint32_t op)
+{
+    return op != OP_WRITE && op != OP_READ && op != OP_VCPU_INIT && op != OP_VCPU_RESET;
+}
+
+static void step_line(uint32_t id, uint32_t num, long rc)
+{
+    scn_line(id, "step "); putdec(num); put(" rc="); putdec(rc); put("\n");
+}
+
 static void run_scenario(const struct pl_scn *s)
 {
     uint16_t guest = DOMID_SELF;
@@ -463,8 +854,12 @@ static void run_scenario(const struct pl_scn *s)
             if (guest != DOMID_SELF) destroy_domain(guest);
             return;
         }
-        guest_gpfn = 0;
+        guest_gpfn = s->mode == MODE_AGENT ? AGENT_PFNS : 0;
         scn_line(s->id, "domid "); putdec(guest); put("\n");
+    }
+    if (s->mode == MODE_AGENT && (rc = start_agent(s, guest))) {
+        scn_line(s->id, "setup-failed agent rc="); putdec(rc); put("\n");
+        goto out;
     }
     if (obtain_frames(s, guest)) goto out;
     if ((rc = write_tables(s))) {
@@ -476,6 +871,9 @@ static void run_scenario(const struct pl_scn *s)
         scn_line(s->id, "setup-failed vcpu0-context rc="); putdec(rc); put("\n");
         goto out;
     }
+    for (uint32_t k = 0; s->mode == MODE_AGENT && k < s->nsteps; k++)
+        if (PL_STEPS[s->step0 + k].op == OP_UPDATE_VA && PL_STEPS[s->step0 + k].frame == 1)
+            ensure_other_dom();                       /* the agent names the helper domain */
     scn_line(s->id, "ready\n");
 
     unsigned fd = s->mode == MODE_DOM0 ? DOMID_SELF : guest;
@@ -483,16 +881,29 @@ static void run_scenario(const struct pl_scn *s)
     for (uint32_t k = 0; k < s->nsteps; k++) {
         const struct pl_step *st = &PL_STEPS[s->step0 + k];
         uint64_t mfn = mfn_of[st->frame];
+        uint32_t n = st->op == OP_MULTICALL ? (st->arg < MC_MAX ? st->arg : MC_MAX) : 0;
+        long results[MC_MAX + 1];
+        if (s->mode == MODE_AGENT && agent_op(st->op)) {
+            if (agent_call(st, 1 + n, results)) {
+                scn_line(s->id, "setup-failed agent lost at step "); putdec(st->num);
+                put("\n");
+                goto out;
+            }
+            step_line(s->id, st->num, results[0]);
+            for (uint32_t j = 0; j < n; j++) step_line(s->id, st[1 + j].num, results[1 + j]);
+            k += n;
+            continue;
+        }
+        if (st->op == OP_MULTICALL) {
+            rc = guest_multicall(st + 1, n, fd, mmu_fd, results);
+            step_line(s->id, st->num, rc);
+            for (uint32_t j = 0; j < n; j++) step_line(s->id, st[1 + j].num, results[j]);
+            k += n;
+            continue;
+        }
         int is_read = 0;
         uint64_t value = 0;
         switch (st->op) {
-        case OP_PIN: rc = mmuext(st->arg - 1, mfn, fd); break;        /* PIN_L1 = 0 .. L4 = 3 */
-        case OP_UNPIN: rc = mmuext(4, mfn, fd); break;
-        case OP_MMU_UPDATE:
-            rc = mmu_update((mfn << 12) + st->arg * 8, entry_value(st->target, st->val), mmu_fd);
-            break;
-        case OP_MACHPHYS: rc = mmu_update((mfn << 12) | 1, st->val, DOMID_SELF); break;
-        case OP_VM_ASSIST: rc = hcall(HC_vm_assist, st->arg, (ulong)st->val, 0, 0, 0); break;
         case OP_VCPU_INIT:
             rc = set_vcpu_context(guest, s->bitness, st->arg, mfn, st->val, 0); break;
         case OP_VCPU_RESET: rc = set_vcpu_context(guest, s->bitness, st->arg, 0, 0, 1); break;
@@ -503,7 +914,6 @@ static void run_scenario(const struct pl_scn *s)
                 unmap_scratch();
             }
             break;
-        case OP_TLB_FLUSH: rc = mmuext(6, 0, DOMID_SELF); break;
         case OP_READ:
             rc = map_scratch(mfn, 0, owner_of[st->frame]);
             if (rc == 0) {
@@ -512,81 +922,18 @@ static void run_scenario(const struct pl_scn *s)
                 is_read = 1;
             }
             break;
-        case OP_NEW_USER_BASEPTR: rc = mmuext(15, st->target ? mfn : 0, DOMID_SELF); break;
-        case OP_NEW_BASEPTR: rc = mmuext(5, mfn, DOMID_SELF); break;
-        case OP_MMUEXT: {
-            /* arg1: the frame, or the raw value (a linear address); arg2: pad = 0x80000000 |
-             * frame index for a source frame (COPY_PAGE), else pad itself (an entry count) */
-            ulong a2 = (st->pad & 0x80000000U) ? (ulong)mfn_of[st->pad & 0xffff] : st->pad;
-            rc = mmuext2(st->arg, st->target ? mfn : (ulong)st->val, a2, DOMID_SELF);
-            break;
+        default:
+            rc = guest_step(st, s->bitness, fd, mmu_fd);
         }
-        case OP_MULTICALL: {
-            uint32_t n = st->arg < MC_MAX ? st->arg : MC_MAX;
-            for (uint32_t j = 0; j < n; j++) {
-                const struct pl_step *c = &PL_STEPS[s->step0 + k + 1 + j];
-                uint64_t cm = mfn_of[c->frame];
-                memset(&mc[j], 0, sizeof(mc[j]));
-                if (c->op == OP_MMU_UPDATE || c->op == OP_MMU_UPDATE_AD) {
-                    mc_mu[j].ptr = ((cm << 12) + c->arg * 8) | (c->op == OP_MMU_UPDATE_AD ? 2 : 0);
-                    mc_mu[j].val = entry_value(c->target, c->val);
-                    mc[j].op = HC_mmu_update;
-                    mc[j].args[0] = (ulong)&mc_mu[j];
-                    mc[j].args[3] = mmu_fd;
-                } else {
-                    mc_ext[j].cmd = c->op == OP_PIN ? c->arg - 1 : c->op == OP_UNPIN ? 4 : c->arg;
-                    mc_ext[j].arg1 = (c->op == OP_MMUEXT && !c->target) ? (ulong)c->val : (ulong)cm;
-                    mc_ext[j].arg2 = (c->pad & 0x80000000U) ? (ulong)mfn_of[c->pad & 0xffff] : c->pad;
-                    mc[j].op = HC_mmuext_op;
-                    mc[j].args[0] = (ulong)&mc_ext[j];
-                    mc[j].args[3] = c->op == OP_MMUEXT ? DOMID_SELF : fd;
-                }
-                mc[j].args[1] = 1;
-                mc[j].args[2] = (ulong)&mc_done[j];
-            }
-            rc = hcall(HC_multicall, (ulong)mc, n, 0, 0, 0);
-            scn_line(s->id, "step "); putdec(st->num); put(" rc="); putdec(rc); put("\n");
-            for (uint32_t j = 0; j < n; j++) {
-                scn_line(s->id, "step "); putdec(PL_STEPS[s->step0 + k + 1 + j].num);
-                put(" rc="); putdec((long)mc[j].result); put("\n");
-            }
-            k += n;
-            continue;
+        if (is_read) {
+            scn_line(s->id, "step "); putdec(st->num); put(" value="); puthex(value); put("\n");
+        } else {
+            step_line(s->id, st->num, rc);
         }
-        case OP_MMU_UPDATE_AD:  /* MMU_PT_UPDATE_PRESERVE_AD = 2 in the ptr's low bits */
-            rc = mmu_update(((mfn << 12) + st->arg * 8) | 2, entry_value(st->target, st->val),
-                            mmu_fd);
-            break;
-        case OP_UPDATE_VA: {
-            /* the VA: low 32 bits in arg, high in pad; the entry: target + val as for
-             * mmu_update; flags UVMF_NONE.  frame 0: update_va_mapping; 1:
-             * update_va_mapping_otherdomain naming the helper domain; 2: naming DOMID_SELF */
-            uint64_t va = ((uint64_t)st->pad << 32) | st->arg;
-            uint64_t pte = entry_value(st->target, st->val);
-            unsigned dom = st->frame == 1 ? (ensure_other_dom(), other_dom) : DOMID_SELF;
-#ifdef __x86_64__
-            if (st->frame)
-                rc = hcall(HC_update_va_mapping_otherdomain, (ulong)va, pte, 0, dom, 0);
-            else
-                rc = hcall(HC_update_va_mapping, (ulong)va, pte, 0, 0, 0);
-#else
-            if (st->frame)
-                rc = hcall(HC_update_va_mapping_otherdomain, (ulong)va, (uint32_t)pte,
-                           (uint32_t)(pte >> 32), 0, dom);
-            else
-                rc = hcall(HC_update_va_mapping, (ulong)va, (uint32_t)pte,
-                           (uint32_t)(pte >> 32), 0, 0);
-#endif
-            break;
-        }
-        default: rc = -38;
-        }
-        scn_line(s->id, "step "); putdec(st->num);
-        if (is_read) { put(" value="); puthex(value); }
-        else { put(" rc="); putdec(rc); }
-        put("\n");
     }
 out:
+    unmap_chan();
+    agent_dom = 0xffff;
     if (s->mode != MODE_DOM0) destroy_domain(guest);
     scn_line(s->id, "end\n");
 }
@@ -609,6 +956,7 @@ void probe_main(void)
     ulong v_end = (entry_sp + (1UL << 22) - 1) & ~((1UL << 22) - 1);
     if (v_end - entry_sp < (512UL << 10)) v_end += 1UL << 22;
     scratch = v_end - 2 * PAGE_SIZE;
+    chan_va = v_end - 3 * PAGE_SIZE;
     first_free_pfn = v_end / PAGE_SIZE;
     next_pfn = si->nr_pages - 1;
 
@@ -620,3 +968,4 @@ void probe_main(void)
     hcall(HC_sched_op, 2 /* SCHEDOP_shutdown */, (ulong)&reason, 0, 0, 0);
     for (;;) ;
 }
+#endif

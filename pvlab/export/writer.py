@@ -37,14 +37,20 @@ LDFLAGS = -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,link.lds
 
 all: probe{bits}
 
-probe64: probe.c link.lds plan.h
-\tgcc -m64 -mno-red-zone $(CFLAGS) -I. $(LDFLAGS) -o $@ probe.c
+agent64: probe.c link.lds
+\tgcc -m64 -mno-red-zone $(CFLAGS) -Wno-unused-variable -DPVLAB_AGENT $(LDFLAGS) -o $@ probe.c
+
+agent32: probe.c link.lds
+\tgcc -m32 $(CFLAGS) -Wno-unused-variable -DPVLAB_AGENT $(LDFLAGS) -o $@ probe.c
+
+probe64: probe.c link.lds plan.h agent64 agent32
+\tgcc -m64 -mno-red-zone $(CFLAGS) -I. -DAGENT_DIR='"$(CURDIR)"' $(LDFLAGS) -o $@ probe.c
 
 probe32: probe.c link.lds plan.h
 \tgcc -m32 $(CFLAGS) -I. $(LDFLAGS) -o $@ probe.c
 
 clean:
-\trm -f probe32 probe64
+\trm -f probe32 probe64 agent32 agent64
 
 .PHONY: all clean
 """
@@ -94,6 +100,9 @@ _MODES = {
                  "not initialised, and acts on its behalf",
     "domu": "the probe (64-bit dom0) creates a PV domU and loads vCPU 0's context first (an "
             "initialised, never-unpaused guest), then acts on its behalf",
+    "agent": "the probe (64-bit dom0) builds and starts a PV domU running the agent (probe.c "
+             "built with -DPVLAB_AGENT), which issues the guest's steps itself through a shared "
+             "page; the probe keeps the toolstack's steps",
 }
 
 

@@ -30,6 +30,7 @@ class Row:
     verdict: str  # "agree", "DISAGREE", "skipped", "not run"
     log: str | None = None
     reason: str | None = None
+    by: str = ""  # who issued it on Xen: "dom0" or "domU" (the agent); "" when not replayed
 
 
 @dataclass
@@ -128,8 +129,17 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
             log = xs.panic.summary()
             rep.crash = xs.panic
         rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, theirs_text, verdict,
-                            log=log))
+                            log=log, by=step.by))
     return rep
+
+
+#: how each replay mode plays the scenario's guest (the report's heading)
+MODE_TEXT = {
+    "dom0": "probe is the guest (dom0)",
+    "toolstack": "probe is its toolstack",
+    "domu": "probe is its toolstack, vCPU 0 loaded",
+    "agent": "an unprivileged domU (the agent) issues its steps, probe (dom0) is its toolstack",
+}
 
 
 def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
@@ -137,8 +147,7 @@ def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
     for rep in reports:
         p = rep.plan
         head = f"== {p.name} [{rep.profile}] ({p.source}): {p.bitness}-bit guest, "
-        head += {"dom0": "probe is the guest (dom0)", "toolstack": "probe is its toolstack",
-                 "domu": "probe is its toolstack, vCPU 0 loaded"}[p.mode]
+        head += MODE_TEXT[p.mode]
         out.append(head)
         for note in p.notes:
             out.append(f"   note: {note}")
@@ -150,14 +159,14 @@ def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
         if rep.crash is not None:
             out.append(f"   XEN PANIC: {rep.crash.message}")
             out.extend(f"      {line}" for line in rep.crash.trace[:12])
-        out.append(f"   {'step':>4}  {'operation':<16} {'expect':<8} {'pvlab':<8} {'xen':<24} "
-                   "verdict   xen log / reason")
+        out.append(f"   {'step':>4}  {'operation':<16} {'by':<5} {'expect':<8} {'pvlab':<8} "
+                   f"{'xen':<24} verdict   xen log / reason")
         for r in rep.rows:
             tail = r.log or ""
             if r.verdict in ("skipped", "not run"):
                 tail = r.reason or ""
-            out.append(f"   {r.step:>4}  {r.op:<16} {r.expected or '-':<8} {r.pvlab:<8} "
-                       f"{r.xen:<24} {r.verdict:<9} {tail}".rstrip())
+            out.append(f"   {r.step:>4}  {r.op:<16} {r.by or '-':<5} {r.expected or '-':<8} "
+                       f"{r.pvlab:<8} {r.xen:<24} {r.verdict:<9} {tail}".rstrip())
     return "\n".join(out)
 
 

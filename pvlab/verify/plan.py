@@ -13,13 +13,18 @@ Two modes:
 - ``domu``: an unprivileged guest whose vCPU 0 is initialised: as ``toolstack``, but the probe
   first loads vCPU 0's context (its own extra top-level table, the scenario's VM-assists).
   Chosen for unprivileged running guests unless a step is one only the guest can issue
-  (vm_assist, new_baseptr, ...); those run as ``dom0``, which is privileged (noted).
+  (vm_assist, update_va_mapping, mmuext, ...).
+- ``agent``: an unprivileged running guest with such a step: the 64-bit probe builds and starts
+  a PV domU of the scenario's bitness running the agent image, which issues the guest's steps
+  itself (an unprivileged domain, as the scenario's guest); the probe keeps the toolstack's
+  steps (setvcpucontext, direct writes, read-backs). Every step records who issued it (`by`).
 Operations that only the guest itself can issue are skipped with a reason in toolstack mode;
-operations on the probe's own running vCPU are skipped in dom0 mode.
+operations on the issuing guest's own running vCPU 0 are skipped in dom0 and agent mode.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from pvlab.scenario.registry import steps
@@ -38,6 +43,7 @@ from pvlab.verify.replay import (  # the plan's vocabulary, also importable from
     SKIP_GUEST_ONLY,
     SKIP_PAGE_INFO,
     SKIP_RAW_MFN,
+    TOOLSTACK_OPS,
     EntryPlan,
     PlanError,
     ReplayMode,
@@ -59,9 +65,10 @@ def plan_scenario(
     source: str = "",
     pvlab_frames: dict[str, int] | None = None,
     xen_build: str = "debug",
+    lacks: frozenset[str] = frozenset(),
 ) -> ScenarioPlan:
     """Plan one scenario (the mapping read from its YAML file) for a hypervisor built as
-    `xen_build` ("debug" or "release")."""
+    `xen_build` ("debug" or "release") that lacks the profile behaviours `lacks`."""
     guest = data.get("guest") or {}
     kinds = steps()
     ops = {op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
@@ -69,8 +76,10 @@ def plan_scenario(
     mode: ReplayMode
     if not guest.get("vcpu0_initialised", False):
         mode = "toolstack"
-    elif guest.get("privileged", False) or guest_only:
+    elif guest.get("privileged", False):
         mode = "dom0"
+    elif guest_only:
+        mode = "agent"
     else:
         mode = "domu"
     plan = ScenarioPlan(
@@ -83,6 +92,7 @@ def plan_scenario(
         assists=assist_mask(guest.get("vm_assists")),
         pvlab_frames=dict(pvlab_frames or {}),
         privileged=bool(guest.get("privileged", False)),
+        lacks=lacks,
     )
     pvlab_frames = pvlab_frames or {}
     try:
@@ -102,11 +112,6 @@ def plan_scenario(
     if wants is not None and wants != xen_build:
         plan.skip = (f"the scenario models a {wants} build of Xen (xen_build: {wants}); this "
                      f"hypervisor is a {xen_build} build")
-    if plan.mode == "dom0" and not guest.get("privileged", False):
-        plan.notes.append(
-            "replayed as dom0 (a step only the guest itself can issue), which is privileged: "
-            "L1 cache-attribute bits and MMIO frames are allowed for it"
-        )
     if plan.skip:
         for i, step in enumerate(data.get("steps") or [], start=1):
             plan.steps.append(StepPlan(i, op_of(step)[0], skip=plan.skip))
@@ -140,7 +145,18 @@ def plan_scenario(
         plan.steps.append(sp)
         if sp.skip is None:
             plan.steps.extend(subs)
+    plan.steps = [replace(s, by=issuer(plan, s)) for s in plan.steps]
     return plan
+
+
+def issuer(plan: ScenarioPlan, step: StepPlan) -> str:
+    """Who issues a replayed step on Xen: "domU" (the agent) or "dom0" (the probe, as the guest
+    or as its toolstack); "" for a skipped step."""
+    if step.skip is not None or plan.skip:
+        return ""
+    if plan.mode == "agent" and step.code not in TOOLSTACK_OPS:
+        return "domU"
+    return "dom0"
 
 
 def _multicall(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> tuple[StepPlan, list[StepPlan]]:

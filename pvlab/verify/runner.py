@@ -15,7 +15,7 @@ from pvlab.verify.boot import boot, build_probe
 from pvlab.verify.compare import PvlabStep, ScenarioReport, compare
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, parse_log
 from pvlab.verify.plan import MULTICALL_SUB, PlanError, ScenarioPlan, plan_scenario
-from pvlab.verify.xenbuild import xen_build_of
+from pvlab.verify.xenbuild import build_lacks, xen_build_of
 
 Progress = Callable[[str], None]
 
@@ -59,13 +59,14 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
     which scenarios apply and how pvlab models the build. When Xen panics, the panic is that
     scenario's result; Xen is booted again for the scenarios that had not run yet."""
     build = xen_build or xen_build_of(xen)
+    lacks = build_lacks(xen, profile)
     plans: list[ScenarioPlan] = []
     sides: dict[int, tuple[dict[int, PvlabStep], dict[str, int]]] = {}
     for sid, path in enumerate(paths, start=1):
         steps, frames = pvlab_side(path, profile, build)
         try:
             plan = plan_scenario(load_data(path), id=sid, source=str(path), pvlab_frames=frames,
-                                 xen_build=build)
+                                 xen_build=build, lacks=lacks)
         except (PlanError, KeyError, TypeError, ValueError) as err:
             raise PvlabError(f"{path}: cannot plan a replay ({err})",
                              "check the scenario with `pvlab run`") from err

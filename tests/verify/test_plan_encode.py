@@ -70,10 +70,16 @@ steps:
     assert plan.mode == "domu" and plan.boot == 64
     assert [f.kind for f in plan.frames] == [FK_HIGH, FK_EXACT, FK_OTHER_HIGH]
     assert plan.steps[1].code == OP_READ
+    assert {s.by for s in plan.steps} == {"dom0"}       # the probe acts as its toolstack
     data["steps"].append({"vm_assist": {"enable": "m2p_strict"}})
     plan = plan_scenario(data, id=1)
-    assert plan.mode == "dom0" and plan.boot == 64
-    assert any("privileged" in n for n in plan.notes)
+    # a step only the guest can issue: the agent domU (unprivileged) issues the guest's steps
+    assert plan.mode == "agent" and plan.boot == 64 and not plan.notes
+    assert [s.by for s in plan.steps] == ["domU", "dom0", "domU"]   # expect_entry: a read-back
+    assert plan.steps[2].skip is None and "/* vm_assist */" in encode_plans([plan])
+    assert "{ 1, 3, 64, 1," in encode_plans([plan])   # id 1, MODE_AGENT = 3
+    data["guest"]["privileged"] = True                  # a privileged guest: dom0 is the guest
+    assert plan_scenario(data, id=1).mode == "dom0"
 
 
 def test_exact_mfn_is_replaced_by_a_frame_on_the_same_side_and_noted():
