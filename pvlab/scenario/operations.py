@@ -189,7 +189,8 @@ def _replay_mmuext(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
         return skip
     if int(a["cmd"]) in (12, 18) and not plan.privileged and plan.mode == "dom0":
         return StepPlan(i, "mmuext", skip=SKIP_CACHE_FLUSH)
-    if int(a["cmd"]) == 18 and "flush_cache_global_denied" in plan.lacks:
+    if (int(a["cmd"]) == 18 and not plan.privileged
+            and "flush_cache_global_denied" in plan.lacks):
         return StepPlan(i, "mmuext", skip=SKIP_BUILD_LACKS.format(
             what="MMUEXT_FLUSH_CACHE_GLOBAL's answer, commit bbaea9878b"))
     aux = int(a.get("ents", 0))

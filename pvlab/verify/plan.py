@@ -39,7 +39,10 @@ from pvlab.verify.replay import (  # the plan's vocabulary, also importable from
     OP_PIN,
     OP_READ,
     OP_VCPU_INIT,
+    OP_VCPU_OP_INIT,
+    OP_VCPU_RESET,
     OP_WRITE,
+    SKIP_AGENT_VCPU0,
     SKIP_GUEST_ONLY,
     SKIP_PAGE_INFO,
     SKIP_RAW_MFN,
@@ -188,5 +191,6 @@ def _step(plan: ScenarioPlan, i: int, op: str, a: dict[str, Any]) -> StepPlan:
 
 
 __all__ = ["FK_EXACT", "FK_HIGH", "FK_LOW", "FK_OTHER_HIGH", "OP_PIN", "OP_READ", "OP_VCPU_INIT",
-           "OP_WRITE", "SKIP_GUEST_ONLY", "SKIP_PAGE_INFO", "PlanError", "ScenarioPlan", "StepPlan",
-           "MULTICALL_SUB", "plan_scenario"]
+           "OP_VCPU_OP_INIT", "OP_VCPU_RESET", "OP_WRITE", "SKIP_AGENT_VCPU0", "SKIP_GUEST_ONLY",
+           "SKIP_PAGE_INFO", "PlanError", "ScenarioPlan", "StepPlan", "MULTICALL_SUB", "issuer",
+           "plan_scenario"]

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
 import yaml
 
 from pvlab.verify.encode import encode_plans
@@ -14,10 +19,14 @@ from pvlab.verify.plan import (
     OP_PIN,
     OP_READ,
     OP_VCPU_INIT,
+    OP_VCPU_OP_INIT,
+    OP_VCPU_RESET,
+    SKIP_AGENT_VCPU0,
     SKIP_GUEST_ONLY,
     SKIP_PAGE_INFO,
     plan_scenario,
 )
+from pvlab.verify.xenbuild import build_lacks, oracle_dir
 
 SEED = yaml.safe_load("""
 name: seed
@@ -124,3 +133,46 @@ def test_encoding_lists_only_replayed_steps():
     assert "{ 3, 1, 32, 1, 0x0ULL, 3, 0, 1, 0, 3, 0 }" in text   # id, toolstack, 32-bit, ...
     assert "{ 0, 3, 2, 0, 0x1ULL }," in text                     # l3[3] = frame 1 | P
     assert "/* vm_assist */" not in text and text.count("/* pin */") == 2
+
+
+def test_agent_steps_and_what_the_patched_build_lacks(tmp_path):
+    data = yaml.safe_load("""
+name: a
+guest: {bitness: 32, vcpus: 2, vcpu0_initialised: true}
+frames: {l3: {below: 4GiB}, l2: {}}
+tables: {l3: {3: {to: l2, flags: [P]}}}
+steps:
+  - vcpu_op_initialise: {vcpu: 1, cr3: l3}
+  - vcpu_reset: {vcpu: 1}
+  - mmuext: {cmd: 12}
+  - mmuext: {cmd: 18}
+  - vcpu_reset: {vcpu: 0}
+""")
+    plan = plan_scenario(data, id=1)
+    assert plan.mode == "agent"
+    assert [(s.code, s.by) for s in plan.steps[:2]] == [(OP_VCPU_OP_INIT, "domU"),
+                                                       (OP_VCPU_RESET, "dom0")]
+    assert plan.steps[4].skip == SKIP_AGENT_VCPU0 and plan.steps[4].by == ""
+    assert plan.steps[2].skip is None and plan.steps[3].skip is None
+    # the project's "4.19" build is 4.17 plus one check: the flush's 4.19 answer is not in it
+    xen = tmp_path / "xen-4.17.5+72-g01140da4e8-1-4.19" / "xen"
+    lacks = build_lacks(xen, "4.19")
+    assert "flush_cache_global_denied" in lacks and "pae_l3_below_4g_check" not in lacks
+    assert build_lacks(xen, "4.17") == frozenset()
+    assert build_lacks(tmp_path / "xen" / "xen", "4.19") == frozenset()   # any other build
+    plan = plan_scenario(data, id=1, lacks=lacks)
+    assert "bbaea9878b" in (plan.steps[3].skip or "") and plan.steps[2].skip is None
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None or shutil.which("make") is None
+                    or not list(Path("/usr/lib/gcc").glob("*/*/32")),
+                    reason="gcc, make or gcc-multilib absent")
+def test_the_64_bit_probe_embeds_both_agent_images(tmp_path):
+    (tmp_path / "plan.h").write_text(encode_plans([]))
+    subprocess.run(["make", "-s", "-C", str(oracle_dir()), f"PLANDIR={tmp_path}",
+                    f"OUT={tmp_path}", "probe64"], check=True, capture_output=True)
+    probe = (tmp_path / "probe64").read_bytes()
+    for bits, cls in ((64, 2), (32, 1)):
+        agent = (tmp_path / f"agent{bits}").read_bytes()
+        assert agent[4] == cls and agent in probe        # the ELF image itself, byte for byte
+        assert b"hypercall_page" not in agent[:64]        # (sanity: it is an ELF, not a stub)
