@@ -98,8 +98,6 @@ _MODES = {
     "dom0": "the probe is the guest itself (dom0, privileged, vCPU 0 running)",
     "toolstack": "the probe (64-bit dom0) is the toolstack of a new PV domU whose vCPU 0 is "
                  "not initialised, and acts on its behalf",
-    "domu": "the probe (64-bit dom0) creates a PV domU and loads vCPU 0's context first (an "
-            "initialised, never-unpaused guest), then acts on its behalf",
     "agent": "the probe (64-bit dom0) builds and starts a PV domU running the agent (probe.c "
              "built with -DPVLAB_AGENT), which issues the guest's steps itself through a shared "
              "page; the probe keeps the toolstack's steps",

@@ -45,7 +45,6 @@ from pvlab.verify.replay import (
     SKIP_PAGE_INFO,
     SKIP_RAW_MFN,
     SKIP_UVMF,
-    SKIP_VCPU0_TAKEN,
     SKIP_VCPU_OP,
     ScenarioPlan,
     StepPlan,
@@ -431,8 +430,6 @@ def _vcpu_op_initialise(run: ScenarioRun, a: VcpuCr3Args) -> Outcome:
 
 def _replay_vcpu_context(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
     op = "vcpu_initialise"
-    if plan.mode == "domu" and int(a.get("vcpu", 0)) == 0:
-        return StepPlan(i, op, skip=SKIP_VCPU0_TAKEN)
     if plan.mode == "agent" and int(a.get("vcpu", 0)) == 0:
         return StepPlan(i, op, skip=SKIP_AGENT_VCPU0)
     if plan.mode == "dom0":
@@ -453,8 +450,6 @@ def _vcpu_initialise(run: ScenarioRun, a: VcpuContextArgs) -> Outcome:
 
 
 def _replay_vcpu_reset(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
-    if plan.mode == "domu" and int(a.get("vcpu", 0)) == 0:
-        return StepPlan(i, "vcpu_reset", skip=SKIP_VCPU0_TAKEN)
     if plan.mode == "agent" and int(a.get("vcpu", 0)) == 0:
         return StepPlan(i, "vcpu_reset", skip=SKIP_AGENT_VCPU0)
     if plan.mode == "dom0":

@@ -137,7 +137,6 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
 MODE_TEXT = {
     "dom0": "probe is the guest (dom0)",
     "toolstack": "probe is its toolstack",
-    "domu": "probe is its toolstack, vCPU 0 loaded",
     "agent": "an unprivileged domU (the agent) issues its steps, probe (dom0) is its toolstack",
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pvlab.verify.plan import ScenarioPlan
 
-MODE_CODES = {"dom0": 0, "toolstack": 1, "domu": 2, "agent": 3}
+MODE_CODES = {"dom0": 0, "toolstack": 1, "agent": 3}  # oracle/probe.c MODE_*
 
 
 def _u64(value: int) -> str:

@@ -10,14 +10,11 @@ Two modes:
   guest (a privileged one).
 - ``toolstack``: vCPU 0 not initialised; the 64-bit probe creates a PV domU of the scenario's
   bitness and acts on it (mmuext_op/mmu_update with foreigndom, setvcpucontext).
-- ``domu``: an unprivileged guest whose vCPU 0 is initialised: as ``toolstack``, but the probe
-  first loads vCPU 0's context (its own extra top-level table, the scenario's VM-assists).
-  Chosen for unprivileged running guests unless a step is one only the guest can issue
-  (vm_assist, update_va_mapping, mmuext, ...).
-- ``agent``: an unprivileged running guest with such a step: the 64-bit probe builds and starts
-  a PV domU of the scenario's bitness running the agent image, which issues the guest's steps
-  itself (an unprivileged domain, as the scenario's guest); the probe keeps the toolstack's
-  steps (setvcpucontext, direct writes, read-backs). Every step records who issued it (`by`).
+- ``agent``: an unprivileged guest whose vCPU 0 is initialised: the 64-bit probe builds and
+  starts a PV domU of the scenario's bitness running the agent image (with the scenario's
+  VM-assists), which issues the guest's steps itself, as the unprivileged domain it is; the
+  probe keeps the toolstack's steps (setvcpucontext, direct writes, read-backs). Every step
+  records who issued it (`by`).
 Operations that only the guest itself can issue are skipped with a reason in toolstack mode;
 operations on the issuing guest's own running vCPU 0 are skipped in dom0 and agent mode.
 """
@@ -74,17 +71,13 @@ def plan_scenario(
     `xen_build` ("debug" or "release") that lacks the profile behaviours `lacks`."""
     guest = data.get("guest") or {}
     kinds = steps()
-    ops = {op_of(step)[0] for step in data.get("steps") or [] if isinstance(step, dict)}
-    guest_only = {op for op in ops if op in kinds and kinds[op].guest_only}
     mode: ReplayMode
     if not guest.get("vcpu0_initialised", False):
         mode = "toolstack"
     elif guest.get("privileged", False):
         mode = "dom0"
-    elif guest_only:
-        mode = "agent"
     else:
-        mode = "domu"
+        mode = "agent"
     plan = ScenarioPlan(
         id=id,
         name=str(data.get("name", source)),

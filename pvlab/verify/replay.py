@@ -43,10 +43,6 @@ SKIP_AGENT_VCPU0 = (
 SKIP_OWN_VCPU = (
     "the guest is the probe (dom0), whose vCPU 0 is running: its context cannot be set or reset"
 )
-SKIP_VCPU0_TAKEN = (
-    "vCPU 0 of the replayed guest was initialised by the probe with a context of its own, so "
-    "its context cannot be set or reset as the scenario does"
-)
 SKIP_RAW_MFN = (
     "names machine frame {mfn:#x} directly; that frame's state on the QEMU machine differs "
     "from pvlab's"
@@ -86,10 +82,10 @@ def addr_ok(va: int) -> bool:
     return va < (1 << 47) or va >= 0xFFFF_8800_0000_0000
 
 
-#: Who the probe plays: the guest itself (dom0), the toolstack building a domU, the
-#: toolstack after loading a running domU's vCPU 0, or the toolstack of a running domU whose
-#: agent issues the guest's steps itself (see pvlab.verify.plan).
-ReplayMode = Literal["dom0", "toolstack", "domu", "agent"]
+#: Who the probe plays: the guest itself (dom0), the toolstack building a domU, or the
+#: toolstack of a running domU whose agent issues the guest's steps itself (see
+#: pvlab.verify.plan).
+ReplayMode = Literal["dom0", "toolstack", "agent"]
 
 #: the modes in which the guest's own steps are issued by the guest (dom0 itself, or the
 #: agent domU)

@@ -65,7 +65,7 @@ def test_toolstack_plan_frames_and_steps():
     assert steps[6].skip is not None and "step 5" in steps[6].skip   # depends on step 5
 
 
-def test_running_unprivileged_guest_is_a_domu_unless_guest_only_ops():
+def test_running_unprivileged_guest_runs_in_the_agent_domu():
     data = yaml.safe_load("""
 name: l1
 guest: {bitness: 64, vcpu0_initialised: true}
@@ -74,21 +74,19 @@ tables: {l1: {0: {to: io, flags: [P]}}}
 steps:
   - pin: {frame: l1, level: 1}
   - expect_entry: {table: l1, index: 0, to: io}
+  - vm_assist: {enable: m2p_strict}
 """)
     plan = plan_scenario(data, id=1)
-    assert plan.mode == "domu" and plan.boot == 64
+    # the agent domU (unprivileged) issues the guest's steps; dom0 reads the entry back
+    assert plan.mode == "agent" and plan.boot == 64 and not plan.notes
     assert [f.kind for f in plan.frames] == [FK_HIGH, FK_EXACT, FK_OTHER_HIGH]
     assert plan.steps[1].code == OP_READ
-    assert {s.by for s in plan.steps} == {"dom0"}       # the probe acts as its toolstack
-    data["steps"].append({"vm_assist": {"enable": "m2p_strict"}})
-    plan = plan_scenario(data, id=1)
-    # a step only the guest can issue: the agent domU (unprivileged) issues the guest's steps
-    assert plan.mode == "agent" and plan.boot == 64 and not plan.notes
-    assert [s.by for s in plan.steps] == ["domU", "dom0", "domU"]   # expect_entry: a read-back
+    assert [s.by for s in plan.steps] == ["domU", "dom0", "domU"]
     assert plan.steps[2].skip is None and "/* vm_assist */" in encode_plans([plan])
     assert "{ 1, 3, 64, 1," in encode_plans([plan])   # id 1, MODE_AGENT = 3
     data["guest"]["privileged"] = True                  # a privileged guest: dom0 is the guest
-    assert plan_scenario(data, id=1).mode == "dom0"
+    plan = plan_scenario(data, id=1)
+    assert plan.mode == "dom0" and {s.by for s in plan.steps} == {"dom0"}
 
 
 def test_exact_mfn_is_replaced_by_a_frame_on_the_same_side_and_noted():
