@@ -561,12 +561,12 @@ static long guest_step(const struct pl_step *st, uint32_t bitness, unsigned fd,
     switch (st->op) {
     case OP_PIN: return mmuext(st->arg - 1, mfn, fd);        /* PIN_L1 = 0 .. L4 = 3 */
     case OP_UNPIN: return mmuext(4, mfn, fd);
-    case OP_MMU_UPDATE:      /* pad: DSEL | foreigndom (resolved), else mmu_fd */
+    case OP_MMU_UPDATE:      /* pad: DSEL | pg_owner (resolved); the pt_owner stays mmu_fd's */
         return mmu_update((mfn << 12) + st->arg * 8, entry_value(st->target, st->val),
-                          st->pad & DSEL ? st->pad & 0xffff : mmu_fd);
+                          st->pad & DSEL ? (mmu_fd & 0xffff0000U) | (st->pad & 0xffff) : mmu_fd);
     case OP_MMU_UPDATE_AD:  /* MMU_PT_UPDATE_PRESERVE_AD = 2 in the ptr's low bits */
         return mmu_update(((mfn << 12) + st->arg * 8) | 2, entry_value(st->target, st->val),
-                          st->pad & DSEL ? st->pad & 0xffff : mmu_fd);
+                          st->pad & DSEL ? (mmu_fd & 0xffff0000U) | (st->pad & 0xffff) : mmu_fd);
     case OP_GRANT:           /* arg = ref, val = GTF flags, pad = the grantee (resolved) */
         return grant_entry(st->arg, mfn, (uint16_t)st->pad, (uint16_t)st->val);
     case OP_GRANT_MAP: return grant_map(st);

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pvlab.trace import CRASH, errno_name
+from pvlab.verify.domains import gntst_name
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, main_line
 from pvlab.verify.plan import ScenarioPlan, StepPlan
 from pvlab.x86.flags import parse_flags
@@ -61,6 +62,8 @@ def xen_result(step: StepPlan, xs: XenStep, plan: ScenarioPlan, xen: XenScenario
         return "held" if not entry_problems(step.check, xs.value, plan, xen, pvlab_frames) \
             else "failed"
     rc = xs.rc if xs.rc is not None else 0
+    if xs.gntst is not None and rc == 0:  # a grant operation: its GNTST status
+        return gntst_name(xs.gntst)
     if step.op == "write" and rc != 0:
         return "EFAULT"  # the probe cannot map it writable: a guest's direct write would fault
     return errno_name(rc)

@@ -49,6 +49,8 @@ class XenPanic:
 @dataclass
 class XenStep:
     rc: int | None = None
+    #: a grant operation's own status (GNTST_*), when the hypercall returned 0
+    gntst: int | None = None
     value: int | None = None
     log: list[str] = field(default_factory=list)
     #: the step made Xen panic (no return code)
@@ -127,7 +129,9 @@ def parse_log(text: str) -> BootLog:
             num, _, result = rest.partition(" ")
             step = XenStep(log=pending)
             if result.startswith("rc="):
-                step.rc = int(result[3:])
+                rc, _, gntst = result[3:].partition(" gntst=")
+                step.rc = int(rc)
+                step.gntst = int(gntst) if gntst else None
             elif result.startswith("value="):
                 step.value = int(result[6:], 16)
             scn.steps[int(num)] = step

@@ -25,6 +25,18 @@ from dataclasses import replace
 from typing import Any
 
 from pvlab.scenario.registry import steps
+from pvlab.verify.domains import (
+    DOM0_OWN_STATE,
+    GRANT_OPS,
+    SKIP_DESTROYED,
+    SKIP_DOM0_OWN,
+    Roles,
+    domain_sel,
+    frame_owner,
+    issuer_is_dom0,
+    plan_domain_step,
+    roles_of,
+)
 from pvlab.verify.replay import (  # the plan's vocabulary, also importable from here
     FK_EXACT,
     FK_HIGH,
@@ -69,7 +81,13 @@ def plan_scenario(
 ) -> ScenarioPlan:
     """Plan one scenario (the mapping read from its YAML file) for a hypervisor built as
     `xen_build` ("debug" or "release") that lacks the profile behaviours `lacks`."""
-    guest = data.get("guest") or {}
+    roles: Roles | None = None
+    if isinstance(data.get("domains"), dict) and data["domains"]:
+        roles, guest = roles_of(data["domains"])
+        if roles.agent is None:  # dom0 alone: the one-domain case
+            roles = None
+    else:
+        guest = data.get("guest") or {}
     kinds = steps()
     mode: ReplayMode
     if not guest.get("vcpu0_initialised", False):
@@ -93,7 +111,10 @@ def plan_scenario(
     pvlab_frames = pvlab_frames or {}
     try:
         for name, spec in (data.get("frames") or {}).items():
-            plan.frames.append(frame_plan(str(name), spec or {}, pvlab_frames.get(str(name))))
+            spec = dict(spec or {})
+            if roles is not None:
+                spec["owner"] = frame_owner(roles, spec.get("owner"))
+            plan.frames.append(frame_plan(str(name), spec, pvlab_frames.get(str(name))))
     except Unreplayable as err:
         plan.skip = str(err)
     plan.notes.extend(f.note for f in plan.frames if f.note)
@@ -104,6 +125,8 @@ def plan_scenario(
         )
     if plan.mode == "toolstack" and guest.get("privileged", False):
         plan.skip = "a privileged domain still being built cannot be created by the probe"
+    if roles is not None and roles.skip:
+        plan.skip = roles.skip
     wants = data.get("xen_build")
     if wants is not None and wants != xen_build:
         plan.skip = (f"the scenario models a {wants} build of Xen (xen_build: {wants}); this "
@@ -129,28 +152,44 @@ def plan_scenario(
     for i, step in enumerate(data.get("steps") or [], start=1):
         op, args = op_of(step)
         subs: list[StepPlan] = []
+        by_dom0 = issuer_is_dom0(roles, args)
+        harmless = False  # a skip that changes no state on Xen either
         if op == "multicall":
             sp, subs = _multicall(plan, i, args)
+        elif op in GRANT_OPS:
+            sp = plan_domain_step(plan, roles, i, op, args)
         else:
             sp = _step(plan, i, op, args)
+        if sp.skip is None and "foreign" in args:  # mmu_update's foreigndom
+            sel = domain_sel(roles, args["foreign"])
+            sp = StepPlan(i, op, skip=sel) if isinstance(sel, str) else replace(sp, aux=sel)
+        if sp.skip is None and by_dom0 and op in DOM0_OWN_STATE:
+            sp = StepPlan(i, op, skip=SKIP_DOM0_OWN)
+        if (sp.skip is None and roles is not None and roles.destroyed_at is not None
+                and not by_dom0 and sp.code not in TOOLSTACK_OPS):
+            sp = StepPlan(i, op, skip=SKIP_DESTROYED.format(name=roles.agent,
+                                                            n=roles.destroyed_at))
+            harmless = True
         if poisoned is not None and sp.skip is None:
             sp = StepPlan(i, op, skip=f"follows step {poisoned}, which was not replayed")
-        elif sp.skip is not None and poisoned is None and not (op in kinds and
-                                                               kinds[op].stateless):
+        elif sp.skip is not None and poisoned is None and not harmless and not (
+                op in kinds and kinds[op].stateless):
             poisoned = i
-        plan.steps.append(sp)
+        if op == "destroy_domain" and sp.skip is None and roles is not None:
+            roles.destroyed_at = i
+        by = issuer(plan, sp, by_dom0)
+        plan.steps.append(replace(sp, by=by))
         if sp.skip is None:
-            plan.steps.extend(subs)
-    plan.steps = [replace(s, by=issuer(plan, s)) for s in plan.steps]
+            plan.steps.extend(replace(sub, by=by) for sub in subs)
     return plan
 
 
-def issuer(plan: ScenarioPlan, step: StepPlan) -> str:
-    """Who issues a replayed step on Xen: "domU" (the agent) or "dom0" (the probe, as the guest
-    or as its toolstack); "" for a skipped step."""
+def issuer(plan: ScenarioPlan, step: StepPlan, by_dom0: bool = False) -> str:
+    """Who issues a replayed step on Xen: "domU" (the agent) or "dom0" (the probe, as the guest,
+    as its toolstack, or as a scenario's privileged domain: `by_dom0`); "" for a skipped step."""
     if step.skip is not None or plan.skip:
         return ""
-    if plan.mode == "agent" and step.code not in TOOLSTACK_OPS:
+    if plan.mode == "agent" and step.code not in TOOLSTACK_OPS and not by_dom0:
         return "domU"
     return "dom0"
 
@@ -162,6 +201,8 @@ def _multicall(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> tuple[StepPlan,
     for k, raw in enumerate(a.get("calls") or [], start=1):
         op, args = op_of(raw)
         sub = _step(plan, i * MULTICALL_SUB + k, op, args)
+        if sub.skip is None and "foreign" in args:
+            sub = StepPlan(sub.index, op, skip="the probe does not batch foreign mmu_updates")
         if sub.skip is None and sub.code not in MULTICALL_REPLAYED:
             sub = StepPlan(sub.index, op, skip=f"the probe does not batch '{op}' calls")
         if sub.skip is not None:

@@ -20,9 +20,13 @@ OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
 OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
 OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
 OP_MMU_UPDATE_AD, OP_UPDATE_VA, OP_MULTICALL, OP_VCPU_OP_INIT = 14, 15, 16, 17
+OP_GRANT, OP_GRANT_MAP, OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE, OP_DESTROY = 18, 19, 20, 21, 22
+#: a step's `pad` naming a domain, which the probe resolves: DSEL | DS_* (pvlab.verify.domains)
+DSEL = 0x4000_0000
+DS_DOM0, DS_AGENT, DS_OTHER, DS_IO, DS_XEN, DS_SELF = 0, 1, 2, 3, 4, 5
 #: in the agent mode, the probe (dom0) keeps these, the toolstack's steps; the agent domU
 #: issues every other replayed step itself (oracle/probe.c: agent_op)
-TOOLSTACK_OPS = {OP_WRITE, OP_READ, OP_VCPU_INIT, OP_VCPU_RESET}
+TOOLSTACK_OPS = {OP_WRITE, OP_READ, OP_VCPU_INIT, OP_VCPU_RESET, OP_DESTROY}
 #: an mmuext arg2 that names a frame (the probe passes that frame's MFN)
 AUX_FRAME = 0x8000_0000
 #: a multicall step N's k-th call is reported as step N * MULTICALL_SUB + k
@@ -31,6 +35,8 @@ MULTICALL_REPLAYED = {OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MMU_UPDATE_AD, OP_MMUE
 
 # frame kinds (oracle/probe.c)
 FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
+#: a frame of the probe itself (dom0 of a multi-domain scenario), above or below 4 GiB
+FK_DOM0_HIGH, FK_DOM0_LOW = 6, 7
 
 VMASST = VM_ASSISTS  # the VM-assist type numbers (public/xen.h)
 
@@ -217,6 +223,8 @@ def frame_plan(name: str, spec: dict[str, Any], pvlab_mfn: int | None) -> FrameP
             raise Unreplayable(f"frame {name}: below {below} is too low to request from Xen")
     if owner == "other":
         return FramePlan(name, FK_OTHER_HIGH if high else FK_OTHER_LOW, 0 if high else bits, note)
+    if owner == "dom0":
+        return FramePlan(name, FK_DOM0_HIGH if high else FK_DOM0_LOW, 0 if high else bits, note)
     return FramePlan(name, FK_HIGH if high else FK_LOW, 0 if high else bits, note)
 
 
