@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from pvlab.errors import PvlabError
 from pvlab.scenario.params import SPECIAL_DOMAINS, FrameRef, PteRef, Where, param
 from pvlab.scenario.registry import StepArgs, step
-from pvlab.trace import Outcome
+from pvlab.trace import Outcome, Tracer
 from pvlab.xen import grants
 from pvlab.xen.domains import destroy_domain
 
@@ -177,3 +177,31 @@ def _destroy_domain(run: ScenarioRun, a: DestroyArgs) -> Outcome:
     if out.ok:
         run.destroyed.setdefault(a.domain, run.step_number)
     return out
+
+
+# ------------------------------------------------------------------ check
+@dataclass(frozen=True, kw_only=True)
+class ExpectGrantArgs(StepArgs):
+    domain: str = param("domain", help="the granting domain")
+    ref: int = param("int", help="the grant reference")
+    reading: bool | None = param("bool", None, help="GTF_reading (Xen: mapped)")
+    writing: bool | None = param("bool", None, help="GTF_writing (Xen: mapped writable)")
+    pins: int | None = param("int", None, help="host mappings using it (active entry pin)")
+
+
+@step("expect_grant", ExpectGrantArgs, summary="check a grant entry's flags and pins",
+      check=True, stateless=True, no_replay="Xen's active grant entries cannot be read")
+def _expect_grant(run: ScenarioRun, a: ExpectGrantArgs) -> Outcome:
+    d = run.domain_named(a.domain).domain
+    gt = grants.grant_table(run.xen, d)
+    e = gt.shared.get(a.ref, grants.GrantEntry())
+    act = gt.active.get(a.ref, grants.ActiveEntry())
+    t = Tracer(f"expect_grant {a.domain} ref {a.ref}")
+    actual = {"reading": bool(e.flags & grants.GTF_reading),
+              "writing": bool(e.flags & grants.GTF_writing), "pins": act.pin}
+    wanted = {k: getattr(a, k) for k in actual if getattr(a, k) is not None}
+    bad = [f"{k} is {actual[k]}, expected {w}" for k, w in wanted.items() if actual[k] != w]
+    detail = f"{a.domain} grant {a.ref}: {e.describe()}, pins r/w {act.hstr}/{act.hstw}"
+    t.event("expect_grant", "fail" if bad else "pass",
+            detail + ("; " + "; ".join(bad) if bad else ""), "grant table")
+    return t.finish(0)

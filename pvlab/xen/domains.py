@@ -53,8 +53,13 @@ def destroy_domain(xen: Xen, caller: Domain | None, d: Domain) -> Outcome:
         t.event("domctl", "fail", f"{d.label} cannot destroy itself with a domctl",
                 "do_domctl")
         return t.finish(-int(Errno.EINVAL))
-    if d.is_dying or d.domid not in xen.domains:
-        t.event("domain_kill", "pass", f"{d.label} is already dying", "domain_kill")
+    if d.domid not in xen.domains:
+        t.event("domctl", "fail", f"no domain d{d.domid} ({d.label} is gone: its last frame "
+                "was freed)", "do_domctl (rcu_lock_domain_by_id)")
+        return t.finish(-int(Errno.ESRCH))
+    if d.is_dying:
+        t.event("domain_kill", "pass", f"{d.label} is already dying: nothing left to "
+                "relinquish (its remaining frames wait for other domains)", "domain_kill")
         return t.finish(0)
     d.is_dying = True
     t.event("domain_kill", "info", f"{d.label} is dying (d->is_dying)", "domain_kill")
@@ -95,6 +100,7 @@ def destroy_domain(xen: Xen, caller: Domain | None, d: Domain) -> Outcome:
                 + "); the domain stays until they are released", "relinquish_memory")
     else:
         xen.domains.pop(d.domid, None)
+        xen.grant_tables.pop(d.domid, None)
         t.event("relinquish", "pass", f"every frame of {d.label} is free: the domain is "
                 "gone", "domain_destroy")
     return t.finish(0)

@@ -45,7 +45,7 @@ from pvlab.xen.grant_status import (
     GNTST_okay,
     gntst_name,
 )
-from pvlab.xen.page_info import DOMID_IO, PGT_l1_page_table, PGT_writable_page
+from pvlab.xen.page_info import DOMID_IO, PGT_l1_page_table, PGT_writable_page, owner_name
 
 if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
@@ -448,6 +448,9 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
     if t.outcome.crash is not None:
         return t.outcome
     if status != GNTST_okay:  # undo_out
+        t.event("grant_map", "info", f"undo: the {typecnt} type and {refcnt} general "
+                "reference(s) taken on the frame are dropped, the pin is taken back",
+                f"{fn} (undo_out)", mfn=mfn)
         for _ in range(typecnt):
             types.put_page_type(t, mfn)
         for _ in range(refcnt):
@@ -496,8 +499,10 @@ def _get_paged_frame(xen: Xen, t: Tracer, gfn: int, rd: Domain) -> int:
     granter's (`get_page_from_gfn` takes a general reference) -- else GNTST_bad_page."""
     if xen.type_system.get_page(gfn, rd):
         return GNTST_okay
-    t.event("grant_frame", "fail", f"frame {gfn:#x} of the grant is not {rd.label}'s: "
-            "get_page_from_gfn fails", "get_paged_frame")
+    m = xen.machine
+    owner = owner_name(m.owner(gfn)) if m.mfn_valid(gfn) else "no one (not a RAM frame)"
+    t.event("grant_frame", "fail", f"frame {gfn:#x} of the grant belongs to {owner}, not "
+            f"{rd.label}: get_page_from_gfn fails", "get_paged_frame")
     return GNTST_bad_page
 
 
@@ -545,8 +550,8 @@ def unmap_grant_ref(xen: Xen, ld: Domain, handle: int, host_addr: int | None = N
         if t.outcome.crash is not None:
             return t.outcome
         if status != GNTST_okay:
-            t.event("grant_unmap", "fail", f"handle {handle} stays mapped: its references "
-                    "stay held", fn)
+            t.event("grant_unmap", "fail", f"nothing is released: handle {handle} and the "
+                    "grant's pin stay (the unmap is all-or-nothing)", fn)
             return _finish(t, status)
         mt.flags &= ~GNTMAP_host_map
         done = GNTMAP_host_map | (flags & GNTMAP_readonly)

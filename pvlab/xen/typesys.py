@@ -124,6 +124,7 @@ class TypeSystem:
         d = self.xen.domains.get(owner) if owner is not None else None
         if d is not None and d.is_dying and not self.m.allocated(d.domid):
             del self.xen.domains[d.domid]
+            self.xen.grant_tables.pop(d.domid, None)  # grant_table_destroy
 
     # ---------------------------------------------------------- type references
     def get_page_type(self, t: Tracer, mfn: int, ptype: int, d: Domain, *,
