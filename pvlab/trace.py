@@ -126,10 +126,15 @@ class Outcome:
     crash: str | None = None
     #: A multicall's entries: each call's own outcome, in order (`multicall_entry.result`).
     calls: list[Outcome] = field(default_factory=list)
+    #: A grant-table operation's own status (`GNTST_*`, 0 = okay) when the hypercall
+    #: itself returned `rc` 0 (`pvlab.xen.grant_status`); None for other operations.
+    status: int | None = None
+    #: The name of `status` (set with it, e.g. "GNTST_general_error").
+    status_name: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.rc == 0 and self.crash is None
+        return self.rc == 0 and self.crash is None and not self.status
 
     @property
     def crashed(self) -> bool:
@@ -144,7 +149,11 @@ class Outcome:
     def result(self) -> str:
         """`"ok"`, the errno name, or `"crash"` (Xen panicked), as scenario files write
         expectations."""
-        return CRASH if self.crash is not None else errno_name(self.rc)
+        if self.crash is not None:
+            return CRASH
+        if self.rc == 0 and self.status:
+            return self.status_name or f"GNTST({self.status})"
+        return errno_name(self.rc)
 
     @property
     def failure(self) -> Event | None:
@@ -168,7 +177,8 @@ class Outcome:
         return [line for line in lines if line]
 
     def explain(self) -> str:
-        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
+        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "") + (
+            f" (hypercall 0, status {self.status})" if self.rc == 0 and self.status else "")
         if self.crash is not None:
             head = f"{self.op}: Xen panics: {self.crash}"
         lines = [head]
@@ -180,7 +190,7 @@ class Outcome:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        why = f" — {self.reason}" if self.rc or self.crash else ""
+        why = f" — {self.reason}" if self.rc or self.crash or self.status else ""
         return f"<Outcome {self.op}: {self.result}{why}>"
 
 

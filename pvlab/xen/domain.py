@@ -54,6 +54,9 @@ class Domain:
     #: dom0-like: holds I/O resources, so `l1_disallow_mask` allows cache attributes.
     privileged: bool = False
     name: str = ""
+    #: `d->is_dying`: `XEN_DOMCTL_destroydomain` ran (`domain_kill`); the domain stays (a
+    #: "zombie") while another domain still holds references on its frames.
+    is_dying: bool = False
 
     @property
     def abi(self) -> PV64Abi:
