@@ -51,6 +51,9 @@ def errno_name(rc: int) -> str:
 
 #: The result of an operation that made Xen panic (see :attr:`Outcome.crash`).
 CRASH = "crash"
+#: Results that are neither 0 nor an errno (:attr:`Outcome.fate`).
+SHADOWED, DOMAIN_CRASHED, UNMODELLED = "shadowed", "domain_crashed", "unmodelled"
+FATES = (SHADOWED, DOMAIN_CRASHED, UNMODELLED)
 
 
 #: How an event becomes the line Xen's debug build prints for it. `pvlab.xen.logformats`
@@ -126,10 +129,15 @@ class Outcome:
     crash: str | None = None
     #: A multicall's entries: each call's own outcome, in order (`multicall_entry.result`).
     calls: list[Outcome] = field(default_factory=list)
+    #: What happened to the calling domain besides a return code (see :data:`FATES`):
+    #: "shadowed" (the PV L1TF mitigation switched it to shadow paging, the retried call
+    #: then succeeded), "domain_crashed" (`domain_crash`), or "unmodelled" (the call
+    #: needs a setting pvlab does not model; the trace says which).
+    fate: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.rc == 0 and self.crash is None
+        return self.rc == 0 and self.crash is None and self.fate in (None, SHADOWED)
 
     @property
     def crashed(self) -> bool:
@@ -144,7 +152,11 @@ class Outcome:
     def result(self) -> str:
         """`"ok"`, the errno name, or `"crash"` (Xen panicked), as scenario files write
         expectations."""
-        return CRASH if self.crash is not None else errno_name(self.rc)
+        if self.crash is not None:
+            return CRASH
+        if self.fate is not None and (self.fate != SHADOWED or self.rc == 0):
+            return self.fate
+        return errno_name(self.rc)
 
     @property
     def failure(self) -> Event | None:

@@ -14,9 +14,10 @@ from typing import Any, Literal, cast
 import yaml
 
 from pvlab.errors import PvlabError
-from pvlab.trace import CRASH, Errno
+from pvlab.trace import CRASH, FATES, Errno
 from pvlab.units import parse_size
 from pvlab.x86.flags import flag_names, parse_flags
+from pvlab.xen.cmdline import Hardware, XenCommandLine
 from pvlab.xen.domain import vm_assist_number
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
 
@@ -24,7 +25,7 @@ from .errors import ScenarioError
 from .params import KINDS, MULTICALL_OPS, ParamSpec, Where, parse_number
 from .registry import StepArgs, steps
 
-RESULTS = {"ok", CRASH, *(e.name for e in Errno)}
+RESULTS = {"ok", CRASH, *FATES, *(e.name for e in Errno)}
 #: `xen_build:` values: CONFIG_DEBUG on (assertions panic the host) or off.
 XEN_BUILDS = ("debug", "release")
 
@@ -110,6 +111,9 @@ class Scenario:
     seed: int = 0
     #: "debug" or "release" (None: the profile's, a debug build as `pvlab verify` uses)
     xen_build: str | None = None
+    #: Xen's command line (`xen_cmdline:`) and the host CPU (`hardware:`).
+    xen_cmdline: XenCommandLine = field(default_factory=XenCommandLine)
+    hardware: Hardware = field(default_factory=Hardware)
 
     @property
     def profile(self) -> str:
@@ -168,10 +172,12 @@ def _result(ctx: _Ctx, where: str, value: Any) -> str:
     s = "ok" if s.lower() in ("ok", "0", "success") else s.upper().lstrip("-")
     if s.lower() in ("crash", "panic"):
         s = CRASH
+    if s.lower() in FATES:
+        s = s.lower()
     if s not in RESULTS:
         raise ctx.err(where, f"unknown result {value!r}",
-                      "write ok, crash (Xen panics) or an errno name such as EINVAL, EBUSY, "
-                      "ERANGE")
+                      "write ok, crash (Xen panics), shadowed / domain_crashed (L1TF), "
+                      "unmodelled, or an errno name such as EINVAL, EBUSY, ERANGE")
     return s
 
 
@@ -328,7 +334,7 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
                       "start the file with 'name: my-scenario'")
     _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
                                    "frames", "tables", "steps", "placement", "seed",
-                                   "xen_build"}, {"name"})
+                                   "xen_build", "xen_cmdline", "hardware"}, {"name"})
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         raise ctx.err("key 'name'", "the name must be a non-empty string",
@@ -346,6 +352,19 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise ctx.err("key 'xen_build'", f"unknown build {xen_build!r}",
                       "write xen_build: debug (CONFIG_DEBUG=y) or release")
 
+    try:
+        cmdline = XenCommandLine.parse(_mapping(ctx, "key 'xen_cmdline'",
+                                                data.get("xen_cmdline")))
+    except ScenarioError:
+        raise
+    except PvlabError as e:
+        raise ctx.err("key 'xen_cmdline'", e.message, e.fix or "") from None
+    try:
+        hardware = Hardware.parse(_mapping(ctx, "key 'hardware'", data.get("hardware")))
+    except ScenarioError:
+        raise
+    except PvlabError as e:
+        raise ctx.err("key 'hardware'", e.message, e.fix or "") from None
     guest = _parse_guest(ctx, data.get("guest"))
     frames = _parse_frames(ctx, data.get("frames"))
     tables = _parse_tables(ctx, data.get("tables"), frames)
@@ -357,7 +376,8 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
     placement = str(data.get("placement", "low-first"))
     seed = _int(ctx, "key 'seed'", data.get("seed", 0))
     return Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host, guest,
-                    frames, tables, parsed, source, placement, seed, xen_build)
+                    frames, tables, parsed, source, placement, seed, xen_build, cmdline,
+                    hardware)
 
 
 def load_scenario(path_or_text: str | Path, *, source: str | None = None) -> Scenario:
