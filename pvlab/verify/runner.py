@@ -85,8 +85,8 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
                 probe = build_probe(todo, bits, Path(tmp) / f"probe{bits}-{boot_no}")
                 progress(f"[verify {tag}] booting Xen ({xen}) with the {bits}-bit probe as dom0 "
                          "under QEMU (TCG)" + (f", boot {boot_no}" if boot_no > 1 else ""))
-                extra = {"cmdline": words} if words else {}  # a scenario's xen_cmdline
-                log = boot(xen, probe, timeout=timeout, **extra)
+                log = (boot(xen, probe, timeout=timeout, cmdline=words) if words  # xen_cmdline
+                       else boot(xen, probe, timeout=timeout))
                 if keep_logs is not None:
                     keep_logs.mkdir(parents=True, exist_ok=True)
                     suffix = f"-{boot_no}" if boot_no > 1 else ""
