@@ -89,3 +89,11 @@ def test_unknown_version_lists_the_profiles() -> None:
 def test_profile_417_says_which_history_it_stands_for() -> None:
     d = get_profile("4.17").description
     assert "4.14 to 4.18" in d and "XSA-148" in d and "pre-xsa" in d
+
+
+@pytest.mark.parametrize("adv", ADVISORIES, ids=lambda a: f"xsa-{a.xsa}")
+def test_the_bundled_example_is_the_corpus_scenario(adv: object) -> None:
+    from pvlab.ui import example_path
+
+    a = adv  # type: ignore[assignment]
+    assert example_path(f"xsa-{a.xsa}").read_text() == (CORPUS / a.scenario).read_text()
