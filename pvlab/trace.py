@@ -129,6 +129,11 @@ class Outcome:
     crash: str | None = None
     #: A multicall's entries: each call's own outcome, in order (`multicall_entry.result`).
     calls: list[Outcome] = field(default_factory=list)
+    #: A grant-table operation's own status (`GNTST_*`, 0 = okay) when the hypercall
+    #: itself returned `rc` 0 (`pvlab.xen.grant_status`); None for other operations.
+    status: int | None = None
+    #: The name of `status` (set with it, e.g. "GNTST_general_error").
+    status_name: str | None = None
     #: What happened to the calling domain besides a return code (see :data:`FATES`):
     #: "shadowed" (the PV L1TF mitigation switched it to shadow paging, the retried call
     #: then succeeded), "domain_crashed" (`domain_crash`), or "unmodelled" (the call
@@ -137,7 +142,8 @@ class Outcome:
 
     @property
     def ok(self) -> bool:
-        return self.rc == 0 and self.crash is None and self.fate in (None, SHADOWED)
+        return (self.rc == 0 and self.crash is None and not self.status
+                and self.fate in (None, SHADOWED))
 
     @property
     def crashed(self) -> bool:
@@ -156,6 +162,8 @@ class Outcome:
             return CRASH
         if self.fate is not None and (self.fate != SHADOWED or self.rc == 0):
             return self.fate
+        if self.rc == 0 and self.status:
+            return self.status_name or f"GNTST({self.status})"
         return errno_name(self.rc)
 
     @property
@@ -180,7 +188,8 @@ class Outcome:
         return [line for line in lines if line]
 
     def explain(self) -> str:
-        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
+        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "") + (
+            f" (hypercall 0, status {self.status})" if self.rc == 0 and self.status else "")
         if self.crash is not None:
             head = f"{self.op}: Xen panics: {self.crash}"
         lines = [head]
@@ -192,7 +201,7 @@ class Outcome:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        why = f" — {self.reason}" if self.rc or self.crash else ""
+        why = f" — {self.reason}" if self.rc or self.crash or self.status else ""
         return f"<Outcome {self.op}: {self.result}{why}>"
 
 

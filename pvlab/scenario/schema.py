@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pvlab.scenario.params import field_schema, is_required
+from pvlab.scenario.params import field_schema, is_required, key_of
 from pvlab.scenario.registry import StepKind, steps
 from pvlab.trace import FATES, Errno
 from pvlab.xen.cmdline import HARDWARE_KEYS, OPTIONS
+from pvlab.xen.grant_status import GNTST_RESULTS
 from pvlab.xen.machine import PLACEMENTS
 from pvlab.xen.profiles import ALIASES, PROFILES
 from pvlab.xen.vmassist import VM_ASSISTS
@@ -30,20 +31,23 @@ _PROFILE = {"anyOf": [{"type": "string", "enum": [*PROFILES, *ALIASES]},
 _ASSIST = {"anyOf": [{"type": "string", "enum": list(VM_ASSISTS)},
                      {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
                      {"type": "integer", "minimum": 0, "maximum": 63}]}
-_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *FATES,
-                                                 *(e.name for e in Errno)]},
+_AS = {"type": "string", "description": "the domain that issues the step (a name under "
+                                        "domains:; default: the only or first unprivileged one)"}
+_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *FATES, *(e.name for e in Errno),
+                                                 *GNTST_RESULTS]},
                      {"type": "string", "pattern": "^-?[A-Za-z0-9_]+$"},
                      {"type": "integer", "const": 0}],
-           "description": "ok, crash (Xen panics) or an errno name such as EINVAL"}
+           "description": "ok, crash (Xen panics), an errno name such as EINVAL, or a grant "
+                          "status such as GNTST_general_error"}
 
 
 def _args_schema(kind: StepKind[Any]) -> dict[str, Any]:
     fields = kind.fields()
     schema: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
-        "properties": {f.name: field_schema(f) for f in fields},
+        "properties": {**{key_of(f): field_schema(f) for f in fields}, "as": _AS},
     }
-    required = [f.name for f in fields if is_required(f)]
+    required = [key_of(f) for f in fields if is_required(f)]
     if required:
         schema["required"] = required
         return schema
@@ -76,7 +80,8 @@ def scenario_schema() -> dict[str, Any]:
     frame = {"anyOf": [{"type": "null"}, {
         "type": "object", "additionalProperties": False,
         "properties": {"mfn": _NUMBER, "below": _SIZE, "above": _SIZE,
-                       "owner": {"enum": ["guest", "other", "io"]}}}]}
+                       "owner": {"type": "string", "description": "guest (or a domain "
+                                 "named under domains:), other or io"}}}]}
     entry = {"type": "object", "additionalProperties": False,
              "properties": {"to": {"type": "string"}, "mfn": _NUMBER, "value": _NUMBER,
                             "flags": {"anyOf": [{"type": "array", "items": {"type": "string"}},
@@ -100,6 +105,9 @@ def scenario_schema() -> dict[str, Any]:
             "xen": _PROFILE,
             "host_memory": _SIZE,
             "guest": {"anyOf": [guest, {"type": "null"}]},
+            "domains": {"type": "object", "minProperties": 1, "additionalProperties": guest,
+                        "description": "several domains by name (instead of guest:); "
+                                       "privileged: true makes a dom0-like domain"},
             "frames": {"anyOf": [{"type": "object", "additionalProperties": frame},
                                  {"type": "null"}]},
             "tables": {"anyOf": [{"type": "object", "additionalProperties": table},

@@ -58,6 +58,9 @@ class Domain:
     shadow_forced: bool = False
     #: `domain_crash` was called on it (e.g. an L1TF-vulnerable PTE without shadow paging).
     crashed: bool = False
+    #: `d->is_dying`: `XEN_DOMCTL_destroydomain` ran (`domain_kill`); the domain stays (a
+    #: "zombie") while another domain still holds references on its frames.
+    is_dying: bool = False
 
     @property
     def abi(self) -> PV64Abi:

@@ -185,8 +185,11 @@ def flush_after_error(xen: Xen, t: Tracer, va: int, flags: int) -> None:
 
 # ------------------------------------------------------------------ mmu_update
 def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
-               cmd: int = MMU_NORMAL_PT_UPDATE) -> Outcome:
-    """`do_mmu_update` with one request: `ptr = (table << 12) + index * 8 | cmd`."""
+               cmd: int = MMU_NORMAL_PT_UPDATE, pg_owner: Domain | None = None) -> Outcome:
+    """`do_mmu_update` with one request: `ptr = (table << 12) + index * 8 | cmd`.
+
+    `pg_owner`: the page owner `foreigndom` named (see `pvlab.xen.foreign`); an L1 entry
+    then maps that domain's frame (`get_page_from_l1e(l1e, d, pg_owner)`)."""
     t = Tracer(f"mmu_update(MFN {table:#x}[{index}] = {value:#x})")
     t.outcome.counters.hypercalls += 1
     types = xen.type_system
@@ -213,6 +216,9 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
             if cmd == MMU_PT_UPDATE_PRESERVE_AD:  # update_intpte(..., preserve_ad)
                 value |= m.read_entry(table, index) & (A | D)
             level = pi.level
+            if level == 1 and pg_owner is not None:
+                return t.finish(mod_l1_entry(xen, d, t, table, index, value,
+                                             pg_owner=pg_owner))
             rc = MOD_ENTRY[level](xen, d, t, table, index, value)
             return t.finish(rc)
         if pi.type_count and pi.type != PGT_writable_page:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pvlab.errors import PvlabError
 from pvlab.trace import Errno, Outcome, Tracer
@@ -37,6 +38,9 @@ from pvlab.xen.profiles import Profile, get_profile
 from pvlab.xen.rules import COMPAT_L2_FIRST_XEN_SLOT
 from pvlab.xen.typesys import TypeSystem
 
+if TYPE_CHECKING:
+    from pvlab.xen.grants import GrantTable
+
 #: Slots of the PAE Xen L2 from 428 to 511 map 84 * 2 MiB of compat M2P at most.
 COMPAT_M2P_MAX_SLOTS = 512 - COMPAT_L2_FIRST_XEN_SLOT
 SUPERPAGE_FRAMES = 512
@@ -58,6 +62,8 @@ class Xen:
         self.type_system = TypeSystem(self)
         self.domains: dict[int, Domain] = {}
         self._next_domid = 1
+        #: each domain's grant table, by domid (`pvlab.xen.grants`)
+        self.grant_tables: dict[int, GrantTable] = {}
         # Xen's own frames at the top of memory: the read-only compat M2P (4 bytes per
         # frame, mapped in 2 MiB superpages) and a few of its own pagetables.
         m = self.machine

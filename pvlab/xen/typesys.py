@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
     from pvlab.xen.profiles import Profile
 
+#: `_PAGE_GNTTAB` (PTE bit 62): a debug build's mark on the PTEs of grant mappings.
+_PAGE_GNTTAB_PTE = 1 << 62
 #: `PADDR_MASK >> PAGE_SHIFT`: the all-ones 40-bit frame number (INVALID_MFN in an entry).
 INVALID_MFN = (1 << 40) - 1
 PWT, PCD, PAT_4K = 1 << 3, 1 << 4, 1 << 7
@@ -110,6 +112,19 @@ class TypeSystem:
         pi = self.m.page(mfn)
         assert pi.count > 0, f"put_page underflow on {mfn:#x}"
         pi.count_info -= 1
+        if pi.count == 0:  # only a dying domain's frame loses its allocation reference
+            self.free_domheap_page(mfn)
+
+    def free_domheap_page(self, mfn: int) -> None:
+        """`free_domheap_pages` on the last put of a frame whose allocation reference
+        `relinquish_memory` dropped; the dying domain's last frame ends it (`put_domain` ->
+        `domain_destroy`)."""
+        owner = self.m.owner(mfn)
+        self.m.free(mfn)
+        d = self.xen.domains.get(owner) if owner is not None else None
+        if d is not None and d.is_dying and not self.m.allocated(d.domid):
+            del self.xen.domains[d.domid]
+            self.xen.grant_tables.pop(d.domid, None)  # grant_table_destroy
 
     # ---------------------------------------------------------- type references
     def get_page_type(self, t: Tracer, mfn: int, ptype: int, d: Domain, *,
@@ -331,12 +346,18 @@ class TypeSystem:
                              f"{target:#x} (INVALID_MFN), which no domain may map",
                              mfn=table, index=index, level=1)
         if not self.m.mfn_valid(target) or owner == DOMID_IO:
+            if pg_owner.domid == DOMID_IO:  # "DOMID_IO reverts to caller for privilege checks"
+                pg_owner = l1e_owner
             if not pg_owner.privileged:
                 return self.fail(t, rules, "l1_mmio",
                                  f"L1 entry {index} of MFN {table:#x} maps MMIO/dom_io frame "
                                  f"{target:#x} without I/O memory permission",
                                  mfn=table, index=index, level=1)
             return 0
+        if owner != pg_owner.domid and pg_owner is not l1e_owner and pg_owner.privileged \
+                and owner is not None and owner in self.xen.domains:
+            # xsm_priv_mapping: a privileged page owner passes its right on to the real one
+            pg_owner = self.xen.domains[owner]
         if owner != pg_owner.domid or not self.get_page(target, pg_owner):
             return self.fail(t, rules, "l1_foreign",
                              f"L1 entry {index} of MFN {table:#x} maps MFN {target:#x}, owned by "
@@ -359,6 +380,12 @@ class TypeSystem:
         target = entry_mfn(e)
         if not self.m.mfn_valid(target) or self.m.owner(target) == DOMID_IO:
             return
+        if e & _PAGE_GNTTAB_PTE and self.profile.debug_build and not d.is_dying \
+                and t is not None:
+            t.event("grant_pte", "info", f"'Attempt to implicitly unmap {d.label}'s grant PTE "
+                    f"{e:#x}': #GP injected into {d.label}, and the references the grant "
+                    "mapping holds are dropped here (its handle can no longer unmap it)",
+                    "put_page_from_l1e (_PAGE_GNTTAB)", mfn=target)
         if e & RW:
             self.put_page_and_type(t, target)
         else:
@@ -645,6 +672,12 @@ class TypeSystem:
         self.put_page_and_type(t, target)
 
     # --------------------------------------------------------------- demotion
+    def devalidate(self, t: Tracer | None, mfn: int, level: int) -> None:
+        """`devalidate_page` as `relinquish_memory` uses it on a dying domain's table:
+        release what its entries hold; the type count stays (the caller cleared
+        PGT_validated, so the last type put does not demote it again)."""
+        self._demote(t, mfn, level)
+
     def _demote(self, t: Tracer | None, mfn: int, level: int) -> None:
         """`devalidate_page` -> `demote_l{1..4}_table`: release what the entries held."""
         pi = self.m.page(mfn)
