@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pvlab.trace import CRASH, errno_name
+from pvlab.trace import CRASH, DOMAIN_CRASHED, SHADOWED, errno_name
 from pvlab.verify.domains import gntst_name
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, main_line
 from pvlab.verify.plan import ScenarioPlan, StepPlan
@@ -56,6 +56,11 @@ def xen_result(step: StepPlan, xs: XenStep, plan: ScenarioPlan, xen: XenScenario
     """Real Xen's result in pvlab's vocabulary ("crash" when the step made Xen panic)."""
     if xs.panic is not None:
         return CRASH
+    if xs.lost:  # the agent's domain was crashed by Xen (domain_crash), or hangs
+        return DOMAIN_CRASHED if any("crash" in line.lower() for line in xs.log) else "lost"
+    fate = l1tf_fate(xs.log)
+    if fate is not None and (xs.rc or 0) == 0:
+        return fate
     if step.code and step.check is not None:  # expect_entry: evaluate on the value read back
         if xs.value is None:
             return f"read failed ({errno_name(xs.rc or 0)})"
@@ -67,6 +72,16 @@ def xen_result(step: StepPlan, xs: XenStep, plan: ScenarioPlan, xen: XenScenario
     if step.op == "write" and rc != 0:
         return "EFAULT"  # the probe cannot map it writable: a guest's direct write would fault
     return errno_name(rc)
+
+
+def l1tf_fate(log: list[str]) -> str | None:
+    """The PV L1TF mitigation's verdict in Xen's log (pv_l1tf_check_pte): "L1TF-vulnerable L1e
+    ... - Shadowing" (the domain now runs on shadow pagetables and the call is retried) or
+    "- Crashing" (no shadow paging: domain_crash)."""
+    for line in log:
+        if "L1TF-vulnerable" in line:
+            return SHADOWED if "Shadowing" in line else DOMAIN_CRASHED
+    return None
 
 
 def entry_problems(check: dict, value: int, plan: ScenarioPlan, xen: XenScenario,
@@ -106,6 +121,7 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
             rep.problem = f"probe set-up failed: {xen.setup_failed}"
         else:
             rep.problem = boot_problem or "the probe did not finish this scenario"
+    lost: int | None = None  # the step after which the agent domU stopped answering
     for step in plan.steps:
         mine = pvlab.get(step.index, PvlabStep("-"))
         if step.skip or plan.skip:
@@ -113,6 +129,10 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
                                 reason=step.skip or plan.skip))
             continue
         xs = xen.steps.get(step.index) if xen else None
+        if xs is None and lost is not None:
+            rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, "-", "skipped",
+                                reason=f"after step {lost}: the agent's domain no longer runs"))
+            continue
         if xs is None and rep.crash is not None:
             rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, "-", "skipped",
                                 reason="after Xen's panic: nothing runs on a crashed host"))
@@ -122,6 +142,8 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
                                 reason=rep.problem))
             continue
         theirs = xen_result(step, xs, plan, xen, pvlab_frames)  # type: ignore[arg-type]
+        if xs.lost:
+            lost = step.index
         if xs.value is not None:
             theirs_text = f"{theirs} ({xs.value:#x})"
         else:

@@ -169,7 +169,7 @@ def plan_domain_step(plan: ScenarioPlan, roles: Roles | None, i: int, op: str,
         if a.get("handle") is not None and roles is not None:
             slot = roles.handles.setdefault(str(a["handle"]), len(roles.handles) + 1)
         return StepPlan(i, op, OP_GRANT_MAP, plan.frame_index(str(pte["table"])), int(a["ref"]),
-                        target=slot, value=flags | (offset << 16), aux=sel)
+                        target=_slot(slot), value=flags | (offset << 16), aux=sel)
     if op in ("grant_unmap", "grant_unmap_and_replace"):
         code = OP_GRANT_UNMAP if op == "grant_unmap" else OP_GRANT_UNMAP_REPLACE
         if a.get("va") is not None or a.get("new_va"):
@@ -187,13 +187,19 @@ def plan_domain_step(plan: ScenarioPlan, roles: Roles | None, i: int, op: str,
         if isinstance(pte, Mapping):
             frame = plan.frame_index(str(pte["table"]))
             value = (1 << 32) | (int(pte["index"]) * 8 + int(pte.get("offset", 0)))
-        return StepPlan(i, op, code, frame, number, target=slot, value=value)
+        return StepPlan(i, op, code, frame, number, target=_slot(slot), value=value)
     # destroy_domain
     name = str(a["domain"])
     if roles is None or name != roles.agent:
         return StepPlan(i, op, skip=SKIP_SHAPE.format(
             why=f"only the agent's domain can be destroyed, not {name}"))
     return StepPlan(i, op, OP_DESTROY, aux=DSEL | DS_AGENT)
+
+
+def _slot(slot: int) -> int | None:
+    """A handle's name slot as a step's `target` (plan.h holds target + 1, as for frames; the
+    probe reads it back as the 1-based slot; None: no name)."""
+    return slot - 1 if slot else None
 
 
 def gntst_name(status: int) -> str:

@@ -55,6 +55,8 @@ class XenStep:
     log: list[str] = field(default_factory=list)
     #: the step made Xen panic (no return code)
     panic: XenPanic | None = None
+    #: the agent domU that issued it never answered (Xen crashed its domain)
+    lost: bool = False
 
 
 @dataclass
@@ -129,9 +131,11 @@ def parse_log(text: str) -> BootLog:
             num, _, result = rest.partition(" ")
             step = XenStep(log=pending)
             if result.startswith("rc="):
-                rc, _, gntst = result[3:].partition(" gntst=")
-                step.rc = int(rc)
-                step.gntst = int(gntst) if gntst else None
+                fields = dict(w.split("=", 1) for w in result.split() if "=" in w)
+                step.rc = int(fields["rc"])
+                step.gntst = int(fields["gntst"]) if "gntst" in fields else None
+            elif result == "lost":  # the agent stopped answering (its domain crashed)
+                step.lost = True
             elif result.startswith("value="):
                 step.value = int(result[6:], 16)
             scn.steps[int(num)] = step

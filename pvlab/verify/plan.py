@@ -127,6 +127,9 @@ def plan_scenario(
         plan.skip = "a privileged domain still being built cannot be created by the probe"
     if roles is not None and roles.skip:
         plan.skip = roles.skip
+    why = hardware_skip(data, privileged=plan.mode == "dom0")
+    if why:
+        plan.skip = why
     wants = data.get("xen_build")
     if wants is not None and wants != xen_build:
         plan.skip = (f"the scenario models a {wants} build of Xen (xen_build: {wants}); this "
@@ -182,6 +185,33 @@ def plan_scenario(
         if sp.skip is None:
             plan.steps.extend(replace(sub, by=by) for sub in subs)
     return plan
+
+
+def hardware_skip(data: dict[str, Any], *, privileged: bool) -> str | None:
+    """Why the QEMU machine cannot stand for the scenario's `hardware:`, or None.
+
+    Xen under QEMU (TCG, -cpu max) says "L1TF: believed not vulnerable", so its PV L1TF checks
+    (`pv-l1tf`) default to off for dom0 and domUs alike, where a vulnerable host's default is
+    on for domUs; the project's builds have shadow paging."""
+    from pvlab.errors import PvlabError
+    from pvlab.xen.cmdline import Hardware, XenCommandLine
+
+    try:
+        hw = Hardware.parse(data.get("hardware"))
+        cmd = XenCommandLine.parse(data.get("xen_cmdline"))
+    except PvlabError as err:
+        return f"hardware/xen_cmdline not understood: {err}"
+    if not hw.shadow_paging:
+        return ("the scenario's Xen has no shadow paging; the project's builds have it "
+                "(CONFIG_SHADOW_PAGING=y)")
+    forced = cmd.pv_l1tf_dom0 if privileged else cmd.pv_l1tf_domu
+    modelled = forced if forced is not None else (hw.l1tf_vulnerable and not privileged)
+    on_qemu = bool(forced)
+    if modelled != on_qemu:
+        return ("hardware: l1tf_vulnerable: Xen finds the QEMU CPU not L1TF-vulnerable, so the "
+                f"PV L1TF checks of {'dom0' if privileged else 'a domU'} are off by default; "
+                "set xen_cmdline pv-l1tf to force them")
+    return None
 
 
 def issuer(plan: ScenarioPlan, step: StepPlan, by_dom0: bool = False) -> str:

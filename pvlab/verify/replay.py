@@ -159,6 +159,13 @@ class ScenarioPlan:
         return self.bitness if self.mode == "dom0" else 64
 
     @property
+    def dom0_maps(self) -> bool:
+        """dom0 (the probe) maps or unmaps grants: its maptrack must be fresh (a boot of its
+        own, pvlab.verify.runner.fresh_dom0_batches)."""
+        return any(s.code in (OP_GRANT_MAP, OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE)
+                   and s.by == "dom0" for s in self.replayed)
+
+    @property
     def replayed(self) -> list[StepPlan]:
         return [] if self.skip else [s for s in self.steps if s.skip is None]
 

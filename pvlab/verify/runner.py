@@ -74,11 +74,13 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
         sides[sid] = (steps, frames)
     reports: dict[int, ScenarioReport] = {}
     tag = profile if build == "debug" else f"{profile}, {build} build"
+    boot_no = 0
     with tempfile.TemporaryDirectory(prefix="pvlab-verify-") as tmp:
-        for bits, words in boot_groups(plans):  # one boot per bitness and Xen command line
-            todo = [p for p in plans if p.boot == bits and not p.skip
-                    and cmdline_words(p) == words]
-            boot_no = 0
+        for bits, words, todo in (
+                (bits, words, batch)
+                for bits, words in boot_groups(plans)  # one boot per bitness and command line
+                for batch in fresh_dom0_batches([p for p in plans if p.boot == bits
+                                                 and not p.skip and cmdline_words(p) == words])):
             while todo:
                 boot_no += 1
                 progress(f"[verify {tag}] building the {bits}-bit probe for {len(todo)} "
@@ -127,6 +129,18 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
             steps, frames = sides[plan.id]
             reports[plan.id] = compare(plan, profile, steps, frames, None, None)
     return [reports[p.id] for p in plans]
+
+
+def fresh_dom0_batches(todo: list[ScenarioPlan]) -> list[list[ScenarioPlan]]:
+    """The boots `todo` needs: a scenario in which dom0 maps grants (`ScenarioPlan.dom0_maps`)
+    needs dom0's maptrack as fresh as pvlab's (handles from 0; a handle left behind by an
+    earlier scenario, whose domain is gone, crashes dom0 when used), so each gets a boot of its
+    own; the other scenarios share the first boot."""
+    mapping = [p for p in todo if p.dom0_maps]
+    rest = [p for p in todo if not p.dom0_maps]
+    if not mapping:
+        return [rest] if rest else []
+    return [rest + mapping[:1], *([p] for p in mapping[1:])]
 
 
 def _crashed(plan: ScenarioPlan, xs: XenScenario | None, panic: XenPanic) -> XenScenario:
