@@ -187,6 +187,7 @@ enum {
     OP_NEW_USER_BASEPTR = 11, OP_NEW_BASEPTR = 12, OP_MMUEXT = 13, OP_MMU_UPDATE_AD = 14,
     OP_UPDATE_VA = 15, OP_MULTICALL = 16, OP_VCPU_OP_INIT = 17, OP_GRANT = 18,
     OP_GRANT_MAP = 19, OP_GRANT_UNMAP = 20, OP_GRANT_UNMAP_REPLACE = 21, OP_DESTROY = 22,
+    OP_GRANT_READ = 23,
 };
 #ifndef PVLAB_AGENT
 #include "plan.h"
@@ -469,12 +470,42 @@ static int32_t last_gntst;
 static int has_gntst;
 static uint32_t last_handle = ~0U;   /* the handle of dom0's last map (printed) */
 
+#ifdef PVLAB_AGENT
+static long grant_table_mapped(void);
+/* the flags of grant entry `ref` (GTF_reading/GTF_writing are Xen's, set while mapped) */
+static long grant_flags(uint32_t ref)
+{
+    long rc = grant_table_mapped();
+    if (rc) return rc;
+    if (ref >= PAGE_SIZE / 8) return -22;
+    return *(volatile uint16_t *)(gnt_shared + ref * 8);
+}
+#else
+static long grant_flags(uint32_t ref) { (void)ref; return -38; }
+#endif
+
 static long grant_entry(uint32_t ref, uint64_t frame, uint16_t domid, uint16_t flags)
 {
 #ifndef PVLAB_AGENT
     (void)ref; (void)frame; (void)domid; (void)flags;
     return -38;                                        /* only the agent grants */
 #else
+    long rc = grant_table_mapped();
+    if (rc) return rc;
+    if (ref >= PAGE_SIZE / 8) return -22;              /* frame 0 holds 512 v1 entries */
+    volatile uint16_t *e = (volatile uint16_t *)(gnt_shared + ref * 8);
+    *(volatile uint32_t *)(e + 2) = (uint32_t)frame;
+    e[1] = domid;
+    asm volatile("" ::: "memory");
+    e[0] = flags;
+    return 0;
+#endif
+}
+
+#ifdef PVLAB_AGENT
+/* the agent's grant table frame 0: GNTTABOP_setup_table, then its own mapping at GNT_VA */
+static long grant_table_mapped(void)
+{
     if (!gnt_shared) {
         ulong fl[1] = { 0 };
         struct gnttab_setup st = { DOMID_SELF, 1, 0, fl };
@@ -485,15 +516,9 @@ static long grant_entry(uint32_t ref, uint64_t frame, uint16_t domid, uint16_t f
         if (rc) return rc;
         gnt_shared = (volatile uint8_t *)GNT_VA;
     }
-    if (ref >= PAGE_SIZE / 8) return -22;              /* frame 0 holds 512 v1 entries */
-    volatile uint16_t *e = (volatile uint16_t *)(gnt_shared + ref * 8);
-    *(volatile uint32_t *)(e + 2) = (uint32_t)frame;
-    e[1] = domid;
-    asm volatile("" ::: "memory");
-    e[0] = flags;
     return 0;
-#endif
 }
+#endif
 
 static void live_set(uint32_t handle, uint64_t host_addr, int on)
 {
@@ -571,6 +596,7 @@ static long guest_step(const struct pl_step *st, uint32_t bitness, unsigned fd,
                           st->pad & DSEL ? (mmu_fd & 0xffff0000U) | (st->pad & 0xffff) : mmu_fd);
     case OP_GRANT:           /* arg = ref, val = GTF flags, pad = the grantee (resolved) */
         return grant_entry(st->arg, mfn, (uint16_t)st->pad, (uint16_t)st->val);
+    case OP_GRANT_READ: return grant_flags(st->arg);   /* the entry's flags, or -errno */
     case OP_GRANT_MAP: return grant_map(st);
     case OP_GRANT_UNMAP: return grant_unmap(st, 0);
     case OP_GRANT_UNMAP_REPLACE: return grant_unmap(st, 1);

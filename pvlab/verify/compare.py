@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pvlab.trace import CRASH, DOMAIN_CRASHED, SHADOWED, errno_name
-from pvlab.verify.domains import gntst_name
+from pvlab.verify.domains import gntst_name, grant_problems
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, main_line
 from pvlab.verify.plan import ScenarioPlan, StepPlan
 from pvlab.x86.flags import parse_flags
@@ -61,6 +61,10 @@ def xen_result(step: StepPlan, xs: XenStep, plan: ScenarioPlan, xen: XenScenario
     fate = l1tf_fate(xs.log)
     if fate is not None and (xs.rc or 0) == 0:
         return fate
+    if step.op == "expect_grant" and step.check is not None:  # the entry's flags, read back
+        if xs.rc is None or xs.rc < 0:
+            return f"read failed ({errno_name(xs.rc or 0)})"
+        return "failed" if grant_problems(step.check, xs.rc) else "held"
     if step.code and step.check is not None:  # expect_entry: evaluate on the value read back
         if xs.value is None:
             return f"read failed ({errno_name(xs.rc or 0)})"

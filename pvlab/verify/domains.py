@@ -32,6 +32,7 @@ from pvlab.verify.replay import (
     OP_DESTROY,
     OP_GRANT,
     OP_GRANT_MAP,
+    OP_GRANT_READ,
     OP_GRANT_UNMAP,
     OP_GRANT_UNMAP_REPLACE,
     ScenarioPlan,
@@ -53,7 +54,9 @@ GNTST_NAMES = {
     -13: "GNTST_no_space",
 }
 
-GRANT_OPS = ("grant", "grant_map", "grant_unmap", "grant_unmap_and_replace", "destroy_domain")
+GRANT_OPS = ("grant", "grant_map", "grant_unmap", "grant_unmap_and_replace", "destroy_domain",
+             "expect_grant")
+GTF_reading, GTF_writing = 1 << 3, 1 << 4
 #: steps dom0 (the probe) must not issue for the scenario: they change the probe's own state
 DOM0_OWN_STATE = ("vm_assist", "new_user_baseptr", "new_baseptr", "machphys_update",
                   "vcpu_op_initialise")
@@ -71,6 +74,9 @@ SKIP_DOM0_OWN = (
 )
 SKIP_DOM0_GRANT = "the probe (dom0) keeps no grant entries of its own in the replay"
 SKIP_DESTROYED = "issued by {name}, which was destroyed at step {n}: no domain issues it"
+SKIP_PINS = "Xen's active grant entries (pins) are not readable by a guest"
+NOTE_PINS = ("expect_grant: the granter reads GTF_reading/GTF_writing back from its grant "
+             "entry; the pins are Xen's active entry, not readable, and not compared")
 SKIP_DOMID = "names domain id {id} directly; the QEMU machine's domain ids are not pvlab's"
 
 
@@ -188,12 +194,27 @@ def plan_domain_step(plan: ScenarioPlan, roles: Roles | None, i: int, op: str,
             frame = plan.frame_index(str(pte["table"]))
             value = (1 << 32) | (int(pte["index"]) * 8 + int(pte.get("offset", 0)))
         return StepPlan(i, op, code, frame, number, target=_slot(slot), value=value)
+    if op == "expect_grant":
+        if roles is None or str(a["domain"]) != roles.agent:
+            return StepPlan(i, op, skip="only the agent's grant entries are read back")
+        if a.get("reading") is None and a.get("writing") is None:
+            return StepPlan(i, op, skip=SKIP_PINS)
+        return StepPlan(i, op, OP_GRANT_READ, arg=int(a["ref"]), check=dict(a))
     # destroy_domain
     name = str(a["domain"])
     if roles is None or name != roles.agent:
         return StepPlan(i, op, skip=SKIP_SHAPE.format(
             why=f"only the agent's domain can be destroyed, not {name}"))
     return StepPlan(i, op, OP_DESTROY, aux=DSEL | DS_AGENT)
+
+
+def grant_problems(check: Mapping[str, Any], flags: int) -> list[str]:
+    """What differs between an expect_grant check and the grant entry's flags read back."""
+    bad = []
+    for key, bit in (("reading", GTF_reading), ("writing", GTF_writing)):
+        if check.get(key) is not None and bool(flags & bit) != bool(check[key]):
+            bad.append(f"{key} differs")
+    return bad
 
 
 def _slot(slot: int) -> int | None:

@@ -28,6 +28,7 @@ from pvlab.scenario.registry import steps
 from pvlab.verify.domains import (
     DOM0_OWN_STATE,
     GRANT_OPS,
+    NOTE_PINS,
     SKIP_DESTROYED,
     SKIP_DOM0_OWN,
     Roles,
@@ -155,7 +156,7 @@ def plan_scenario(
     for i, step in enumerate(data.get("steps") or [], start=1):
         op, args = op_of(step)
         subs: list[StepPlan] = []
-        by_dom0 = issuer_is_dom0(roles, args)
+        by_dom0 = issuer_is_dom0(roles, args) and op != "expect_grant"  # the granter reads
         harmless = False  # a skip that changes no state on Xen either
         if op == "multicall":
             sp, subs = _multicall(plan, i, args)
@@ -180,6 +181,9 @@ def plan_scenario(
             poisoned = i
         if op == "destroy_domain" and sp.skip is None and roles is not None:
             roles.destroyed_at = i
+        if op == "expect_grant" and sp.skip is None and args.get("pins") is not None \
+                and NOTE_PINS not in plan.notes:
+            plan.notes.append(NOTE_PINS)
         by = issuer(plan, sp, by_dom0)
         plan.steps.append(replace(sp, by=by))
         if sp.skip is None:

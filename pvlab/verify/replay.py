@@ -21,6 +21,7 @@ OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
 OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
 OP_MMU_UPDATE_AD, OP_UPDATE_VA, OP_MULTICALL, OP_VCPU_OP_INIT = 14, 15, 16, 17
 OP_GRANT, OP_GRANT_MAP, OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE, OP_DESTROY = 18, 19, 20, 21, 22
+OP_GRANT_READ = 23
 #: a step's `pad` naming a domain, which the probe resolves: DSEL | DS_* (pvlab.verify.domains)
 DSEL = 0x4000_0000
 DS_DOM0, DS_AGENT, DS_OTHER, DS_IO, DS_XEN, DS_SELF = 0, 1, 2, 3, 4, 5
@@ -160,9 +161,10 @@ class ScenarioPlan:
 
     @property
     def dom0_maps(self) -> bool:
-        """dom0 (the probe) maps or unmaps grants: its maptrack must be fresh (a boot of its
-        own, pvlab.verify.runner.fresh_dom0_batches)."""
-        return any(s.code in (OP_GRANT_MAP, OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE)
+        """dom0 (the probe) unmaps a grant by its handle number: dom0's maptrack must be as
+        fresh as pvlab's, handles from 0 (the first scenario of a boot,
+        pvlab.verify.runner.fresh_dom0_batches). A named handle is the one Xen returned."""
+        return any(s.code in (OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE) and s.target is None
                    and s.by == "dom0" for s in self.replayed)
 
     @property

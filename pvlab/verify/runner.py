@@ -132,15 +132,15 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
 
 
 def fresh_dom0_batches(todo: list[ScenarioPlan]) -> list[list[ScenarioPlan]]:
-    """The boots `todo` needs: a scenario in which dom0 maps grants (`ScenarioPlan.dom0_maps`)
-    needs dom0's maptrack as fresh as pvlab's (handles from 0; a handle left behind by an
-    earlier scenario, whose domain is gone, crashes dom0 when used), so each gets a boot of its
-    own; the other scenarios share the first boot."""
+    """The boots `todo` needs: a scenario in which dom0 unmaps grants by handle number
+    (`ScenarioPlan.dom0_maps`) needs dom0's maptrack as fresh as pvlab's (handles from 0; a
+    handle left behind by an earlier scenario, whose domain is gone, crashes dom0 when used),
+    so each runs first in a boot of its own; the other scenarios follow the first one."""
     mapping = [p for p in todo if p.dom0_maps]
     rest = [p for p in todo if not p.dom0_maps]
     if not mapping:
         return [rest] if rest else []
-    return [rest + mapping[:1], *([p] for p in mapping[1:])]
+    return [mapping[:1] + rest, *([p] for p in mapping[1:])]
 
 
 def _crashed(plan: ScenarioPlan, xs: XenScenario | None, panic: XenPanic) -> XenScenario:

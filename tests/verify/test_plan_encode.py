@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pvlab.verify.compare import xen_result
 from pvlab.verify.encode import encode_plans
+from pvlab.verify.logparse import parse_log
 from pvlab.verify.plan import (
     FK_EXACT,
     FK_HIGH,
@@ -25,6 +27,18 @@ from pvlab.verify.plan import (
     SKIP_GUEST_ONLY,
     SKIP_PAGE_INFO,
     plan_scenario,
+)
+from pvlab.verify.replay import (
+    DS_AGENT,
+    DS_DOM0,
+    DSEL,
+    FK_DOM0_HIGH,
+    OP_DESTROY,
+    OP_GRANT,
+    OP_GRANT_MAP,
+    OP_GRANT_READ,
+    OP_GRANT_UNMAP,
+    OP_MMU_UPDATE,
 )
 from pvlab.verify.xenbuild import build_lacks, oracle_dir
 
@@ -174,3 +188,115 @@ def test_the_64_bit_probe_embeds_both_agent_images(tmp_path):
         agent = (tmp_path / f"agent{bits}").read_bytes()
         assert agent[4] == cls and agent in probe        # the ELF image itself, byte for byte
         assert b"hypercall_page" not in agent[:64]        # (sanity: it is an ELF, not a stub)
+
+
+ISSUE_EXAMPLE = yaml.safe_load("""
+name: two
+domains:
+  dom0: {bitness: 64, privileged: true, vcpu0_initialised: true}
+  guest: {bitness: 32, vm_assists: [], vcpu0_initialised: true}
+frames:
+  g_data: {owner: guest}
+  d_l1: {owner: dom0}
+steps:
+  - pin: {as: dom0, frame: d_l1, level: 1}
+  - grant: {as: guest, ref: 8, frame: g_data, to: dom0, readonly: false}
+  - grant_map: {as: dom0, from: guest, ref: 8, pte: {table: d_l1, index: 5}, handle: h}
+  - pin: {as: guest, frame: g_data, level: 1}
+  - mmu_update: {as: dom0, foreign: guest, table: d_l1, index: 6, to: g_data, flags: [P]}
+  - grant_unmap: {as: dom0, handle: h}
+  - grant_unmap: {as: dom0, handle: 0}
+  - destroy_domain: {domain: guest}
+  - pin: {frame: g_data, level: 1}
+  - mmu_update: {as: dom0, table: d_l1, index: 6, value: 0}
+  - vm_assist: {as: dom0, enable: m2p_strict}
+""")
+
+
+def test_multi_domain_plan_the_probe_is_dom0_the_agent_the_guest():
+    plan = plan_scenario(ISSUE_EXAMPLE, id=4)
+    assert plan.mode == "agent" and plan.bitness == 32 and plan.boot == 64
+    assert [f.kind for f in plan.frames] == [FK_HIGH, FK_DOM0_HIGH]
+    by = [(s.op, s.code, s.by) for s in plan.steps]
+    assert by[:8] == [
+        ("pin", OP_PIN, "dom0"), ("grant", OP_GRANT, "domU"),
+        ("grant_map", OP_GRANT_MAP, "dom0"), ("pin", OP_PIN, "domU"),
+        ("mmu_update", OP_MMU_UPDATE, "dom0"), ("grant_unmap", OP_GRANT_UNMAP, "dom0"),
+        ("grant_unmap", OP_GRANT_UNMAP, "dom0"), ("destroy_domain", OP_DESTROY, "dom0")]
+    s = plan.steps
+    assert s[1].value == 1 and s[1].aux == DSEL | DS_DOM0 and s[1].arg == 8   # permit_access
+    assert s[2].value == (2 | 16) | (5 * 8) << 16 and s[2].aux == DSEL | DS_AGENT
+    assert s[2].target == 0 and s[5].target == 0        # the name "h": slot 1 (plan.h: + 1)
+    assert s[6].target is None and s[6].arg == 0         # a handle number as Xen numbers it
+    assert s[4].aux == DSEL | DS_AGENT                  # foreign: the guest is pg_owner
+    assert "destroyed at step 8" in (s[8].skip or "")    # its issuer is gone: not poisoning
+    assert s[9].skip is None and s[9].by == "dom0"
+    assert "probe itself" in (s[10].skip or "")          # dom0's own assists stay the probe's
+    assert plan.dom0_maps
+    text = encode_plans([plan])
+    assert "{ 3, 19, 1, 8, 1, 0x40000001U, 0x280012ULL, 1, 0 }, /* grant_map */" in text
+
+
+def test_multi_domain_shapes_the_probe_cannot_play_are_skipped():
+    three = dict(ISSUE_EXAMPLE, domains={"dom0": {"privileged": True, "vcpu0_initialised": True},
+                                         "a": {"vcpu0_initialised": True},
+                                         "b": {"vcpu0_initialised": True}})
+    assert "2 unprivileged" in (plan_scenario(three, id=1).skip or "")
+    built = dict(ISSUE_EXAMPLE, domains={"dom0": {"privileged": True, "vcpu0_initialised": True},
+                                         "guest": {"vcpu0_initialised": False}})
+    assert "not initialised" in (plan_scenario(built, id=1).skip or "")
+    va = dict(ISSUE_EXAMPLE, steps=[{"grant_map": {"as": "dom0", "from": "guest", "ref": 1,
+                                                   "va": 0x1000}}])
+    assert "linear address" in (plan_scenario(va, id=1).steps[0].skip or "")
+
+
+def test_hardware_the_qemu_machine_lacks_is_skipped():
+    base = {"name": "h", "guest": {"bitness": 64, "vcpu0_initialised": True},
+            "frames": {"l1": {}}, "steps": [{"pin": {"frame": "l1", "level": 1}}]}
+    assert plan_scenario(base, id=1).skip is None
+    vulnerable = dict(base, hardware={"l1tf_vulnerable": True})
+    assert "L1TF" in (plan_scenario(vulnerable, id=1).skip or "")       # a domU: on by default
+    forced = dict(vulnerable, xen_cmdline={"pv-l1tf": "domu=true"})
+    assert plan_scenario(forced, id=1).skip is None                    # forced on, on QEMU too
+    dom0 = dict(vulnerable, guest={"bitness": 64, "vcpu0_initialised": True, "privileged": True})
+    assert plan_scenario(dom0, id=1).skip is None                      # dom0: off by default
+    assert "shadow" in (plan_scenario(dict(base, hardware={"shadow_paging": False}), id=1).skip
+                        or "")
+
+
+def test_grant_statuses_and_a_lost_agent_in_the_log():
+    log = "\n".join([
+        "PVLAB: probe 64-bit dom0 on Xen 4.17 scenarios=1",
+        "PVLAB: scenario 1 begin", "PVLAB: scenario 1 ready",
+        "(XEN) common/grant_table.c:799:d0v0 Attempt to write-pin a r/o grant entry",
+        "PVLAB: scenario 1 step 3 rc=0 gntst=-1",
+        "PVLAB: scenario 1 step 4 rc=0 gntst=0 handle=2",
+        "(XEN) d1 L1TF-vulnerable L1e 0000000001234000 - Crashing",
+        "PVLAB: scenario 1 step 5 lost", "PVLAB: scenario 1 end", "PVLAB: done"])
+    xs = parse_log(log).scenarios[1]
+    assert (xs.steps[3].rc, xs.steps[3].gntst, xs.steps[4].gntst) == (0, -1, 0)
+    plan = plan_scenario(ISSUE_EXAMPLE, id=1)
+    assert xen_result(plan.steps[2], xs.steps[3], plan, xs, {}) == "GNTST_general_error"
+    assert xen_result(plan.steps[2], xs.steps[4], plan, xs, {}) == "ok"
+    assert xs.steps[5].lost and xen_result(plan.steps[4], xs.steps[5], plan, xs, {}) == \
+        "domain_crashed"
+
+
+def test_expect_grant_reads_the_granters_entry_flags():
+    data = dict(ISSUE_EXAMPLE, steps=[
+        {"grant": {"ref": 3, "frame": "g_data", "to": "dom0"}},
+        {"expect_grant": {"domain": "guest", "ref": 3, "reading": True, "writing": False,
+                          "pins": 1}},
+        {"expect_grant": {"domain": "guest", "ref": 3, "pins": 0}},
+        {"expect_grant": {"domain": "dom0", "ref": 3, "reading": False}}])
+    plan = plan_scenario(data, id=1)
+    s = plan.steps
+    assert (s[1].code, s[1].by, s[1].arg) == (OP_GRANT_READ, "domU", 3)
+    assert "not readable" in (s[2].skip or "") and "agent's grant" in (s[3].skip or "")
+    assert any("pins" in n for n in plan.notes)
+    xs = parse_log("PVLAB: scenario 1 begin\nPVLAB: scenario 1 step 2 rc=9\n"
+                   "PVLAB: scenario 1 end").scenarios[1]
+    # GTF_permit_access | GTF_reading: mapped read-only, as checked
+    assert xen_result(s[1], xs.steps[2], plan, xs, {}) == "held"
+    xs.steps[2].rc = 1 | 8 | 16                          # GTF_writing too
+    assert xen_result(s[1], xs.steps[2], plan, xs, {}) == "failed"
