@@ -97,3 +97,17 @@ def test_the_bundled_example_is_the_corpus_scenario(adv: object) -> None:
 
     a = adv  # type: ignore[assignment]
     assert example_path(f"xsa-{a.xsa}").read_text() == (CORPUS / a.scenario).read_text()
+
+
+def test_cli_diff_shows_the_exploit_step_and_refuses_unknown_versions(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from pvlab.cli import main
+
+    path = str(CORPUS / "951-xsa-182-l4-fast-path-rw-recursive.yaml")
+    assert main(["diff", "--profile", "pre-xsa-182", "--profile", "4.19", path]) == 0
+    out = capsys.readouterr().out
+    assert "step   2 mmu_update" in out and "linear entry must not have RW" in out
+    assert "(1 steps)" in out
+    assert main(["diff", "--profile", "4.10", "--profile", "4.19", path]) == 2
+    err = capsys.readouterr().err
+    assert "unknown Xen profile '4.10'" in err and "pre-xsa-182" in err
