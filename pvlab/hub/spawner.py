@@ -83,6 +83,11 @@ class CourseSpawner(SimpleLocalProcessSpawner):
             env[SERVER_ENV] = self.render_socket
         if self.account is not None:
             env["USER"] = env["LOGNAME"] = self.account.name
+        if os.path.realpath(self.learner_python) != os.path.realpath(sys.executable):
+            # A stand-in Python (accounts.learner_python) has another sys.prefix: point
+            # Jupyter at the hub's own config and data (JupyterLab, the widget extensions).
+            env["JUPYTER_CONFIG_PATH"] = os.path.join(sys.prefix, "etc", "jupyter")
+            env["JUPYTER_PATH"] = os.path.join(sys.prefix, "share", "jupyter")
         return env
 
     async def start(self) -> Any:

@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("requests")
 pytest.importorskip("websocket")
 
+from pvlab.hub.accounts import per_learner_accounts  # noqa: E402
 from pvlab.hub.learner import Learner, LearnerError, run_lab_actions  # noqa: E402
 
 HubUnderTest = Any  # the conftest's dataclass (conftest modules are not importable by name)
@@ -90,6 +91,65 @@ def test_a_learner_cannot_reach_another_learners_server(running_hub: HubUnderTes
     assert ada.api("DELETE", "/hub/api/users/bob/server").status_code in (403, 404)
     assert ada.api("POST", "/hub/api/users/bob/tokens", json={}).status_code in (403, 404)
     assert bob.api("GET", "/hub/api/users/bob").status_code == 200
+
+
+NOT_ROOT = ("the hub is not running as root here, so every learner's server runs under one "
+            "account and a kernel CAN read other learners' files (pvlab hub warns so); file "
+            "isolation needs root (CI runs as root)")
+
+
+def test_a_learners_kernel_cannot_read_another_learners_files(
+        running_hub: HubUnderTest) -> None:
+    if not per_learner_accounts():
+        pytest.skip(NOT_ROOT)
+    ada = learner(running_hub, "ada")
+    state = running_hub.state_dir.resolve()
+    bob_home = state / "homes" / "bob"
+    attempts = {  # what ada's code tries: (how, path)
+        "read": ("read", str(bob_home / "notebooks/06-scenario-lab.ipynb")),
+        "list": ("list", str(bob_home)),
+        "list homes": ("list", str(bob_home.parent)),
+        "write": ("write", str(bob_home / "planted.txt")),
+        "plant a picture": ("write", str(state / "render-cache" / "x.svg")),
+        "read the database": ("read", str(state / "jupyterhub.sqlite")),
+    }
+    code = f"""
+import getpass, os
+print("user", getpass.getuser())
+for what, (how, path) in {attempts!r}.items():
+    try:
+        if how == "list":
+            os.listdir(path)
+        else:
+            open(path, "w" if how == "write" else "rb").close()
+        print(what, "ALLOWED")
+    except PermissionError:
+        print(what, "PermissionError")
+"""
+    ada.close_kernel_socket()
+    ada.start_kernel()
+    out = ada.execute(code).stdout
+    assert "user pvlab-ada" in out, out
+    for what in attempts:
+        assert f"{what} PermissionError" in out, out
+    assert not (bob_home / "planted.txt").exists()
+    import pwd
+
+    assert bob_home.stat().st_uid == pwd.getpwnam("pvlab-bob").pw_uid
+    assert stat.S_IMODE(bob_home.stat().st_mode) == 0o700
+
+
+def test_pictures_come_from_the_shared_render_cache(running_hub: HubUnderTest) -> None:
+    # ada and bob ran the same lab actions: the second of them to draw a state finds it.
+    ada = learner(running_hub, "ada")
+    ada.close_kernel_socket()
+    ada.start_kernel()
+    run_lab_actions(ada)  # a fresh kernel: every picture was drawn before by someone
+    got = ada.execute("from pvlab.render import cache; print(cache.stats())").stdout
+    stats = json.loads(got.replace("'", '"'))
+    assert stats["hits"] > 0 and stats["misses"] == 0 and stats["errors"] == 0, stats
+    entries = list((running_hub.state_dir / "render-cache").glob("??/*.svg"))
+    assert entries and all(e.read_text().lstrip().startswith("<?xml") for e in entries[:5])
 
 
 def test_a_learner_cannot_use_the_admin_api(running_hub: HubUnderTest) -> None:
@@ -169,8 +229,9 @@ def test_state_lives_in_one_private_folder(running_hub: HubUnderTest) -> None:
     state = running_hub.state_dir
     for name in ("hub.json", "jupyterhub.sqlite", "jupyterhub_cookie_secret", "learners.json"):
         assert (state / name).is_file(), name
-    assert stat.S_IMODE(state.stat().st_mode) == 0o700
-    assert stat.S_IMODE((state / "learners.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+    # With an account per learner (root) they pass through to their homes; nobody lists it.
+    assert stat.S_IMODE(state.stat().st_mode) == (0o711 if per_learner_accounts() else 0o700)
     text = (state / "learners.json").read_text() + (state / "hub.json").read_text()
     assert WORKSHOP_PASSWORD not in text and PASSWORDS["ada"] not in text
     for name in LEARNERS:
