@@ -57,7 +57,8 @@ class Account:
     home: str
 
 
-def ensure_account(name: str, home: Path | str) -> Account:
+def ensure_account(name: str, home: Path | str,
+                   comment: str = "pvlab workshop learner") -> Account:
     """The system account `name`, created (no login shell, own group) if missing."""
     try:
         entry = pwd.getpwnam(name)
@@ -65,7 +66,7 @@ def ensure_account(name: str, home: Path | str) -> Account:
         useradd = shutil.which("useradd") or "/usr/sbin/useradd"
         proc = subprocess.run(
             [useradd, "--system", "--user-group", "--no-create-home", "--home-dir", str(home),
-             "--shell", NOLOGIN, "--comment", "pvlab workshop learner", name],
+             "--shell", NOLOGIN, "--comment", comment, name],
             capture_output=True, text=True, check=False)
         if proc.returncode not in (0, 9):  # 9: created meanwhile by another start
             raise PvlabError(f"could not create the system account {name}: "
