@@ -42,6 +42,7 @@ import random
 import secrets
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -51,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pvlab.hub import launcher
+from pvlab.hub import accounts, launcher
 from pvlab.hub.learner import LAB_SETUP, Learner, LearnerError
 from pvlab.hub.settings import HubSettings
 
@@ -376,8 +377,24 @@ def summarise(runs: list[LearnerRun], browser: LearnerRun | None, mem: dict[str,
     return result
 
 
+def system_accounts() -> set[str]:
+    import pwd
+
+    return {e.pw_name for e in pwd.getpwall() if e.pw_name.startswith(accounts.PREFIX)}
+
+
+def remove_accounts(names: set[str]) -> None:
+    """Remove the system accounts (and their groups) this run's hub made (as root)."""
+    for name in sorted(names):
+        subprocess.run(["userdel", name], capture_output=True, check=False)
+
+
+def progress(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
 def run_phase(pool: ThreadPoolExecutor, hub: launcher.RunningHub, runs: list[LearnerRun],
-              step: Any) -> dict[str, float]:
+              name: str, step: Any) -> dict[str, float]:
     """Run `step(run)` for every learner still in the test, all at once; a learner whose
     step fails is out (its error is a figure). Wall and hub CPU seconds of the phase."""
     cpu0, wall0 = hub_cpu_s(hub), time.monotonic()
@@ -390,7 +407,10 @@ def run_phase(pool: ThreadPoolExecutor, hub: launcher.RunningHub, runs: list[Lea
             run.error = f"{type(err).__name__}: {err}"
 
     list(pool.map(guarded, active))
-    return {"wall_s": time.monotonic() - wall0, "cpu_s": hub_cpu_s(hub) - cpu0}
+    figures = {"wall_s": time.monotonic() - wall0, "cpu_s": hub_cpu_s(hub) - cpu0}
+    progress(f"{name}: done in {figures['wall_s']:.1f} s: "
+             f"{len([r for r in active if not r.error])} / {len(runs)} learners ok")
+    return figures
 
 
 def run_load(learners: int, rounds: int, browser: bool, state_dir: Path,
@@ -398,6 +418,7 @@ def run_load(learners: int, rounds: int, browser: bool, state_dir: Path,
              think: tuple[float, float] = THINK_S, seed: int = 18) -> dict[str, Any]:
     password = secrets.token_urlsafe(12)
     port = launcher.free_port()
+    before = system_accounts() if accounts.per_learner_accounts() else set()
     launcher.prepare(state_dir, HubSettings(port=port, mem_limit_mb=mem_limit_mb,
                                             max_learners=learners + 1))
     t0 = time.monotonic()
@@ -409,14 +430,15 @@ def run_load(learners: int, rounds: int, browser: bool, state_dir: Path,
     mem: dict[str, Any] = {}
     try:
         with ThreadPoolExecutor(max_workers=learners + 1) as pool:
-            phases["sign_in"] = run_phase(pool, hub, runs,
+            phases["sign_in"] = run_phase(pool, hub, runs, "sign-in",
                                           lambda r: phase_sign_in(r, hub.url, password))
-            barrier = threading.Barrier(len([r for r in runs if not r.error]))
-            phases["start"] = run_phase(pool, hub, runs, lambda r: phase_start(r, barrier))
-            phases["notebook"] = run_phase(pool, hub, runs, phase_notebook)
+            barrier = threading.Barrier(max(1, len([r for r in runs if not r.error])))
+            phases["start"] = run_phase(pool, hub, runs, "start-up",
+                                        lambda r: phase_start(r, barrier))
+            phases["notebook"] = run_phase(pool, hub, runs, "notebook", phase_notebook)
             for mode in modes:
                 phases[mode] = run_phase(
-                    pool, hub, runs,
+                    pool, hub, runs, f"actions, {mode}",
                     lambda r, m=mode: phase_actions(r, m, rounds, think, seed))  # type: ignore[misc]
                 if mode == modes[0]:
                     mem = memory(hub)  # every learner's kernel holds a lab now
@@ -427,6 +449,8 @@ def run_load(learners: int, rounds: int, browser: bool, state_dir: Path,
                 r.person.close_kernel_socket()
     finally:
         hub.stop(timeout=120)
+        if accounts.per_learner_accounts():
+            remove_accounts(system_accounts() - before)
     settings = {"rounds": rounds, "modes": list(modes), "think_s": list(think), "seed": seed,
                 "mem_limit_mb": mem_limit_mb}
     return summarise(runs, browser_run, mem, learners, hub_start_s, phases, settings)

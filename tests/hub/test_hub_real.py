@@ -8,8 +8,13 @@ file order and share it (learners sign in once). About a minute on a 2-core mach
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
+import os
+import shutil
 import stat
+import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -239,6 +244,78 @@ def test_state_lives_in_one_private_folder(running_hub: HubUnderTest) -> None:
         assert stat.S_IMODE(home.stat().st_mode) == 0o700
 
 
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", f"safe.directory={repo}",
+                    "-c", "user.name=organiser",
+                    "-c", "user.email=organiser@example.invalid", *args],
+                   check=True, capture_output=True)
+
+
+def _pull(person: Learner, repo: Path, target: str) -> list[dict]:
+    """nbgitpuller's own endpoint in the learner's server (what a git-pull link opens)."""
+    if per_learner_accounts():
+        # git refuses a repository another account owns ("dubious ownership"); an organiser
+        # serves it over https or marks it safe system-wide (docs/workshop.md).
+        import pwd
+
+        owner = pwd.getpwnam(f"pvlab-{person.name}")
+        for top, dirs, files in os.walk(repo):
+            for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+                os.chown(name, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+    reply = person.api("GET", f"/user/{person.name}/git-pull/api",
+                       params={"repo": f"file://{repo}", "branch": "main",
+                               "targetpath": target}, stream=True)
+    assert reply.status_code == 200, reply.text[:300]
+    events = [json.loads(line[len("data: "):]) for line in reply.iter_lines(decode_unicode=True)
+              if line and line.startswith("data: ")]
+    assert events and events[-1].get("phase") == "finished", events[-3:]
+    return events
+
+
+def test_nbgitpuller_pulls_the_course_from_a_local_repository(
+        running_hub: HubUnderTest) -> None:
+    """A git-pull link's path with no network: the learner's server clones the course from a
+    local repository, keeps the learner's edit when the organiser pushes a change to the same
+    notebook, and brings new files."""
+    if importlib.util.find_spec("nbgitpuller") is None:
+        if os.environ.get("CI"):
+            pytest.fail("nbgitpuller is not installed (pip install -e '.[hub]')")
+        pytest.skip("nbgitpuller is not installed (pip install -e '.[hub]')")
+    from pvlab.course import course_source
+
+    repo = Path(tempfile.mkdtemp(prefix="pvlab-course-repo-"))
+    try:
+        repo.chmod(0o755)  # learners' own accounts read it (as root)
+        source = course_source()
+        for folder in ("notebooks", "exercises"):
+            shutil.copytree(source / folder, repo / folder)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "the course")
+        ada = learner(running_hub, "ada")
+        _pull(ada, repo, "course-git")
+        path = "course-git/notebooks/06-scenario-lab.ipynb"
+        assert ada.get_file(path).status_code == 200
+        assert ada.get_file("course-git/solutions").status_code == 404
+        notebook = copy.deepcopy(ada.get_file(path).json()["content"])
+        notebook["cells"].append({"cell_type": "markdown", "metadata": {},
+                                  "source": "ada's own note"})
+        assert ada.put_notebook(path, notebook).status_code == 200
+        # The organiser changes the same notebook and adds a file, then learners pull again.
+        upstream = json.loads((repo / "notebooks/06-scenario-lab.ipynb").read_text())
+        upstream["cells"].append({"cell_type": "markdown", "metadata": {},
+                                  "source": "the organiser's fix"})
+        (repo / "notebooks/06-scenario-lab.ipynb").write_text(json.dumps(upstream))
+        (repo / "notebooks/NEW.md").write_text("# a new page\n")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "a fix and a new page")
+        _pull(ada, repo, "course-git")
+        assert _has_marker(ada, "ada's own note", path)
+        assert ada.get_file("course-git/notebooks/NEW.md").status_code == 200
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
+
+
 def _edited(person: Learner, marker: str) -> dict:
     notebook = person.get_file("notebooks/06-scenario-lab.ipynb").json()["content"]
     notebook = copy.deepcopy(notebook)
@@ -246,8 +323,9 @@ def _edited(person: Learner, marker: str) -> dict:
     return notebook
 
 
-def _has_marker(person: Learner, marker: str) -> bool:
-    reply = person.get_file("notebooks/06-scenario-lab.ipynb")
+def _has_marker(person: Learner, marker: str,
+                path: str = "notebooks/06-scenario-lab.ipynb") -> bool:
+    reply = person.get_file(path)
     assert reply.status_code == 200, reply.text[:200]
     return marker in json.dumps(reply.json()["content"])
 
