@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from pvlab.errors import PvlabError
 from pvlab.scenario.registry import steps
 from pvlab.trace import Outcome
+from pvlab.xen.danger import find_dangers
 
-from . import diffview, frames, tables, tables_graph, walkview
+from . import danger, diffview, frames, tables, tables_graph, walkview
 from .state import Snapshot, snapshot
 from .view import View
 
@@ -96,6 +97,9 @@ def tables_view(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *
     snap, nm, out, rhints, rtitle = _resolve(xen, guest, names, outcome)
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
     model = tables_graph.build(forest, title=title or rtitle)
+    hv = xen.xen if _is_run(xen) else xen
+    if not isinstance(hv, Snapshot):  # the danger marking needs the live state
+        danger.mark(model, find_dangers(hv))
     return View(model, lambda: tables.dump(forest))
 
 
