@@ -87,13 +87,22 @@ def _resolve(xen: Any, guest: Any, names: Mapping[int, str] | None,
 
 def tables_view(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *,
                 outcome: Outcome | None = None, names: Mapping[int, str] | None = None,
-                hints: Mapping[int, int] | None = None, title: str | None = None) -> View:
+                hints: Mapping[int, int] | None = None, title: str | None = None,
+                summary: bool | None = None) -> View:
     """The pagetable graph: CR3 -> L4 -> L3 -> L2 -> L1 -> data, either side of 4 GiB.
 
     `tables_view(run)` takes a ScenarioRun (its frame names and its last step's
     outcome). After a failed `outcome` the failing frame and entry are red and the node
-    carries the reason.
+    carries the reason. A guest with more than `summary.SUMMARY_TABLES` pagetables is
+    drawn summarised (groups of tables, runs of frames: `pvlab.render.summary`);
+    `summary=True` / `False` forces either picture for a (xen, guest) pair.
     """
+    if (summary or summary is None) and guest is not None and outcome is None \
+            and not _is_run(xen) and not isinstance(xen, Snapshot):
+        from . import summary as summ
+
+        if summary or summ.wants_summary(xen, guest):
+            return summ.summary_view(xen, guest, title=title)
     snap, nm, out, rhints, rtitle = _resolve(xen, guest, names, outcome)
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
     model = tables_graph.build(forest, title=title or rtitle)
