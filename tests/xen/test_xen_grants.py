@@ -264,3 +264,22 @@ def test_grant_sequences_keep_invariants_and_return_counts(ops: list[tuple[str, 
         assert grants.grant_table(xen, guest.domain).entry(ref).flags == \
             grants.GTF_permit_access
     assert audit(xen) == []
+
+
+def test_every_refusal_between_domains_is_a_registered_rule() -> None:
+    """Each failing check the multi-domain corpus meets is in a registry (pagetable rules
+    or the rules between domains), so docs/rules.md lists it with its Xen function."""
+    from pathlib import Path
+
+    from pvlab.scenario import load_scenario, run_scenario
+    from pvlab.xen.domain_rules import DOMAIN_RULES
+    from pvlab.xen.rules import all_rules
+
+    known = {r.id for r in all_rules()} | {r.id for r in DOMAIN_RULES} | {
+        "promote", "pin", "expect_page", "expect_entry", "expect_grant", "grant_unmap"}
+    seen: set[str] = set()
+    for path in sorted((Path(__file__).parents[1] / "scenarios").glob("9[0-4]?-*.yaml")):
+        for s in run_scenario(load_scenario(path)).steps:
+            seen |= {e.check for e in s.outcome.events if e.decision == "fail"}
+    assert seen - known == set()
+    assert {"grant_pte", "grant_replace", "gnttab_handle", "pg_owner", "xsm"} <= seen
