@@ -408,7 +408,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
                 took_frame = True
                 act.domid, act.mfn = ld.domid, shah.frame
             else:
-                _reduce_status_for_pin(shah, act)
+                _reduce_status_for_pin(shah, act, readonly)
     if status != GNTST_okay:
         lgt.next_handle -= 1
         if not act.pin:
@@ -459,7 +459,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
             act.hstr -= 1
         else:
             act.hstw -= 1
-        _reduce_status_for_pin(shah, act)
+        _reduce_status_for_pin(shah, act, readonly)
         if not act.pin:
             rgt.active.pop(ref, None)
         lgt.next_handle -= 1
@@ -506,10 +506,10 @@ def _get_paged_frame(xen: Xen, t: Tracer, gfn: int, rd: Domain) -> int:
     return GNTST_bad_page
 
 
-def _reduce_status_for_pin(shah: GrantEntry, act: ActiveEntry) -> None:
-    """`reduce_status_for_pin`: no writable pins left -> clear GTF_writing; no pins at
-    all -> clear GTF_reading."""
-    if not act.hstw:
+def _reduce_status_for_pin(shah: GrantEntry, act: ActiveEntry, readonly: bool) -> None:
+    """`reduce_status_for_pin`: after a writable pin goes and none is left -> clear
+    GTF_writing; no pins at all -> clear GTF_reading."""
+    if not readonly and not act.hstw:
         shah.flags &= ~GTF_writing
     if not act.pin:
         shah.flags &= ~GTF_reading
@@ -571,11 +571,8 @@ def unmap_grant_ref(xen: Xen, ld: Domain, handle: int, host_addr: int | None = N
             act.hstr -= 1
         else:
             act.hstw -= 1
-        shah = rgt.entry(mt.ref)
-        if not act.hstw and not done & GNTMAP_readonly:
-            shah.flags &= ~GTF_writing
+        _reduce_status_for_pin(rgt.entry(mt.ref), act, bool(done & GNTMAP_readonly))
         if not act.pin:
-            shah.flags &= ~GTF_reading
             rgt.active.pop(mt.ref, None)
         gone = "" if mt.domid in xen.domains else f"; d{mt.domid} had no frame left and is gone"
         t.event("grant_unmap", "pass", f"handle {handle} unmapped: MFN {mfn:#x} released "
@@ -601,8 +598,8 @@ def release_mappings(xen: Xen, t: Tracer, d: Domain) -> None:
                     act.hstr -= 1
                 else:
                     act.hstw -= 1
-                shah = rgt.entry(mt.ref)
-                _reduce_status_for_pin(shah, act)
+                _reduce_status_for_pin(rgt.entry(mt.ref), act,
+                                       bool(mt.flags & GNTMAP_readonly))
                 if not act.pin:
                     rgt.active.pop(mt.ref, None)
         t.event("gnttab_release", "info", f"grant release: handle {handle} (d{mt.domid} ref "
