@@ -51,6 +51,9 @@ def errno_name(rc: int) -> str:
 
 #: The result of an operation that made Xen panic (see :attr:`Outcome.crash`).
 CRASH = "crash"
+#: Results that are neither 0 nor an errno (:attr:`Outcome.fate`).
+SHADOWED, DOMAIN_CRASHED, UNMODELLED = "shadowed", "domain_crashed", "unmodelled"
+FATES = (SHADOWED, DOMAIN_CRASHED, UNMODELLED)
 
 
 #: How an event becomes the line Xen's debug build prints for it. `pvlab.xen.logformats`
@@ -131,10 +134,16 @@ class Outcome:
     status: int | None = None
     #: The name of `status` (set with it, e.g. "GNTST_general_error").
     status_name: str | None = None
+    #: What happened to the calling domain besides a return code (see :data:`FATES`):
+    #: "shadowed" (the PV L1TF mitigation switched it to shadow paging, the retried call
+    #: then succeeded), "domain_crashed" (`domain_crash`), or "unmodelled" (the call
+    #: needs a setting pvlab does not model; the trace says which).
+    fate: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.rc == 0 and self.crash is None and not self.status
+        return (self.rc == 0 and self.crash is None and not self.status
+                and self.fate in (None, SHADOWED))
 
     @property
     def crashed(self) -> bool:
@@ -151,6 +160,8 @@ class Outcome:
         expectations."""
         if self.crash is not None:
             return CRASH
+        if self.fate is not None and (self.fate != SHADOWED or self.rc == 0):
+            return self.fate
         if self.rc == 0 and self.status:
             return self.status_name or f"GNTST({self.status})"
         return errno_name(self.rc)

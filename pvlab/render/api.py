@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from pvlab.errors import PvlabError
 from pvlab.scenario.registry import steps
 from pvlab.trace import Outcome
+from pvlab.xen.danger import find_dangers
 
-from . import diffview, frames, tables, tables_graph, walkview
+from . import danger, diffview, frames, tables, tables_graph, walkview
 from .state import Snapshot, snapshot
 from .view import View
 
@@ -95,16 +96,28 @@ def _resolve(xen: Any, guest: Any, names: Mapping[int, str] | None,
 
 def tables_view(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *,
                 outcome: Outcome | None = None, names: Mapping[int, str] | None = None,
-                hints: Mapping[int, int] | None = None, title: str | None = None) -> View:
+                hints: Mapping[int, int] | None = None, title: str | None = None,
+                summary: bool | None = None) -> View:
     """The pagetable graph: CR3 -> L4 -> L3 -> L2 -> L1 -> data, either side of 4 GiB.
 
     `tables_view(run)` takes a ScenarioRun (its frame names and its last step's
     outcome). After a failed `outcome` the failing frame and entry are red and the node
-    carries the reason.
+    carries the reason. A guest with more than `summary.SUMMARY_TABLES` pagetables is
+    drawn summarised (groups of tables, runs of frames: `pvlab.render.summary`);
+    `summary=True` / `False` forces either picture for a (xen, guest) pair.
     """
+    if (summary or summary is None) and guest is not None and outcome is None \
+            and not _is_run(xen) and not isinstance(xen, Snapshot):
+        from . import summary as summ
+
+        if summary or summ.wants_summary(xen, guest):
+            return summ.summary_view(xen, guest, title=title)
     snap, nm, out, rhints, rtitle = _resolve(xen, guest, names, outcome)
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
     model = tables_graph.build(forest, title=title or rtitle)
+    hv = xen.xen if _is_run(xen) else xen
+    if not isinstance(hv, Snapshot):  # the danger marking needs the live state
+        danger.mark(model, find_dangers(hv))
     return View(model, lambda: tables.dump(forest))
 
 

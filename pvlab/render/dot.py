@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from . import cache
 from . import style as S
 from .model import GraphModel, Node, Row
 
@@ -175,7 +176,7 @@ def dot_source(m: GraphModel) -> str:
 def render_svg(m: GraphModel) -> str:
     """SVG from `dot` (raises graphviz.ExecutableNotFound when it is not installed)."""
     g = build_digraph(m)
-    return g.pipe(format="svg", encoding="utf-8")
+    return cache.svg_one(g.source, lambda: g.pipe(format="svg", encoding="utf-8"))
 
 
 def render_png(m: GraphModel) -> bytes:
@@ -185,15 +186,20 @@ def render_png(m: GraphModel) -> bytes:
 
 def render_many(models: list[GraphModel]) -> list[str]:
     """SVG for several models from one `dot` run (one process start instead of many)."""
-    import subprocess
-
     if not models:
         return []
-    src = "\n".join(dot_source(m) for m in models)
+    return cache.svg_many([dot_source(m) for m in models], dot_svgs)
+
+
+def dot_svgs(sources: list[str]) -> list[str]:
+    """SVG for several DOT sources from one `dot -Tsvg` run."""
+    import subprocess
+
+    src = "\n".join(sources)
     proc = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True,
                           check=True)
     out = proc.stdout.decode("utf-8")
     docs = ["<?xml" + part for part in out.split("<?xml") if part.strip()]
-    if len(docs) != len(models):
-        raise RuntimeError(f"dot returned {len(docs)} pictures for {len(models)} graphs")
+    if len(docs) != len(sources):
+        raise RuntimeError(f"dot returned {len(docs)} pictures for {len(sources)} graphs")
     return docs

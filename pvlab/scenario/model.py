@@ -14,9 +14,10 @@ from typing import Any
 import yaml
 
 from pvlab.errors import PvlabError
-from pvlab.trace import CRASH, Errno
+from pvlab.trace import CRASH, FATES, Errno
 from pvlab.units import parse_size
 from pvlab.x86.flags import flag_names, parse_flags
+from pvlab.xen.cmdline import Hardware, XenCommandLine
 from pvlab.xen.domain import vm_assist_number
 from pvlab.xen.grant_status import GNTST_RESULTS, gntst_result
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
@@ -25,7 +26,7 @@ from .errors import ScenarioError
 from .params import KINDS, MULTICALL_OPS, ParamSpec, Where, is_special_domain, parse_number
 from .registry import StepArgs, steps
 
-RESULTS = {"ok", CRASH, *(e.name for e in Errno), *GNTST_RESULTS}
+RESULTS = {"ok", CRASH, *FATES, *(e.name for e in Errno), *GNTST_RESULTS}
 #: `xen_build:` values: CONFIG_DEBUG on (assertions panic the host) or off.
 XEN_BUILDS = ("debug", "release")
 
@@ -123,6 +124,9 @@ class Scenario:
     domains: dict[str, GuestSpec] = field(default_factory=dict)
     #: Whether the file used `domains:` (else `guest:`, the one-domain form).
     multi_domain: bool = False
+    #: Xen's command line (`xen_cmdline:`) and the host CPU (`hardware:`).
+    xen_cmdline: XenCommandLine = field(default_factory=XenCommandLine)
+    hardware: Hardware = field(default_factory=Hardware)
 
     @property
     def profile(self) -> str:
@@ -214,10 +218,13 @@ def _result(ctx: _Ctx, where: str, value: Any) -> str:
     s = "ok" if s.lower() in ("ok", "0", "success") else s.upper().lstrip("-")
     if s.lower() in ("crash", "panic"):
         s = CRASH
+    if s.lower() in FATES:
+        s = s.lower()
     if s not in RESULTS:
         raise ctx.err(where, f"unknown result {value!r}",
-                      "write ok, crash (Xen panics), an errno name such as EINVAL, EBUSY, "
-                      "ERANGE, or a grant status such as GNTST_general_error")
+                      "write ok, crash (Xen panics), shadowed / domain_crashed (L1TF), "
+                      "unmodelled, an errno name such as EINVAL, EBUSY, ERANGE, or a grant "
+                      "status such as GNTST_general_error")
     return s
 
 
@@ -438,7 +445,7 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
                       "start the file with 'name: my-scenario'")
     _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
                                    "domains", "frames", "tables", "steps", "placement",
-                                   "seed", "xen_build"}, {"name"})
+                                   "seed", "xen_build", "xen_cmdline", "hardware"}, {"name"})
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         raise ctx.err("key 'name'", "the name must be a non-empty string",
@@ -456,6 +463,19 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise ctx.err("key 'xen_build'", f"unknown build {xen_build!r}",
                       "write xen_build: debug (CONFIG_DEBUG=y) or release")
 
+    try:
+        cmdline = XenCommandLine.parse(_mapping(ctx, "key 'xen_cmdline'",
+                                                data.get("xen_cmdline")))
+    except ScenarioError:
+        raise
+    except PvlabError as e:
+        raise ctx.err("key 'xen_cmdline'", e.message, e.fix or "") from None
+    try:
+        hardware = Hardware.parse(_mapping(ctx, "key 'hardware'", data.get("hardware")))
+    except ScenarioError:
+        raise
+    except PvlabError as e:
+        raise ctx.err("key 'hardware'", e.message, e.fix or "") from None
     if "domains" in data and "guest" in data:
         raise ctx.err("top level", "give either guest: (one domain) or domains: (several)",
                       "move the guest: mapping under domains: as 'guest: {...}'")
@@ -475,7 +495,7 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
     seed = _int(ctx, "key 'seed'", data.get("seed", 0))
     scn = Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host,
                    GuestSpec(), frames, tables, parsed, source, placement, seed, xen_build,
-                   domains, "domains" in data)
+                   domains, "domains" in data, cmdline, hardware)
     scn.guest = domains[scn.default_domain]
     return scn
 

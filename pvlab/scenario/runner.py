@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pvlab.errors import PvlabError
-from pvlab.trace import Counters, Outcome
+from pvlab.trace import DOMAIN_CRASHED, Counters, Outcome
 from pvlab.x86.flags import make_entry
 from pvlab.xen.hypervisor import Guest, Xen
 from pvlab.xen.machine import AllocError
@@ -142,7 +142,7 @@ def entry_value(run: ScenarioRun, entry: EntryFields) -> int:
 def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun:
     try:
         xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed,
-                  build=scn.xen_build or build)
+                  build=scn.xen_build or build, cmdline=scn.xen_cmdline, hardware=scn.hardware)
     except PvlabError as e:
         raise ScenarioError(f"{scn.source}: {e.message}", e.fix) from None
     specs = scn.domains or {"guest": scn.guest}
@@ -255,8 +255,8 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
         run.steps.append(res)
         if on_step is not None:
             on_step(res)
-        if outcome.crashed:
-            break  # Xen panicked: the host is gone, no later step runs
+        if outcome.crashed or outcome.fate == DOMAIN_CRASHED:
+            break  # Xen panicked (the host is gone) or the guest crashed: nothing runs after
     return run
 
 

@@ -14,7 +14,8 @@ from typing import Any
 
 from pvlab.scenario.params import field_schema, is_required, key_of
 from pvlab.scenario.registry import StepKind, steps
-from pvlab.trace import Errno
+from pvlab.trace import FATES, Errno
+from pvlab.xen.cmdline import HARDWARE_KEYS, OPTIONS
 from pvlab.xen.grant_status import GNTST_RESULTS
 from pvlab.xen.machine import PLACEMENTS
 from pvlab.xen.profiles import ALIASES, PROFILES
@@ -32,7 +33,7 @@ _ASSIST = {"anyOf": [{"type": "string", "enum": list(VM_ASSISTS)},
                      {"type": "integer", "minimum": 0, "maximum": 63}]}
 _AS = {"type": "string", "description": "the domain that issues the step (a name under "
                                         "domains:; default: the only or first unprivileged one)"}
-_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *(e.name for e in Errno),
+_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *FATES, *(e.name for e in Errno),
                                                  *GNTST_RESULTS]},
                      {"type": "string", "pattern": "^-?[A-Za-z0-9_]+$"},
                      {"type": "integer", "const": 0}],
@@ -117,6 +118,24 @@ def scenario_schema() -> dict[str, Any]:
             "seed": _NUMBER,
             "xen_build": {"enum": ["debug", "release"],
                           "description": "CONFIG_DEBUG on (assertions panic) or off"},
+            "xen_cmdline": {"anyOf": [{"type": "null"}, {
+                "type": "object", "additionalProperties": False,
+                "description": "options on Xen's command line (docs/scenarios.md)",
+                "properties": {
+                    "pv-linear-pt": {"type": "boolean", "description": OPTIONS["pv-linear-pt"]},
+                    "pv-l1tf": {"anyOf": [{"type": "boolean"}, {"type": "string"}],
+                                "description": OPTIONS["pv-l1tf"]},
+                    "allowsuperpage": {"type": "boolean",
+                                       "description": OPTIONS["allowsuperpage"]}}}]},
+            "hardware": {"anyOf": [{"type": "null"}, {
+                "type": "object", "additionalProperties": False,
+                "description": "the host CPU (docs/scenarios.md)",
+                "properties": {
+                    **{k: {"type": "boolean", "description": HARDWARE_KEYS[k]}
+                       for k in ("l1tf_vulnerable", "invpcid", "shadow_paging")},
+                    **{k: {"type": "integer", "minimum": 32, "maximum": 52,
+                           "description": HARDWARE_KEYS[k]}
+                       for k in ("paddr_bits", "l1d_maxphysaddr")}}}]},
         },
         "$defs": {
             "step": {"oneOf": [{"$ref": f"#/$defs/{op}"} for op in sorted(kinds)]},

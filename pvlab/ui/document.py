@@ -14,7 +14,9 @@ export is the scenario itself.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,11 @@ _HEX_KEYS = ("mfn", "value", "va")
 
 _ROLE_RE = re.compile(r"^l([1-4])(?![0-9])", re.IGNORECASE)
 LAB_SOURCE = "the lab"
+
+
+#: Runs `Document.build` keeps (each a few hundred KiB for a workshop-sized sketch).
+RUNS_KEPT = 12
+_RUNS: OrderedDict[tuple[str, str | None, int], ScenarioRun] = OrderedDict()
 
 
 class HexInt(int):
@@ -314,9 +321,24 @@ class Document:
         """Set the guest up and run the applied steps (raises `PvlabError` if invalid).
 
         Frames keep the MFNs they had (`placed`); new frames are placed and remembered.
+        The last `RUNS_KEPT` runs are kept by their scenario, profile and cursor: an
+        undo, a toggle back, or the replay's state before the last step is then not run
+        again. The lab only reads a run once built, so sharing one is safe.
         """
-        run = run_scenario(self.build_scenario(), profile=profile,
-                           stop_after=self.cursor if cursor is None else cursor)
+        scn = self.build_scenario()
+        stop = min(self.cursor if cursor is None else cursor, len(scn.steps))
+        # a Scenario's repr is all of its fields; steps past `stop` do not change the run
+        key = (repr(dataclasses.replace(scn, steps=scn.steps[:stop])), profile, stop)
+        run = _RUNS.get(key)
+        if run is None:
+            run = run_scenario(scn, profile=profile, stop_after=stop)
+            _RUNS[key] = run
+            if len(_RUNS) > RUNS_KEPT:
+                _RUNS.popitem(last=False)
+        else:
+            _RUNS.move_to_end(key)
+            if run.scenario is not scn:  # the same state, reached by another document
+                run = dataclasses.replace(run, scenario=scn)
         if profile is None and cursor is None:
             self.placed = {n: m for n, m in run.frames.items() if n in self.frames}
         return run

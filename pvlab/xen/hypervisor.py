@@ -23,6 +23,7 @@ from pvlab.units import PAGE_SHIFT, MiB
 from pvlab.x86.flags import NX, PS, RW, A, D, P, make_entry
 from pvlab.xen import hypercalls
 from pvlab.xen.abi import PV64, abi_for
+from pvlab.xen.cmdline import Hardware, Settings, XenCommandLine, effective_settings
 from pvlab.xen.domain import (
     Domain,
     Vcpu,
@@ -49,10 +50,14 @@ class Xen:
     """A 64-bit Xen hypervisor on one host."""
 
     def __init__(self, profile: str | Profile | None = None, memory: int | str = "8GiB", *,
-                 placement: str = "low-first", seed: int = 0, build: str | None = None) -> None:
+                 placement: str = "low-first", seed: int = 0, build: str | None = None,
+                 cmdline: XenCommandLine | None = None,
+                 hardware: Hardware | None = None) -> None:
         self.profile = get_profile(profile)
         if build is not None:  # "debug" or "release": CONFIG_DEBUG on or off
             self.profile = replace(self.profile, debug_build=build == "debug")
+        #: Xen's command line and the host CPU, resolved for this profile (`pvlab.xen.cmdline`).
+        self.settings: Settings = effective_settings(self.profile, cmdline, hardware)
         self.machine = Machine(memory, placement=placement, seed=seed)
         self.type_system = TypeSystem(self)
         self.domains: dict[int, Domain] = {}
