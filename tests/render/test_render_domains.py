@@ -34,3 +34,16 @@ def test_one_guest_scenarios_keep_xens_owner_names() -> None:
     run = run_scenario(load_scenario(CORPUS / "404-pv32-l1-foreign-and-io-frames.yaml"))
     assert domain_labels(run) == {}
     assert any(n.owner == "d2" for n in frames_view(run).model.nodes)
+
+
+def test_render_cli_draws_a_named_domains_tables(tmp_path: Path,
+                                                  capsys: object) -> None:
+    from pvlab.cli import main
+
+    out = tmp_path / "t.txt"
+    path = str(CORPUS / "901-issue-example-grant-foreign-destroy.yaml")
+    assert main(["render", "--domain", "dom0", "--step", "3", "-o", str(out), path]) == 0
+    text = out.read_text()
+    assert text.startswith("dom0: 64-bit PV guest")
+    assert "-> g_data mfn=0x100" in text and "guest (d2) type=writable" in text
+    assert main(["render", "--domain", "nobody", path]) == 2
