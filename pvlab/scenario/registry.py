@@ -102,7 +102,7 @@ class StepKind(Generic[A]):
     @property
     def form_fields(self) -> tuple[str, ...]:
         """The fields a lab form offers, in order (`form`, else every field)."""
-        return self.form or tuple(f.name for f in self.fields())
+        return self.form or tuple(key_of(f) for f in self.fields())
 
     @property
     def domain_fields(self) -> tuple[str, ...]:
