@@ -75,9 +75,10 @@ DOMAIN_RULES: tuple[DomainRule, ...] = (
                "at once (a debug build injects #GP into the mapper); the grant stays pinned "
                "and its handle can no longer unmap it.",
                "put_page_from_l1e (_PAGE_GNTTAB)"),
-    DomainRule("domctl", "destroy_domain", "-ESRCH",
-               "The domain must still exist: it goes when its last frame is freed.",
-               "do_domctl (rcu_lock_domain_by_id)"),
+    DomainRule("domctl", "destroy_domain", "-ESRCH / -EINVAL",
+               "The domain must still exist (it goes when its last frame is freed, -ESRCH) "
+               "and not be the caller itself (-EINVAL).",
+               "do_domctl (rcu_lock_domain_by_id), domain_kill"),
     DomainRule("relinquish", "destroy_domain", "(action)",
                "The dying domain's maps are unpinned, its vCPUs' base pointers and pins "
                "dropped, its tables devalidated (releasing what they held on any domain's "
