@@ -74,6 +74,8 @@ GNTMAP_contains_pte = 1 << 4
 #: v1 entries are 8 bytes: the initial single grant frame (INITIAL_NR_GRANT_FRAMES 1)
 #: holds 512 of them (`nr_grant_entries`).
 NR_GRANT_ENTRIES = 4096 // 8
+#: `MAPTRACK_PER_PAGE`: a 4 KiB maptrack frame holds 256 16-byte `grant_mapping`s.
+MAPTRACK_PER_PAGE = 4096 // 16
 #: `_PAGE_GNTTAB`: debug builds mark grant PTEs with PTE bit 62 (x86_64/page.h); release
 #: builds define it as 0.
 PAGE_GNTTAB = BIT62
@@ -132,15 +134,27 @@ class GrantTable:
     shared: dict[int, GrantEntry] = field(default_factory=dict)
     active: dict[int, ActiveEntry] = field(default_factory=dict)
     maptrack: dict[int, GrantMapping] = field(default_factory=dict)
-    #: handles handed out so far (`get_maptrack_handle` takes fresh ones in order first)
-    next_handle: int = 0
+    #: the (one) vCPU's free list of handles, head first; its last entry is the tail
+    #: sentinel Xen always keeps
+    free: list[int] = field(default_factory=list)
+    #: `maptrack_limit`: handles below it index a maptrack frame
+    maptrack_limit: int = 0
     nr_entries: int = NR_GRANT_ENTRIES
 
-    @property
-    def maptrack_limit(self) -> int:
-        """Handles below it index a maptrack frame (256 handles per frame)."""
-        per_page = 4096 // 16
-        return -(-self.next_handle // per_page) * per_page
+    def get_maptrack_handle(self) -> int:
+        """`get_maptrack_handle`: the head of the free list unless only the tail sentinel is
+        left; else a new maptrack frame (256 handles), whose first handle is returned and
+        whose others go to the head of the list."""
+        if len(self.free) >= 2:
+            return self.free.pop(0)
+        handle = self.maptrack_limit
+        self.maptrack_limit += MAPTRACK_PER_PAGE
+        self.free[:0] = range(handle + 1, handle + MAPTRACK_PER_PAGE)
+        return handle
+
+    def put_maptrack_handle(self, handle: int) -> None:
+        """`put_maptrack_handle`: the handle becomes the new tail of the free list."""
+        self.free.append(handle)
 
     def entry(self, ref: int) -> GrantEntry:
         return self.shared.setdefault(ref, GrantEntry())
@@ -392,13 +406,12 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
     t.event("xsm", "info", "xsm_grant_mapref (XSM_HOOK): the dummy policy allows it",
             f"{fn} (xsm_grant_mapref)")
     lgt, rgt = grant_table(xen, ld), grant_table(xen, rd)
-    handle = lgt.next_handle
-    lgt.next_handle += 1  # get_maptrack_handle (given back on failure below)
+    handle = lgt.get_maptrack_handle()  # given back (to the tail) on failure below
     if not 0 <= ref < rgt.nr_entries:
         t.event("gnttab_ref", "fail", f"'{c_format('Bad ref %#x for d%d', ref, rd.domid)}': "
                 f"{rd.label}'s "
                 f"table has {rgt.nr_entries} entries", fn)
-        lgt.next_handle -= 1
+        lgt.put_maptrack_handle(handle)
         return _finish(t, GNTST_bad_gntref)
     act = rgt.active.setdefault(ref, ActiveEntry())
     shah = rgt.entry(ref)
@@ -419,7 +432,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
             else:
                 _reduce_status_for_pin(shah, act, readonly)
     if status != GNTST_okay:
-        lgt.next_handle -= 1
+        lgt.put_maptrack_handle(handle)
         if not act.pin:
             del rgt.active[ref]
         return _finish(t, status)
@@ -471,7 +484,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
         _reduce_status_for_pin(shah, act, readonly)
         if not act.pin:
             rgt.active.pop(ref, None)
-        lgt.next_handle -= 1
+        lgt.put_maptrack_handle(handle)
         return _finish(t, status)
     lgt.maptrack[handle] = GrantMapping(handle, rd.domid, ref, flags, host_addr, mfn)
     t.outcome.allocated = handle
@@ -569,7 +582,8 @@ def unmap_grant_ref(xen: Xen, ld: Domain, handle: int, host_addr: int | None = N
     elif not addr:
         t.event("grant_unmap", "info", "host_addr 0: the host mapping is left alone", fn)
     if not mt.flags & (GNTMAP_host_map | GNTMAP_device_map):
-        del lgt.maptrack[handle]  # put_maptrack_handle
+        del lgt.maptrack[handle]
+        lgt.put_maptrack_handle(handle)
     if done & GNTMAP_host_map:  # unmap_common_complete
         types = xen.type_system
         mfn = act.mfn
