@@ -50,6 +50,14 @@ def scenario_hints(run: ScenarioRun) -> dict[int, int]:
     return hints
 
 
+def domain_labels(run: ScenarioRun) -> dict[int, str]:
+    """Owner names for pictures of a scenario with several domains (`domains:`):
+    domid -> "name (dN)"; empty for a one-guest scenario (owners read "d1", "d2")."""
+    if not run.scenario.multi_domain:
+        return {}
+    return {g.domid: f"{name} (d{g.domid})" for name, g in run.domains.items()}
+
+
 def run_context(run: ScenarioRun) -> tuple[dict[int, str], Outcome | None, dict[int, int], str]:
     """Names, last outcome, level hints and a title for a ScenarioRun's current state."""
     names = {m: n for n, m in run.frames.items()}
@@ -72,7 +80,8 @@ def _resolve(xen: Any, guest: Any, names: Mapping[int, str] | None,
     if _is_run(xen):
         run = xen
         rnames, routcome, hints, title = run_context(run)
-        return (snapshot(run.xen, run.guest), {**rnames, **(names or {})},
+        return (snapshot(run.xen, run.guest, labels=domain_labels(run)),
+                {**rnames, **(names or {})},
                 outcome if outcome is not None else routcome, hints, title)
     if isinstance(xen, Snapshot):
         return xen, dict(names or {}), outcome, {}, f"{xen.label}: pagetables"
@@ -140,7 +149,8 @@ def frames_view(xen: Xen | ScenarioRun, *, guest: Guest | None = None,
         run = xen
         rnames, routcome, _, title = run_context(run)
         return frames.build(run.xen, guest or run.guest, outcome=outcome or routcome,
-                            names={**rnames, **(names or {})}, title=title)
+                            names={**rnames, **(names or {})}, title=title,
+                            labels=domain_labels(run))
     return frames.build(xen, guest, outcome=outcome, names=dict(names or {}))
 
 
