@@ -173,8 +173,14 @@ def dot_source(m: GraphModel) -> str:
 
 
 def render_svg(m: GraphModel) -> str:
-    """SVG from `dot` (raises graphviz.ExecutableNotFound when it is not installed)."""
+    """SVG from `dot` (raises graphviz.ExecutableNotFound when it is not installed);
+    through the session's long-lived `dot` when it can (`pvlab.render.dotserver`)."""
     g = build_digraph(m)
+    from .dotserver import render as served
+
+    got = served([str(g.source)])
+    if got is not None:
+        return got[0]
     return g.pipe(format="svg", encoding="utf-8")
 
 
@@ -189,7 +195,13 @@ def render_many(models: list[GraphModel]) -> list[str]:
 
     if not models:
         return []
-    src = "\n".join(dot_source(m) for m in models)
+    sources = [dot_source(m) for m in models]
+    from .dotserver import render as served
+
+    got = served(sources)
+    if got is not None:
+        return got
+    src = "\n".join(sources)
     proc = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True,
                           check=True)
     out = proc.stdout.decode("utf-8")
