@@ -92,6 +92,13 @@ class Roles:
     destroyed_at: int | None = None
     handles: dict[str, int] = field(default_factory=dict)  # handle name -> slot (1-based)
 
+    def played(self) -> dict[str, str]:
+        """Scenario domain -> "dom0" (the probe) or "domU" (the agent)."""
+        out = {self.dom0: "dom0"} if self.dom0 else {}
+        if self.agent:
+            out[self.agent] = "domU"
+        return out
+
 
 def roles_of(domains: Mapping[str, Any]) -> tuple[Roles, dict[str, Any]]:
     """The roles of a `domains:` mapping, and the spec of the domain the replay's guest is."""

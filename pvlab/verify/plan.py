@@ -108,6 +108,8 @@ def plan_scenario(
         pvlab_frames=dict(pvlab_frames or {}),
         privileged=bool(guest.get("privileged", False)),
         lacks=lacks,
+        domains=roles.played() if roles is not None else {"guest": "domU" if mode == "agent"
+                                                          else "dom0"},
     )
     pvlab_frames = pvlab_frames or {}
     try:

@@ -152,6 +152,10 @@ class ScenarioPlan:
     privileged: bool = False  # the scenario's guest is privileged
     #: profile behaviours the hypervisor under test lacks (pvlab.verify.xenbuild.build_lacks)
     lacks: frozenset[str] = frozenset()
+    #: who plays each scenario domain on Xen ("dom0": the probe, "domU": the agent); set by
+    #: pvlab.verify.plan, which replays `as:` and `foreign:` itself (the registry's guard
+    #: skips them in a plan without it)
+    domains: dict[str, str] | None = None
 
     @property
     def boot(self) -> int:
