@@ -158,7 +158,10 @@ def plan_export(path: Path, profile: str) -> tuple[ScenarioPlan, list[dict[str, 
             # The file's own expectation differs from what pvlab (and verify: Xen) gives.
             row["scenario_expects"] = mine.expected
         if sp.skip is None:
-            if sp.code == OP_READ:
+            if sp.op == "expect_grant":  # the granter's entry flags (docs/verify.md)
+                row["kind"] = "grant"
+                row["check"] = {k: (sp.check or {}).get(k) for k in ("reading", "writing")}
+            elif sp.code == OP_READ:
                 row["kind"] = "entry"
                 _, args = next(iter(raw_steps[sp.index - 1].items()))
                 row["check"] = _check(dict(args), plan, frames)
