@@ -1064,7 +1064,13 @@ static void run_scenario(const struct pl_scn *s)
         uint64_t value = 0;
         switch (st->op) {
         case OP_VCPU_INIT:
-            rc = set_vcpu_context(guest, s->bitness, st->arg, mfn, st->val, 0); break;
+            rc = set_vcpu_context(guest, s->bitness, st->arg, mfn, st->val, 0);
+            /* a failed validation leaves the partly validated table on the caller's vCPU
+             * (old_guest_table), dom0's here, until dom0's next mmuext_op/mmu_update: an
+             * empty mmuext_op releases it now, before the agent's next step (pvlab does not
+             * model the caller's vCPU) */
+            if (s->mode == MODE_AGENT) hcall(HC_mmuext_op, 0, 0, 0, DOMID_SELF, 0);
+            break;
         case OP_VCPU_RESET: rc = set_vcpu_context(guest, s->bitness, st->arg, 0, 0, 1); break;
         case OP_DESTROY:                                 /* XEN_DOMCTL_destroydomain */
             if ((uint16_t)st->pad == guest) unmap_chan();   /* no reference of the probe's */
