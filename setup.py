@@ -18,7 +18,8 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 COURSE_FOLDERS = ("notebooks", "exercises")
 #: the pages the notebooks link as ../docs/NAME (pvlab.course.COURSE_DOCS; a test keeps them equal)
-COURSE_DOCS = ("docs/glossary.md", "docs/cheatsheet.md", "docs/course-facts.md")
+COURSE_DOCS = ("docs/glossary.md", "docs/cheatsheet.md", "docs/course-facts.md",
+               "docs/security.md", "docs/scenarios.md")
 
 
 class BuildPyWithCourse(build_py):

@@ -22,8 +22,10 @@ from pvlab.errors import PvlabError
 
 #: The folders that make up the course, in the checkout and in the package data.
 COURSE_FOLDERS = ("notebooks", "exercises")
-#: The reference pages every notebook links as ../docs/NAME (glossary, cheat sheet, facts).
-COURSE_DOCS = ("docs/glossary.md", "docs/cheatsheet.md", "docs/course-facts.md")
+#: The reference pages the notebooks link as ../docs/NAME (glossary, cheat sheet, facts,
+#: the XSA page, the scenario format).
+COURSE_DOCS = ("docs/glossary.md", "docs/cheatsheet.md", "docs/course-facts.md",
+               "docs/security.md", "docs/scenarios.md")
 #: Never shipped: the instructors' solutions.
 EXCLUDED_FOLDERS = ("solutions",)
 PACKAGE_COURSE = Path(__file__).resolve().parent / "_course"

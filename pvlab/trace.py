@@ -51,6 +51,9 @@ def errno_name(rc: int) -> str:
 
 #: The result of an operation that made Xen panic (see :attr:`Outcome.crash`).
 CRASH = "crash"
+#: Results that are neither 0 nor an errno (:attr:`Outcome.fate`).
+SHADOWED, DOMAIN_CRASHED, UNMODELLED = "shadowed", "domain_crashed", "unmodelled"
+FATES = (SHADOWED, DOMAIN_CRASHED, UNMODELLED)
 
 
 #: How an event becomes the line Xen's debug build prints for it. `pvlab.xen.logformats`
@@ -126,10 +129,21 @@ class Outcome:
     crash: str | None = None
     #: A multicall's entries: each call's own outcome, in order (`multicall_entry.result`).
     calls: list[Outcome] = field(default_factory=list)
+    #: A grant-table operation's own status (`GNTST_*`, 0 = okay) when the hypercall
+    #: itself returned `rc` 0 (`pvlab.xen.grant_status`); None for other operations.
+    status: int | None = None
+    #: The name of `status` (set with it, e.g. "GNTST_general_error").
+    status_name: str | None = None
+    #: What happened to the calling domain besides a return code (see :data:`FATES`):
+    #: "shadowed" (the PV L1TF mitigation switched it to shadow paging, the retried call
+    #: then succeeded), "domain_crashed" (`domain_crash`), or "unmodelled" (the call
+    #: needs a setting pvlab does not model; the trace says which).
+    fate: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.rc == 0 and self.crash is None
+        return (self.rc == 0 and self.crash is None and not self.status
+                and self.fate in (None, SHADOWED))
 
     @property
     def crashed(self) -> bool:
@@ -144,7 +158,13 @@ class Outcome:
     def result(self) -> str:
         """`"ok"`, the errno name, or `"crash"` (Xen panicked), as scenario files write
         expectations."""
-        return CRASH if self.crash is not None else errno_name(self.rc)
+        if self.crash is not None:
+            return CRASH
+        if self.fate is not None and (self.fate != SHADOWED or self.rc == 0):
+            return self.fate
+        if self.rc == 0 and self.status:
+            return self.status_name or f"GNTST({self.status})"
+        return errno_name(self.rc)
 
     @property
     def failure(self) -> Event | None:
@@ -168,7 +188,8 @@ class Outcome:
         return [line for line in lines if line]
 
     def explain(self) -> str:
-        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "")
+        head = f"{self.op}: {self.result}" + (f" ({self.rc})" if self.rc else "") + (
+            f" (hypercall 0, status {self.status})" if self.rc == 0 and self.status else "")
         if self.crash is not None:
             head = f"{self.op}: Xen panics: {self.crash}"
         lines = [head]
@@ -180,7 +201,7 @@ class Outcome:
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        why = f" — {self.reason}" if self.rc or self.crash else ""
+        why = f" — {self.reason}" if self.rc or self.crash or self.status else ""
         return f"<Outcome {self.op}: {self.result}{why}>"
 
 

@@ -261,3 +261,42 @@ def test_the_cheat_sheet_has_the_bits_the_errnos_the_conditions_and_the_orders()
                  "-EBUSY (16)", "5. vCPU 0 is initialised", "restore v2", "domain builder"):
         assert part in sheet, part
     assert f"CR3 `{xen_pfn_to_cr3_x86_32(0x123456):#010x}`" in sheet
+
+
+# ------------------------------------------------------------------ 07
+WHY = "07-why-these-rules-exist.ipynb"
+
+
+def test_07_rw_on_an_ordinary_l4_entry_is_ok_on_fixed_xen() -> None:
+    g = Xen("4.19").create_domain(bitness=64)
+    l4, l3 = g.alloc_frame(), g.alloc_frame()
+    g.write_entry(l4, 0, l3, "P|A")
+    assert g.pin(l4, level=4).ok
+    assert g.mmu_update(l4, 0, l3, "P|RW|A").ok  # re-validated (RW is not whitelisted): fine
+    assert "**ok**" in answer(WHY, 1)
+
+
+def test_07_xen_adds_rw_to_compat_l3_entries() -> None:
+    g = Xen("4.19").create_domain(bitness=32)
+    l3, l2 = g.alloc_frame(), g.alloc_frame()
+    g.write_entry(l3, 3, l2, "P")
+    assert g.pin(l3, level=3).ok
+    assert g.read_entry(l3, 3) & 0x2  # RW set by Xen
+    assert "adjust_guest_l3e" in answer(WHY, 2)
+
+
+def test_07_l1tf_answers() -> None:
+    from pvlab.xen.cmdline import Hardware, XenCommandLine
+
+    def write(privileged: bool, cmdline: XenCommandLine | None = None) -> str:
+        xen = Xen("4.19", hardware=Hardware(l1tf_vulnerable=True), cmdline=cmdline)
+        g = xen.create_domain(64, privileged=privileged)
+        l1 = g.alloc_frame()
+        g.pin(l1, 1)
+        return g.mmu_update(l1, 3, value=0x1234000).result
+
+    assert write(False) == "shadowed"
+    assert write(False, XenCommandLine(pv_l1tf_domu=False)) == "ok"
+    assert write(True) == "ok"
+    a5 = answer(WHY, 5)
+    assert "**shadowed**" in a5 and "**domain_crashed**" in a5 and "**ok**" in a5

@@ -38,6 +38,8 @@ def _shown(s: StepResult) -> str:
 
 
 def _why(s: StepResult) -> str:
+    if s.outcome.crashed:
+        return f"Xen panics: {s.outcome.crash}"
     fail = s.outcome.failure
     return f"{fail.explanation} [{fail.xen_function}]" if fail else ""
 

@@ -49,7 +49,7 @@ def settings_from_args(args: argparse.Namespace) -> HubSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pvlab.hub import launcher
+    from pvlab.hub import accounts, launcher
 
     settings = settings_from_args(args)
     password = _password(PASSWORD_ENV, "Workshop password (learners claim a name with it): ",
@@ -59,6 +59,11 @@ def run(args: argparse.Namespace) -> int:
     state = launcher.prepare(Path(args.state_dir).expanduser(), settings)
     if settings.ip != LOOPBACK:
         print(EXPOSED_WARNING.format(ip=settings.ip or "*", port=settings.port), flush=True)
+    if accounts.per_learner_accounts():
+        print("Running as root: each learner gets a system account of their own "
+              "(pvlab-NAME) and a home only they can read.", flush=True)
+    else:
+        print("WARNING: " + accounts.SHARED_ACCOUNT_WARNING, flush=True)
     print(f"Starting JupyterHub (state in {state}) ...", flush=True)
     hub = launcher.start(state, password, admin_password)
     previous = signal.signal(signal.SIGTERM, raise_interrupt)
@@ -95,7 +100,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--port", type=int, default=8000, help="public port (default 8000)")
     parser.add_argument("--state-dir", default=str(default_state_dir()),
                         help="folder for the database, cookie secret and homes "
-                        "(default $PVLAB_HUB_STATE or ~/pvlab-hub)")
+                        "(default $PVLAB_HUB_STATE, else ~/pvlab-hub; as root /srv/pvlab-hub)")
     parser.add_argument("--admin", action="append", metavar="NAME",
                         help=f"an admin name, claimed with ${ADMIN_PASSWORD_ENV} (repeatable)")
     parser.add_argument("--mem-limit-mb", type=int, default=2048,

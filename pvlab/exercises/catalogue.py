@@ -359,3 +359,104 @@ def _build_high_l3() -> Problem:
         "A guest can switch a VM-assist on with a vm_assist step before it pins (or have it "
         "from the start under guest:).",
     ), profile="4.19")
+
+
+# ------------------------------------------------------------------ 05-why-these-rules-exist
+NB5 = "05-why-these-rules-exist"
+
+XSA182 = """name: recursive-l4-made-writable
+guest: {bitness: 64, vcpu0_initialised: true}
+frames:
+  l4: {}
+tables:
+  l4:
+    0: {to: l4, flags: [P, A]}
+steps:
+  - pin: {frame: l4, level: 4}
+  - mmu_update: {table: l4, index: 0, to: l4, flags: [P, RW, A]}
+"""
+
+
+@exercise("predict-xsa-182", "predict", NB5, "Make a recursive L4 entry writable")
+def _predict_xsa_182() -> Problem:
+    return predict_problem(XSA182, profile="4.19", hints=(
+        "The entry keeps its frame and stays present: does mod_l4_entry re-validate it? "
+        "Look up FASTPATH_FLAG_WHITELIST.",
+        "RW is not in the whitelist, so the new entry is checked as if it were new; it "
+        "points at an L4 from an L4.",
+        "An entry that links a table to one of its own level is a linear pagetable: read "
+        "the linear rules in pvlab.exercises.reasons().",
+    ))
+
+
+@exercise("predict-xsa-182-before", "predict", NB5, "The same update before XSA-182")
+def _predict_xsa_182_before() -> Problem:
+    return predict_problem(XSA182, profile="pre-xsa-182", note=(
+        "This time Xen is the profile pre-xsa-182: Xen 4.19 without the fix of commit "
+        "e1bff4c2ea."), hints=(
+        "Before the fix, mod_l4_entry's fast path compared only the frame and one flag.",
+        "Which flag did it compare? Does this update change it?",
+        "If the fast path is taken, nothing is re-validated.",
+    ))
+
+
+XSA185 = """name: compat-recursive-l3
+guest: {bitness: 32, vcpu0_initialised: true}
+frames:
+  a: {}
+  b: {}
+  a_l2: {}
+  b_l2: {}
+tables:
+  a:
+    3: {to: a_l2, flags: [P]}
+  b:
+    0: {to: a, flags: [P]}
+    3: {to: b_l2, flags: [P]}
+steps:
+  - pin: {frame: a, level: 3}
+  - pin: {frame: b, level: 3}
+"""
+
+
+@exercise("predict-xsa-185", "predict", NB5, "A 32-bit guest links one L3 to another")
+def _predict_xsa_185() -> Problem:
+    return predict_problem(XSA185, profile="4.19", hints=(
+        "A 64-bit guest may link an L3 read-only to another validated L3. Is a 32-bit "
+        "guest's L3 walked the same way?",
+        "Xen adds RW and US to every present entry of a compat L3 (adjust_guest_l3e).",
+        "What would that adjustment do to an entry that maps a live L3?",
+    ))
+
+
+XSA240 = """name: linear-chain-bug
+guest: {bitness: 64, vcpu0_initialised: true}
+frames:
+  t: {}
+  a: {}
+  c: {}
+  l1: {}
+tables:
+  a:
+    0: {to: t, flags: [P, A]}
+  c:
+    0: {to: l1, flags: [P, RW, A]}
+    3: {to: t, flags: [P, A]}
+    7: {to: a, flags: [P, A]}
+steps:
+  - pin: {frame: t, level: 2}
+  - pin: {frame: a, level: 2}
+  - pin: {frame: c, level: 2}
+"""
+
+
+@exercise("bughunt-xsa-240", "bughunt", NB5, "Find the entry that builds a chain")
+def _bughunt_xsa_240() -> Problem:
+    return bughunt_problem(XSA240, (
+        "On Xen 4.19 the last pin fails. Which entry is the bug? Give (frame name, index)."),
+        hints=(
+            "Two of c's entries link it to another L2: both are linear entries.",
+            "Since XSA-240 a table may either contain linear entries or be used linearly, "
+            "never both.",
+            "Which of the tables c links to already contains a linear entry itself?",
+        ))

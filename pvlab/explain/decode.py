@@ -23,7 +23,7 @@ PGC_BIT61 = 1 << 61  # 4.17: PGC_page_table; 4.20: PGC_extra
 PGC_BROKEN = 1 << 60
 PGC_STATE_SHIFT = 58  # 2 bits: inuse, offlining, offlined, free
 PGC_BIT57 = 1 << 57  # 4.17: PGC_extra; 4.20: PGC_shadowed_pt
-PGC_COUNT_MASK = (1 << 57) - 1  # PGC_count_width is PG_shift(7)
+PGC_COUNT_MASK = pg.PGC_count_mask  # PGC_count_width is PG_shift(7)
 _PGC_STATES = ("inuse", "offlining", "offlined", "free")
 
 _SPECIAL_DOMIDS = {0x7FF0: "DOMID_SELF", pg.DOMID_IO: "dom_io", pg.DOMID_XEN: "dom_xen",

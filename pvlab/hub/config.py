@@ -30,6 +30,11 @@ from pvlab.hub.settings import (
 )
 
 PORTS_ENV = "PVLAB_HUB_PORTS"
+#: The Python learners' servers run, when not this one (`pvlab.hub.accounts.learner_python`).
+LEARNER_PYTHON_ENV = "PVLAB_HUB_LEARNER_PYTHON"
+RENDER_SERVER = "render"
+RENDER_CACHE_DIR = "render-cache"
+RENDER_SOCKET = "run/render.sock"
 #: JupyterLab fetches a news feed and checks PyPI for updates by default: not on our hub.
 NO_PHONE_HOME_ARGS = ["--LabApp.news_url=None",
                       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
@@ -47,6 +52,17 @@ def internal_ports() -> tuple[int, int]:
 def culler_command(settings: HubSettings) -> list[str]:
     return [sys.executable, "-m", "pvlab.hub.culler",
             f"--timeout={settings.idle_timeout_s}", f"--cull-every={settings.cull_every_s}"]
+
+
+def render_command(state: Path, python: str) -> list[str]:
+    """The render server (pvlab.hub.renderd): as root it drops to its own account."""
+    from pvlab.hub import accounts
+
+    cmd = [python, "-m", "pvlab.hub.renderd", str(state / RENDER_CACHE_DIR),
+           str(state / RENDER_SOCKET)]
+    if accounts.per_learner_accounts():
+        cmd += ["--user", accounts.RENDER_USER]
+    return cmd
 
 
 def configure(c: Any, state_dir: str | Path) -> None:
@@ -84,7 +100,12 @@ def configure(c: Any, state_dir: str | Path) -> None:
 
     # Each learner's server.
     c.JupyterHub.spawner_class = CourseSpawner
-    c.Spawner.cmd = singleuser_cmd()
+    learner_python = os.environ.get(LEARNER_PYTHON_ENV) or sys.executable
+    c.CourseSpawner.learner_python = learner_python
+    c.Spawner.cmd = singleuser_cmd(learner_python)
+    # One render cache for the whole room, filled only by the render server.
+    c.CourseSpawner.render_cache = str(state / RENDER_CACHE_DIR)
+    c.CourseSpawner.render_socket = str(state / RENDER_SOCKET)
     c.Spawner.ip = LOOPBACK
     c.Spawner.default_url = DEFAULT_URL
     c.Spawner.mem_limit = settings.mem_limit_mb * 1024 * 1024
@@ -105,7 +126,9 @@ def configure(c: Any, state_dir: str | Path) -> None:
     c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 
     # The idle culler, as a hub-managed service with only the scopes it needs.
-    c.JupyterHub.services = [{"name": IDLE_CULLER, "command": culler_command(settings)}]
+    c.JupyterHub.services = [{"name": IDLE_CULLER, "command": culler_command(settings)},
+                             {"name": RENDER_SERVER,
+                              "command": render_command(state, learner_python)}]
     c.JupyterHub.load_roles = [{"name": IDLE_CULLER, "scopes": CULLER_SCOPES,
                                 "services": [IDLE_CULLER]}]
 

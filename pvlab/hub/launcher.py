@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from pvlab.errors import PvlabError
-from pvlab.hub.config import CONFIG_TEMPLATE, PORTS_ENV
+from pvlab.hub import accounts
+from pvlab.hub.config import CONFIG_TEMPLATE, LEARNER_PYTHON_ENV, PORTS_ENV
 from pvlab.hub.settings import (
     ADMIN_PASSWORD_ENV,
     HOMES,
@@ -80,13 +81,23 @@ def missing_tools(settings: HubSettings) -> list[str]:
 
 
 def prepare(state_dir: Path, settings: HubSettings) -> Path:
-    """Create or update the state folder; existing homes and the database are kept."""
+    """Create or update the state folder; existing homes and the database are kept.
+
+    With an account per learner (root), the folder and homes/ are 0711 (learners' accounts
+    pass through to their own home; nobody lists them) and every file directly in the
+    folder is 0600; otherwise the folder is 0700."""
     state_dir = state_dir.resolve()
     for sub in ("", HOMES, LOGS):
         (state_dir / sub).mkdir(parents=True, exist_ok=True)
-    os.chmod(state_dir, 0o700)
     settings.save(state_dir)
     (state_dir / CONFIG_FILE).write_text(CONFIG_TEMPLATE.format(state=str(state_dir)))
+    separate = accounts.per_learner_accounts()
+    os.chmod(state_dir, 0o711 if separate else 0o700)
+    os.chmod(state_dir / HOMES, 0o711 if separate else 0o700)
+    os.chmod(state_dir / LOGS, 0o700)
+    for entry in state_dir.iterdir():
+        if entry.is_file() and not entry.is_symlink():
+            os.chmod(entry, 0o600)
     return state_dir
 
 
@@ -164,14 +175,16 @@ def _end(procs: list[Any], grace: float = 5.0) -> None:
             continue
 
 
-def hub_env(password: str | None, admin_password: str | None, ports: tuple[int, int]
-            ) -> dict[str, str]:
+def hub_env(password: str | None, admin_password: str | None, ports: tuple[int, int],
+            learner_python: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in (PASSWORD_ENV, ADMIN_PASSWORD_ENV)}
     env[PASSWORD_ENV] = password or ""
     if admin_password:
         env[ADMIN_PASSWORD_ENV] = admin_password
     env[PORTS_ENV] = f"{ports[0]},{ports[1]}"
+    if learner_python:
+        env[LEARNER_PYTHON_ENV] = learner_python
     # The proxy and the culler are found on PATH; keep this Python's bin folder first.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     return env
@@ -190,13 +203,22 @@ def start(state_dir: Path, password: str | None, admin_password: str | None = No
     if not wait_port_free(settings.port, settings.ip, 15.0):
         raise PvlabError(f"port {settings.port} on {settings.ip} is already in use",
                          "pick another with --port (or stop the hub already running there)")
+    learner_python = None
+    if accounts.per_learner_accounts():
+        # The render server's account doubles as the probe: can an unprivileged account run
+        # this Python and reach the homes? (A Python under /root cannot be run.)
+        accounts.compile_bytecode(state_dir)
+        probe = accounts.ensure_account(accounts.RENDER_USER, "/nonexistent",
+                                        "pvlab workshop render server")
+        learner_python = accounts.learner_python(state_dir, probe, state_dir / HOMES)
     ports = (free_port(), free_port())
     log_path = state_dir / LOGS / "hub.log"
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterhub", "-f", str(state_dir / CONFIG_FILE)],
-            cwd=state_dir, env=hub_env(password, admin_password, ports),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=state_dir, env=hub_env(password, admin_password, ports, learner_python),
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=_private_umask)
     host = LOOPBACK if settings.ip in ("", "0.0.0.0", "::") else settings.ip
     hub = RunningHub(state_dir, f"http://{host}:{settings.port}", proc, log_path)
     if not wait_healthy(hub, timeout):
@@ -205,6 +227,11 @@ def start(state_dir: Path, password: str | None, admin_password: str | None = No
         raise PvlabError(f"the hub did not come up within {timeout:.0f} s; its log ends:\n"
                          f"{tail}", f"read {log_path}")
     return hub
+
+
+def _private_umask() -> None:
+    """The hub's files (database, learners' new files) readable by their owner only."""
+    os.umask(0o077)
 
 
 def wait_healthy(hub: RunningHub, timeout: float) -> bool:

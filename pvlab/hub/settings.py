@@ -43,9 +43,14 @@ USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
 
 
 def default_state_dir() -> Path:
-    """$PVLAB_HUB_STATE, else ~/pvlab-hub."""
+    """$PVLAB_HUB_STATE, else ~/pvlab-hub (as root /srv/pvlab-hub: learners' own accounts
+    must pass through its parent folders to their homes, and /root is private)."""
     env = os.environ.get(STATE_ENV)
-    return Path(env).expanduser() if env else Path.home() / "pvlab-hub"
+    if env:
+        return Path(env).expanduser()
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        return Path("/srv/pvlab-hub")
+    return Path.home() / "pvlab-hub"
 
 
 @dataclass

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from pvlab.errors import PvlabError
 from pvlab.scenario.registry import steps
 from pvlab.trace import Outcome
+from pvlab.xen.danger import find_dangers
 
-from . import diffview, frames, tables, tables_graph, walkview
+from . import danger, diffview, frames, tables, tables_graph, walkview
 from .state import Snapshot, snapshot
 from .view import View
 
@@ -49,6 +50,14 @@ def scenario_hints(run: ScenarioRun) -> dict[int, int]:
     return hints
 
 
+def domain_labels(run: ScenarioRun) -> dict[int, str]:
+    """Owner names for pictures of a scenario with several domains (`domains:`):
+    domid -> "name (dN)"; empty for a one-guest scenario (owners read "d1", "d2")."""
+    if not run.scenario.multi_domain:
+        return {}
+    return {g.domid: f"{name} (d{g.domid})" for name, g in run.domains.items()}
+
+
 def run_context(run: ScenarioRun) -> tuple[dict[int, str], Outcome | None, dict[int, int], str]:
     """Names, last outcome, level hints and a title for a ScenarioRun's current state."""
     names = {m: n for n, m in run.frames.items()}
@@ -71,7 +80,8 @@ def _resolve(xen: Any, guest: Any, names: Mapping[int, str] | None,
     if _is_run(xen):
         run = xen
         rnames, routcome, hints, title = run_context(run)
-        return (snapshot(run.xen, run.guest), {**rnames, **(names or {})},
+        return (snapshot(run.xen, run.guest, labels=domain_labels(run)),
+                {**rnames, **(names or {})},
                 outcome if outcome is not None else routcome, hints, title)
     if isinstance(xen, Snapshot):
         return xen, dict(names or {}), outcome, {}, f"{xen.label}: pagetables"
@@ -105,6 +115,9 @@ def tables_view(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *
     snap, nm, out, rhints, rtitle = _resolve(xen, guest, names, outcome)
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
     model = tables_graph.build(forest, title=title or rtitle)
+    hv = xen.xen if _is_run(xen) else xen
+    if not isinstance(hv, Snapshot):  # the danger marking needs the live state
+        danger.mark(model, find_dangers(hv))
     return View(model, lambda: tables.dump(forest))
 
 
@@ -136,7 +149,8 @@ def frames_view(xen: Xen | ScenarioRun, *, guest: Guest | None = None,
         run = xen
         rnames, routcome, _, title = run_context(run)
         return frames.build(run.xen, guest or run.guest, outcome=outcome or routcome,
-                            names={**rnames, **(names or {})}, title=title)
+                            names={**rnames, **(names or {})}, title=title,
+                            labels=domain_labels(run))
     return frames.build(xen, guest, outcome=outcome, names=dict(names or {}))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from . import cache
 from . import style as S
 from .model import GraphModel, Node, Row
 
@@ -173,15 +174,11 @@ def dot_source(m: GraphModel) -> str:
 
 
 def render_svg(m: GraphModel) -> str:
-    """SVG from `dot` (raises graphviz.ExecutableNotFound when it is not installed);
+    """SVG from `dot` (raises OSError when it is not installed):
+    from the shared render cache when one is configured (`pvlab.render.cache`), else
     through the session's long-lived `dot` when it can (`pvlab.render.dotserver`)."""
     g = build_digraph(m)
-    from .dotserver import render as served
-
-    got = served([str(g.source)])
-    if got is not None:
-        return got[0]
-    return g.pipe(format="svg", encoding="utf-8")
+    return cache.svg_one(str(g.source), lambda: dot_svgs([str(g.source)])[0])
 
 
 def render_png(m: GraphModel) -> bytes:
@@ -191,11 +188,16 @@ def render_png(m: GraphModel) -> bytes:
 
 def render_many(models: list[GraphModel]) -> list[str]:
     """SVG for several models from one `dot` run (one process start instead of many)."""
-    import subprocess
-
     if not models:
         return []
-    sources = [dot_source(m) for m in models]
+    return cache.svg_many([dot_source(m) for m in models], dot_svgs)
+
+
+def dot_svgs(sources: list[str]) -> list[str]:
+    """SVG for several DOT sources: the session's long-lived `dot` if it answers, else one
+    `dot -Tsvg` run."""
+    import subprocess
+
     from .dotserver import render as served
 
     got = served(sources)
@@ -206,6 +208,6 @@ def render_many(models: list[GraphModel]) -> list[str]:
                           check=True)
     out = proc.stdout.decode("utf-8")
     docs = ["<?xml" + part for part in out.split("<?xml") if part.strip()]
-    if len(docs) != len(models):
-        raise RuntimeError(f"dot returned {len(docs)} pictures for {len(models)} graphs")
+    if len(docs) != len(sources):
+        raise RuntimeError(f"dot returned {len(docs)} pictures for {len(sources)} graphs")
     return docs

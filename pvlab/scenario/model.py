@@ -9,28 +9,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import yaml
 
 from pvlab.errors import PvlabError
-from pvlab.trace import CRASH, Errno
+from pvlab.trace import CRASH, FATES, Errno
 from pvlab.units import parse_size
 from pvlab.x86.flags import flag_names, parse_flags
+from pvlab.xen.cmdline import Hardware, XenCommandLine
 from pvlab.xen.domain import vm_assist_number
+from pvlab.xen.grant_status import GNTST_RESULTS, gntst_result
 from pvlab.xen.profiles import DEFAULT_PROFILE, get_profile
 
 from .errors import ScenarioError
-from .params import KINDS, MULTICALL_OPS, ParamSpec, Where, parse_number
+from .params import KINDS, MULTICALL_OPS, ParamSpec, Where, is_special_domain, parse_number
 from .registry import StepArgs, steps
 
-RESULTS = {"ok", CRASH, *(e.name for e in Errno)}
+RESULTS = {"ok", CRASH, *FATES, *(e.name for e in Errno), *GNTST_RESULTS}
 #: `xen_build:` values: CONFIG_DEBUG on (assertions panic the host) or off.
 XEN_BUILDS = ("debug", "release")
 
 
-#: Who owns a scenario frame: the guest, another domain (d2) or dom_io.
-FrameOwner = Literal["guest", "other", "io"]
+#: Who owns a scenario frame: the guest (or any domain named under `domains:`), an
+#: anonymous other domain, or dom_io.
+FrameOwner = str
+#: The owners every scenario knows besides its domains.
+SPECIAL_OWNERS = ("other", "io")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,9 @@ class Step:
     expect: str | dict[str, str] | None = None
     #: The typed arguments of the step's registered kind (`pvlab.scenario.registry`).
     params: StepArgs | None = None
+    #: `as:` -- the domain that issues the step, as written (None: the scenario's default,
+    #: see :meth:`Scenario.issuer`).
+    as_domain: str | None = None
 
     def expected_for(self, profile: str) -> str | None:
         """The expected result under `profile` (a per-profile mapping is resolved)."""
@@ -91,7 +99,12 @@ class Step:
                                     for c in v) + "]"
             elif isinstance(v, list):
                 v = "|".join(str(x) for x in v) if k == "flags" else ",".join(str(x) for x in v)
+            elif isinstance(v, dict) and {"table", "index"} <= v.keys():  # a PTE address
+                v = f"{v['table']}[{v['index']}]" + (f"+{v['offset']}" if v.get("offset")
+                                                     else "")
             parts.append(f"{k}={v}")
+        if self.as_domain is not None:
+            parts.insert(0, f"as={self.as_domain}")
         return f"{self.op} " + " ".join(parts) if parts else self.op
 
 
@@ -110,16 +123,53 @@ class Scenario:
     seed: int = 0
     #: "debug" or "release" (None: the profile's, a debug build as `pvlab verify` uses)
     xen_build: str | None = None
+    #: Every domain by name, in file order (`domains:`); a `guest:` file has one, "guest".
+    domains: dict[str, GuestSpec] = field(default_factory=dict)
+    #: Whether the file used `domains:` (else `guest:`, the one-domain form).
+    multi_domain: bool = False
+    #: Xen's command line (`xen_cmdline:`) and the host CPU (`hardware:`).
+    xen_cmdline: XenCommandLine = field(default_factory=XenCommandLine)
+    hardware: Hardware = field(default_factory=Hardware)
 
     @property
     def profile(self) -> str:
         return self.xen or DEFAULT_PROFILE
 
+    @property
+    def domain_names(self) -> list[str]:
+        return list(self.domains) or ["guest"]
+
+    @property
+    def default_domain(self) -> str:
+        """Who issues a step without `as:`: the only domain, else the first non-privileged
+        one (else the first)."""
+        names = self.domain_names
+        specs = self.domains or {"guest": self.guest}
+        for n in names:
+            if not specs[n].privileged:
+                return n
+        return names[0]
+
+    @property
+    def toolstack_domain(self) -> str | None:
+        """Who issues a toolstack step (a domctl such as `destroy_domain`) without `as:`:
+        the first privileged domain (None: the implicit toolstack outside the scenario)."""
+        for n, spec in self.domains.items():
+            if spec.privileged:
+                return n
+        return None
+
+    def issuer(self, step: Step) -> str:
+        """The domain that issues `step` (its `as:`, else the default)."""
+        return step.as_domain or self.default_domain
+
 
 # --------------------------------------------------------------------------- parsing
 class _Ctx:
-    def __init__(self, source: str) -> None:
+    def __init__(self, source: str, domains: dict[str, GuestSpec] | None = None) -> None:
         self.source = source
+        #: the scenario's domains (None: a multicall's calls, which inherit the issuer)
+        self.domains = domains
 
     def err(self, where: str, problem: str, fix: str) -> ScenarioError:
         return ScenarioError(f"{self.source}: {where}: {problem}", fix)
@@ -164,14 +214,20 @@ def _keys(ctx: _Ctx, where: str, d: dict[str, Any], allowed: set[str],
 
 
 def _result(ctx: _Ctx, where: str, value: Any) -> str:
+    gnt = gntst_result(value)
+    if gnt is not None:  # a grant-table status (GNTST_okay is "ok")
+        return gnt
     s = str(value).strip()
     s = "ok" if s.lower() in ("ok", "0", "success") else s.upper().lstrip("-")
     if s.lower() in ("crash", "panic"):
         s = CRASH
+    if s.lower() in FATES:
+        s = s.lower()
     if s not in RESULTS:
         raise ctx.err(where, f"unknown result {value!r}",
-                      "write ok, crash (Xen panics) or an errno name such as EINVAL, EBUSY, "
-                      "ERANGE")
+                      "write ok, crash (Xen panics), shadowed / domain_crashed (L1TF), "
+                      "unmodelled, an errno name such as EINVAL, EBUSY, ERANGE, or a grant "
+                      "status such as GNTST_general_error")
     return s
 
 
@@ -208,40 +264,103 @@ def _parse_step(ctx: _Ctx, n: int, raw: Any, frames: dict[str, FrameSpec]) -> St
                       f"use one of: {', '.join(sorted(kinds))}")
     where = f"step {n} ({op})"
     kind = kinds[op]
-    params, args = kind.parse(Where(ctx.source, where), _mapping(ctx, where, raw[op]), frames)
+    body = dict(_mapping(ctx, where, raw[op]))
+    as_domain = body.pop("as", None)
+    params, args = kind.parse(Where(ctx.source, where), body, frames)
     if kind.check and expect is not None:
         raise ctx.err(f"{where}: key 'expect'", "check steps carry their expectation in "
                       "their own keys", "remove expect:")
-    return Step(n, op, args, _expect(ctx, f"{where}: key 'expect'", expect), params)
+    as_domain = _check_domains(ctx, where, kind, as_domain, args)
+    return Step(n, op, args, _expect(ctx, f"{where}: key 'expect'", expect), params, as_domain)
 
 
-def _parse_guest(ctx: _Ctx, raw: Any) -> GuestSpec:
-    """The `guest:` mapping: bitness, VM-assists, vCPUs."""
-    g = _mapping(ctx, "key 'guest'", raw)
-    _keys(ctx, "guest", g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
+def _check_domains(ctx: _Ctx, where: str, kind: Any, as_domain: Any,
+                   args: dict[str, Any]) -> str | None:
+    """`as:` and the domain-valued keys must name declared domains; a toolstack step
+    (`privileged_only`) cannot be issued by an unprivileged domain."""
+    if ctx.domains is None:
+        if as_domain is not None:
+            raise ctx.err(f"{where}: key 'as'", "the calls of a multicall are issued by the "
+                          "multicall's own domain", "remove as: here; put it on the multicall")
+        return None
+    names = list(ctx.domains)
+    if as_domain is not None:
+        as_domain = str(as_domain)
+        if as_domain not in ctx.domains:
+            raise ctx.err(f"{where}: key 'as'", f"unknown domain {as_domain!r}",
+                          f"use one of: {', '.join(names)} (declared under domains:)")
+        if kind.privileged_only and not ctx.domains[as_domain].privileged:
+            raise ctx.err(f"{where}: key 'as'", f"{kind.op} is a toolstack operation "
+                          f"({kind.summary.split(':')[0]}): only a privileged domain issues "
+                          f"it, and {as_domain} is not privileged",
+                          "write as: followed by a domain with privileged: true, or remove "
+                          "as: (the first privileged domain, else the toolstack, issues it)")
+    for key in kind.domain_fields:
+        value = args.get(key)
+        if isinstance(value, str) and not is_special_domain(value) and value != "other" \
+                and value not in ctx.domains:
+            raise ctx.err(f"{where}: key {key!r}", f"unknown domain {value!r}",
+                          f"use one of: {', '.join(names)} (declared under domains:), "
+                          "DOMID_SELF, DOMID_IO, DOMID_XEN or a domain id number")
+    return as_domain
+
+
+def _parse_guest(ctx: _Ctx, raw: Any, where: str = "guest") -> GuestSpec:
+    """The `guest:` mapping (or one domain of `domains:`): bitness, VM-assists, vCPUs."""
+    g = _mapping(ctx, f"key {where!r}", raw)
+    _keys(ctx, where, g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
     bitness = g.get("bitness", 64)
     if bitness not in (32, 64):
-        raise ctx.err("guest: key 'bitness'", f"{bitness!r} is not 32 or 64",
+        raise ctx.err(f"{where}: key 'bitness'", f"{bitness!r} is not 32 or 64",
                       "write bitness: 32 (PV32 on 64-bit Xen) or 64")
     assists = g.get("vm_assists") or []
     if not isinstance(assists, list):
-        raise ctx.err("guest: key 'vm_assists'", "expected a list",
+        raise ctx.err(f"{where}: key 'vm_assists'", "expected a list",
                       "write vm_assists: [pae_extended_cr3]")
     for a in assists:
         try:
             vm_assist_number(a)
         except PvlabError as e:
-            raise ctx.err("guest: key 'vm_assists'", e.message, e.fix or "") from None
+            raise ctx.err(f"{where}: key 'vm_assists'", e.message, e.fix or "") from None
     for key in ("vcpu0_initialised", "privileged"):
         if key in g and not isinstance(g[key], bool):
-            raise ctx.err(f"guest: key {key!r}", f"{g[key]!r} is not true or false",
+            raise ctx.err(f"{where}: key {key!r}", f"{g[key]!r} is not true or false",
                           f"write {key}: true or false")
     guest = GuestSpec(bitness, tuple(assists), bool(g.get("vcpu0_initialised", False)),
-                      _int(ctx, "guest: key 'vcpus'", g.get("vcpus", 1), hi=128),
+                      _int(ctx, f"{where}: key 'vcpus'", g.get("vcpus", 1), hi=128),
                       bool(g.get("privileged", False)))
     if guest.vcpu0_initialised and guest.vcpus == 0:
-        raise ctx.err("guest", "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
+        raise ctx.err(where, "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
     return guest
+
+
+#: Names a domain cannot have (frame owners and Xen's own domain ids).
+_RESERVED_DOMAIN_NAMES = {"other", "io", "xen", "self"}
+
+
+def _parse_domains(ctx: _Ctx, raw: Any) -> dict[str, GuestSpec]:
+    """The `domains:` mapping: name -> a `guest:`-shaped mapping (plus `privileged:`)."""
+    doms = _mapping(ctx, "key 'domains'", raw)
+    if not doms:
+        raise ctx.err("key 'domains'", "no domain declared",
+                      "write domains: {dom0: {privileged: true}, guest: {bitness: 64}}")
+    out: dict[str, GuestSpec] = {}
+    for name, spec in doms.items():
+        name = str(name)
+        if name.lower() in _RESERVED_DOMAIN_NAMES or is_special_domain(name) \
+                or not name.replace("_", "").replace("-", "").isalnum():
+            raise ctx.err(f"domains: key {name!r}", "not a usable domain name",
+                          "use a plain name such as dom0, guest, backend (not other, io, "
+                          "xen, self or a DOMID_ name)")
+        out[name] = _parse_guest(ctx, spec, f"domain {name!r}")
+    return out
+
+
+def _default_owner(ctx: _Ctx) -> str:
+    """A frame without `owner:` belongs to the default domain (the only or first
+    non-privileged one)."""
+    specs = ctx.domains or {"guest": GuestSpec()}
+    return next((n for n, g in specs.items() if not g.privileged), next(iter(specs)))
 
 
 def _parse_frames(ctx: _Ctx, raw: Any) -> dict[str, FrameSpec]:
@@ -251,10 +370,11 @@ def _parse_frames(ctx: _Ctx, raw: Any) -> dict[str, FrameSpec]:
         where = f"frame {fname!r}"
         spec = _mapping(ctx, where, spec)
         _keys(ctx, where, spec, {"mfn", "below", "above", "owner"})
-        owner = str(spec.get("owner", "guest"))
-        if owner not in ("guest", "other", "io"):
+        owners = [*(ctx.domains or ["guest"]), *SPECIAL_OWNERS]
+        owner = str(spec.get("owner", _default_owner(ctx)))
+        if owner not in owners:
             raise ctx.err(f"{where}: key 'owner'", f"unknown owner {owner!r}",
-                          "use guest, other or io")
+                          f"use one of: {', '.join(owners)}")
         if owner == "io" and "mfn" not in spec:
             raise ctx.err(where, "an io frame needs an mfn in the first MiB",
                           "write {owner: io, mfn: 0x1}")
@@ -263,7 +383,7 @@ def _parse_frames(ctx: _Ctx, raw: Any) -> dict[str, FrameSpec]:
             _int(ctx, f"{where}: key 'mfn'", spec["mfn"]) if "mfn" in spec else None,
             _size(ctx, f"{where}: key below", spec["below"]) if "below" in spec else None,
             _size(ctx, f"{where}: key above", spec["above"]) if "above" in spec else None,
-            cast(FrameOwner, owner))
+            owner)
         if "mfn" in spec and ({"below", "above"} & spec.keys()):
             raise ctx.err(where, "give either mfn or below/above", "remove one")
     return frames
@@ -327,8 +447,8 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise ctx.err("top level", "a scenario must be a mapping with name:, frames:, steps:",
                       "start the file with 'name: my-scenario'")
     _keys(ctx, "top level", data, {"name", "description", "xen", "host_memory", "guest",
-                                   "frames", "tables", "steps", "placement", "seed",
-                                   "xen_build"}, {"name"})
+                                   "domains", "frames", "tables", "steps", "placement",
+                                   "seed", "xen_build", "xen_cmdline", "hardware"}, {"name"})
     name = data["name"]
     if not isinstance(name, str) or not name.strip():
         raise ctx.err("key 'name'", "the name must be a non-empty string",
@@ -346,7 +466,27 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
         raise ctx.err("key 'xen_build'", f"unknown build {xen_build!r}",
                       "write xen_build: debug (CONFIG_DEBUG=y) or release")
 
-    guest = _parse_guest(ctx, data.get("guest"))
+    try:
+        cmdline = XenCommandLine.parse(_mapping(ctx, "key 'xen_cmdline'",
+                                                data.get("xen_cmdline")))
+    except ScenarioError:
+        raise
+    except PvlabError as e:
+        raise ctx.err("key 'xen_cmdline'", e.message, e.fix or "") from None
+    try:
+        hardware = Hardware.parse(_mapping(ctx, "key 'hardware'", data.get("hardware")))
+    except ScenarioError:
+        raise
+    except PvlabError as e:
+        raise ctx.err("key 'hardware'", e.message, e.fix or "") from None
+    if "domains" in data and "guest" in data:
+        raise ctx.err("top level", "give either guest: (one domain) or domains: (several)",
+                      "move the guest: mapping under domains: as 'guest: {...}'")
+    if "domains" in data:
+        ctx.domains = _parse_domains(ctx, data["domains"])
+    else:
+        ctx.domains = {"guest": _parse_guest(ctx, data.get("guest"))}
+    domains = ctx.domains
     frames = _parse_frames(ctx, data.get("frames"))
     tables = _parse_tables(ctx, data.get("tables"), frames)
 
@@ -356,8 +496,11 @@ def parse_scenario(data: Any, *, source: str = "<scenario>") -> Scenario:
     parsed = [_parse_step(ctx, i + 1, s, frames) for i, s in enumerate(raw_steps)]
     placement = str(data.get("placement", "low-first"))
     seed = _int(ctx, "key 'seed'", data.get("seed", 0))
-    return Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host, guest,
-                    frames, tables, parsed, source, placement, seed, xen_build)
+    scn = Scenario(name.strip(), str(data.get("description") or "").strip(), xen, host,
+                   GuestSpec(), frames, tables, parsed, source, placement, seed, xen_build,
+                   domains, "domains" in data, cmdline, hardware)
+    scn.guest = domains[scn.default_domain]
+    return scn
 
 
 def load_scenario(path_or_text: str | Path, *, source: str | None = None) -> Scenario:

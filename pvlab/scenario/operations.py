@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pvlab.scenario.domain_steps import domid_of
 from pvlab.scenario.params import FrameRef, Where, param
 from pvlab.scenario.registry import StepArgs, step
 from pvlab.scenario.runner import entry_value
@@ -54,6 +55,7 @@ from pvlab.verify.replay import (
 from pvlab.x86.flags import flag_names
 from pvlab.xen import hypercalls
 from pvlab.xen.abi import abi_for
+from pvlab.xen.foreign import mmu_update_foreign
 from pvlab.xen.vmassist import vm_assist_number
 
 if TYPE_CHECKING:
@@ -213,6 +215,8 @@ class TableEntryArgs(EntryArgs):
 @dataclass(frozen=True, kw_only=True)
 class MmuUpdateArgs(TableEntryArgs):
     preserve_ad: bool = param("bool", False, help="MMU_PT_UPDATE_PRESERVE_AD")
+    foreign: str | int | None = param("domain", None, help="foreigndom: the owner of the "
+                                      "frame mapped (a domain, DOMID_IO, DOMID_XEN)")
 
 
 def _replay_entry_write(op: str, code: int) -> Any:
@@ -232,6 +236,9 @@ def _replay_entry_write(op: str, code: int) -> Any:
 def _mmu_update(run: ScenarioRun, a: MmuUpdateArgs) -> Outcome:
     cmd = (hypercalls.MMU_PT_UPDATE_PRESERVE_AD if a.preserve_ad
            else hypercalls.MMU_NORMAL_PT_UPDATE)
+    if a.foreign is not None:
+        return mmu_update_foreign(run.xen, run.guest.domain, run.mfn(a.table), a.index,
+                                  a.entry(run), foreigndom=domid_of(run, a.foreign), cmd=cmd)
     return hypercalls.mmu_update(run.xen, run.guest.domain, run.mfn(a.table), a.index,
                                  a.entry(run), cmd=cmd)
 

@@ -20,7 +20,8 @@ from pvlab.xen.vmassist import VM_ASSISTS, vm_assist_number
 
 #: The kinds of step argument (see :data:`KINDS`).
 ParamKind = Literal["frame", "int", "flags", "bool", "assist", "assists", "page_type", "text",
-                    "size", "placement", "names", "whole", "switch", "limit", "calls"]
+                    "size", "placement", "names", "whole", "switch", "limit", "calls",
+                    "domain", "pte", "handle"]
 
 #: A frame reference: a name declared under ``frames:``, or a machine frame number.
 FrameRef = str | int
@@ -47,15 +48,19 @@ class ParamSpec:
     hi: int | None = None
     choices: tuple[str, ...] = ()
     help: str = ""
+    #: The key a file writes when it is not the field's name (`from`, a Python keyword).
+    key: str | None = None
 
 
 def param(kind: ParamKind, default: Any = dataclasses.MISSING, *, lo: int = 0,
-          hi: int | None = None, choices: tuple[str, ...] = (), help: str = "") -> Any:
+          hi: int | None = None, choices: tuple[str, ...] = (), help: str = "",
+          key: str | None = None) -> Any:
     """A step-argument field: ``level: int = param("int", lo=1, hi=4)``.
 
-    Without a default the key is required in scenario files.
+    Without a default the key is required in scenario files. `key`: the key a file
+    writes, when it cannot be the field's name (``from_ = param("domain", key="from")``).
     """
-    spec = ParamSpec(kind, lo, hi, choices, help)
+    spec = ParamSpec(kind, lo, hi, choices, help, key)
     if default is dataclasses.MISSING:
         return dataclasses.field(metadata={"param": spec})
     return dataclasses.field(default=default, metadata={"param": spec})
@@ -65,6 +70,11 @@ def spec_of(f: dataclasses.Field[Any]) -> ParamSpec:
     spec = f.metadata.get("param")
     assert isinstance(spec, ParamSpec), f"field {f.name} has no param() spec"
     return spec
+
+
+def key_of(f: dataclasses.Field[Any]) -> str:
+    """The key a scenario file writes for field `f`."""
+    return spec_of(f).key or f.name
 
 
 def is_required(f: dataclasses.Field[Any]) -> bool:
@@ -188,6 +198,59 @@ def _limit(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> int
     return value
 
 
+#: Xen's reserved domain ids a step may name (`public/xen.h`), by the names a file writes.
+SPECIAL_DOMAINS = {"DOMID_SELF": 0x7FF0, "DOMID_IO": 0x7FF1, "DOMID_XEN": 0x7FF2}
+
+
+def is_special_domain(name: str) -> bool:
+    """DOMID_SELF / DOMID_IO / DOMID_XEN (any case)."""
+    return name.upper() in SPECIAL_DOMAINS
+
+
+def _domain(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> str | int:
+    """A domain: a name under `domains:` (checked by the scenario parser, which knows them),
+    DOMID_SELF/DOMID_IO/DOMID_XEN, or a domain id number."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise at.err(f"{value!r} is not a domain", f"write {key}: dom0 (a name under "
+                     "domains:), DOMID_IO or a domain id number", key=key)
+    if isinstance(value, int):
+        return parse_number(at, key, value, hi=0x7FFF)
+    return value.upper() if is_special_domain(value) else value
+
+
+@dataclass(frozen=True)
+class PteRef:
+    """A PTE's machine address (`GNTMAP_contains_pte`): entry `index` of L1 `table`, plus
+    `offset` bytes (a misaligned address when not 0)."""
+
+    table: FrameRef
+    index: int
+    offset: int = 0
+
+
+def _pte(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> PteRef:
+    if not isinstance(value, dict) or not {"table", "index"} <= value.keys() \
+            or set(value) - {"table", "index", "offset"}:
+        raise at.err(f"{value!r} is not a PTE address",
+                     f"write {key}: {{table: l1, index: 5}} (offset: N adds N bytes)", key=key)
+    return PteRef(_frame(at, key, value["table"], spec, frames),
+                  parse_number(at, key, value["index"], hi=511),
+                  parse_number(at, key, value.get("offset", 0), hi=4095))
+
+
+def _handle(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> str | int:
+    """A grant handle: a number, or the name an earlier `grant_map` gave with `handle:`."""
+    if isinstance(value, bool) or not isinstance(value, int | str) or value == "":
+        raise at.err(f"{value!r} is not a handle", f"write {key}: 0 or the name a grant_map "
+                     "step gave with handle:", key=key)
+    if isinstance(value, str):
+        try:
+            return int(value, 0)
+        except ValueError:
+            return value
+    return parse_number(at, key, value)
+
+
 Parser = Callable[[Where, str, Any, ParamSpec, Any], Any]
 _NUMBER = {"anyOf": [{"type": "integer", "minimum": 0},
                      {"type": "string", "pattern": r"^\s*(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|"
@@ -246,6 +309,17 @@ KINDS: dict[str, tuple[Parser, Callable[[ParamSpec], dict[str, Any]]]] = {
     "names": (_names, lambda s: {"type": "array", "items": {"type": "string"}}),
     "calls": (_calls, lambda s: {"type": "array", "minItems": 1,
                                   "items": {"type": "object"}}),
+    "domain": (_domain, lambda s: {"anyOf": [
+        {"type": "string", "description": "a domain named under domains:, or DOMID_SELF, "
+                                          "DOMID_IO, DOMID_XEN"},
+        {"type": "integer", "minimum": 0, "maximum": 0x7FFF}]}),
+    "pte": (_pte, lambda s: {
+        "type": "object", "required": ["table", "index"], "additionalProperties": False,
+        "properties": {"table": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                       "index": {"type": "integer", "minimum": 0, "maximum": 511},
+                       "offset": {"type": "integer", "minimum": 0, "maximum": 4095}}}),
+    "handle": (_handle, lambda s: {"anyOf": [{"type": "integer", "minimum": 0},
+                                             {"type": "string"}]}),
     "placement": (_placement, lambda s: {
         "type": "object", "minProperties": 1, "additionalProperties": False,
         "properties": {"above": _SIZE, "below": _SIZE, "mfn": {"type": "integer"}}}),

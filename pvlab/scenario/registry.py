@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from pvlab.scenario.params import FrameRef, Where, is_required, parse_field, spec_of
+from pvlab.scenario.params import FrameRef, Where, is_required, key_of, parse_field, spec_of
 
 if TYPE_CHECKING:
     from pvlab.scenario.runner import ScenarioRun
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from pvlab.xen.abi import PV64Abi
 
 #: Modules that register steps when imported (the built-ins first).
-PLUGINS = ("pvlab.scenario.operations", "pvlab.toolstack.steps")
+PLUGINS = ("pvlab.scenario.operations", "pvlab.scenario.domain_steps", "pvlab.toolstack.steps")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class StepArgs:
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
             if is_required(f) or value != f.default:
-                out[f.name] = value
+                out[key_of(f)] = value
         return out
 
 
@@ -85,22 +85,29 @@ class StepKind(Generic[A]):
     level_hint: LevelHint | None = None
     #: The fields a lab form offers, in order (all fields when empty).
     form: tuple[str, ...] = ()
+    #: A toolstack operation (a domctl): only a privileged domain may issue it (`as:`).
+    privileged_only: bool = False
 
     def fields(self) -> tuple[dataclasses.Field[Any], ...]:
         return dataclasses.fields(self.args)
 
     @property
     def required(self) -> set[str]:
-        return {f.name for f in self.fields() if is_required(f)}
+        return {key_of(f) for f in self.fields() if is_required(f)}
 
     @property
     def optional(self) -> set[str]:
-        return {f.name for f in self.fields() if not is_required(f)}
+        return {key_of(f) for f in self.fields() if not is_required(f)}
 
     @property
     def form_fields(self) -> tuple[str, ...]:
         """The fields a lab form offers, in order (`form`, else every field)."""
-        return self.form or tuple(f.name for f in self.fields())
+        return self.form or tuple(key_of(f) for f in self.fields())
+
+    @property
+    def domain_fields(self) -> tuple[str, ...]:
+        """The fields that name domains (checked against `domains:` by the parser)."""
+        return tuple(key_of(f) for f in self.fields() if spec_of(f).kind == "domain")
 
     @property
     def frame_fields(self) -> tuple[str, ...]:
@@ -118,14 +125,23 @@ class StepKind(Generic[A]):
                 raise at.err(f"missing key {key!r}", f"add {key}: ...")
         values: dict[str, Any] = {}
         for f in self.fields():
-            if f.name in raw:
-                values[f.name] = parse_field(at, f, raw[f.name], frames)
+            if key_of(f) in raw:
+                values[f.name] = parse_field(at, f, raw[key_of(f)], frames)
         if self.validate is not None:
             self.validate(at, raw)
         # The mapping stays in YAML's shapes (lists, not tuples), as a file would write it.
-        normalised = {k: list(values[k]) if isinstance(values[k], tuple) else values[k]
-                      for k in raw}
+        names = {key_of(f): f.name for f in self.fields()}
+        normalised = {k: _yaml_shape(values[names[k]]) for k in raw}
         return self.args(**values), normalised
+
+
+def _yaml_shape(value: Any) -> Any:
+    """A parsed value as a file writes it (a list for a tuple, a mapping for a record)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: v for k, v in dataclasses.asdict(value).items() if v or k != "offset"}
+    return value
 
 
 STEPS: dict[str, StepKind[Any]] = {}
@@ -142,16 +158,41 @@ def step(op: str, args: type[A], *, summary: str, replay: Replayer | None = None
          no_replay: str = "", check: bool = False, guest_only: bool = False,
          stateless: bool = False, validate: Validator | None = None,
          level_hint: LevelHint | None = None, form: tuple[str, ...] = (),
+         privileged_only: bool = False,
          ) -> Callable[[Callable[[ScenarioRun, A], Outcome]],
                        Callable[[ScenarioRun, A], Outcome]]:
     """Decorator: register `fn(run, args) -> Outcome` as the scenario operation `op`."""
 
     def deco(fn: Callable[[ScenarioRun, A], Outcome]) -> Callable[[ScenarioRun, A], Outcome]:
-        register(StepKind(op, args, fn, summary, replay=replay, no_replay=no_replay,
+        register(StepKind(op, args, fn, summary, replay=_one_domain_replay(op, replay),
+                          no_replay=no_replay,
                           check=check, guest_only=guest_only, stateless=stateless,
-                          validate=validate, level_hint=level_hint, form=form))
+                          validate=validate, level_hint=level_hint, form=form,
+                          privileged_only=privileged_only))
         return fn
     return deco
+
+
+#: Why a step issued `as:` a named domain, or naming a `foreign:` one, is not replayed by
+#: a plan that knows one guest only.
+SKIP_OTHER_DOMAIN = ("issued as (or naming) another domain of a domains: scenario: replayed "
+                     "once the probe runs that domain as an agent domU (docs/verify.md)")
+
+
+def _one_domain_replay(op: str, replay: Replayer | None) -> Replayer | None:
+    """A step's replay, guarded: the steps of a `domains:` scenario that name a domain (`as:`,
+    `foreign:`) are skipped unless the plan knows the scenario's domains (a plan with a
+    `domains` attribute replays them itself)."""
+    if replay is None:
+        return None
+
+    def guarded(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
+        if ("as" in a or "foreign" in a) and getattr(plan, "domains", None) is None:
+            from pvlab.verify.replay import StepPlan
+
+            return StepPlan(i, op, skip=SKIP_OTHER_DOMAIN)
+        return replay(plan, i, a)
+    return guarded
 
 
 _loaded = False

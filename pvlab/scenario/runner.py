@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pvlab.errors import PvlabError
-from pvlab.trace import Counters, Outcome
+from pvlab.trace import DOMAIN_CRASHED, Counters, Outcome
 from pvlab.x86.flags import make_entry
 from pvlab.xen.hypervisor import Guest, Xen
 from pvlab.xen.machine import AllocError
@@ -55,6 +55,14 @@ class ScenarioRun:
     toolstack: list[FlowResult] = field(default_factory=list)
     #: The number of the step being performed.
     step_number: int = 0
+    #: Every domain of the scenario by name (`domains:`; a `guest:` file has "guest").
+    domains: dict[str, Guest] = field(default_factory=dict)
+    #: Domains destroyed by a `destroy_domain` step: name -> that step's number.
+    destroyed: dict[str, int] = field(default_factory=dict)
+    #: Grant handles named by `grant_map ... handle: NAME`: name -> (mapper, handle).
+    handles: dict[str, tuple[str, int]] = field(default_factory=dict)
+    #: The domain issuing the step being performed (its name).
+    acting: str | None = None
 
     @property
     def domain(self) -> Guest:
@@ -92,6 +100,20 @@ class ScenarioRun:
     def mfn(self, ref: str | int) -> int:
         return self.frames[ref] if isinstance(ref, str) else int(ref)
 
+    def domain_named(self, name: str) -> Guest:
+        """The scenario domain `name` ("other": the anonymous domain of {owner: other})."""
+        if name == "other":
+            if self.other is None:
+                self.other = self.xen.create_domain(64, name="other")
+            return self.other
+        return self.domains[name]
+
+    def name_of(self, guest: Guest) -> str:
+        for name, g in self.domains.items():
+            if g is guest:
+                return name
+        return guest.domain.label
+
 
 class EntryFields(Protocol):
     """An entry written as a raw `value`, or a target (`to` a frame, or `mfn`) plus flags."""
@@ -120,16 +142,23 @@ def entry_value(run: ScenarioRun, entry: EntryFields) -> int:
 def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun:
     try:
         xen = Xen(profile, scn.host_memory, placement=scn.placement, seed=scn.seed,
-                  build=scn.xen_build or build)
+                  build=scn.xen_build or build, cmdline=scn.xen_cmdline, hardware=scn.hardware)
     except PvlabError as e:
         raise ScenarioError(f"{scn.source}: {e.message}", e.fix) from None
-    g = scn.guest
-    guest = xen.create_domain(g.bitness, vcpus=g.vcpus, vm_assists=g.vm_assists,
-                              privileged=g.privileged, name=scn.name)
-    if g.vcpu0_initialised:
-        # A running guest: its boot pagetables are outside the scenario.
-        guest.domain.vcpus[0].is_initialised = True
-    run = ScenarioRun(scn, profile, xen, guest, {})
+    specs = scn.domains or {"guest": scn.guest}
+    made: dict[str, Guest] = {}
+    for dname, g in specs.items():
+        try:
+            made[dname] = xen.create_domain(
+                g.bitness, vcpus=g.vcpus, vm_assists=g.vm_assists, privileged=g.privileged,
+                name=dname if scn.multi_domain else scn.name)
+        except PvlabError as e:
+            raise ScenarioError(f"{scn.source}: domain {dname!r}: {e.message}", e.fix) from None
+        if g.vcpu0_initialised:
+            # A running guest: its boot pagetables are outside the scenario.
+            made[dname].domain.vcpus[0].is_initialised = True
+    run = ScenarioRun(scn, profile, xen, made[scn.default_domain], {}, domains=made)
+    guest = run.guest
     # Exact MFNs first, so "any frame" requests cannot take them.
     order = sorted(scn.frames.values(), key=lambda f: (f.mfn is None, f.below is None and
                                                        f.above is None))
@@ -141,11 +170,8 @@ def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun
                                         "a dom_io frame", "use an MFN below 0x100 (first MiB)")
                 run.frames[f.name] = int(f.mfn or 0)
                 continue
-            owner = guest
-            if f.owner == "other":
-                if run.other is None:
-                    run.other = xen.create_domain(64, name="other")
-                owner = run.other
+            owner = guest if f.owner == "guest" and "guest" not in made \
+                else run.domain_named(f.owner)
             run.frames[f.name] = owner.alloc_frame(below=f.below, above=f.above, mfn=f.mfn)
         except AllocError as e:
             raise ScenarioError(f"{scn.source}: frame {f.name!r}: {e.message}", e.fix) from None
@@ -166,7 +192,32 @@ def perform(run: ScenarioRun, step: Step) -> Outcome:
         at = Where(run.scenario.source, f"step {step.number} ({step.op})")
         params, _ = kind.parse(at, step.args, run.frames)
     run.step_number = step.number
-    return kind.run(run, params)
+    name = _issuer(run, step, kind.privileged_only)
+    if name in run.destroyed and not kind.check:
+        raise ScenarioError(f"{run.scenario.source}: step {step.number} ({step.op}): domain "
+                            f"{name!r} was destroyed at step {run.destroyed[name]}: a dead "
+                            "domain issues no hypercalls",
+                            "remove the step, or issue it as another domain with as:")
+    prev, prev_acting = run.guest, run.acting
+    if name in run.domains:
+        run.guest = run.domains[name]
+    run.acting = name
+    try:
+        return kind.run(run, params)
+    finally:
+        run.guest, run.acting = prev, prev_acting
+
+
+def _issuer(run: ScenarioRun, step: Step, privileged_only: bool) -> str:
+    """Who issues `step`: its `as:`, else the issuer of the enclosing multicall, else the
+    scenario's default (the first privileged domain for a toolstack step)."""
+    if step.as_domain is not None:
+        return step.as_domain
+    if run.acting is not None:
+        return run.acting
+    if privileged_only:
+        return run.scenario.toolstack_domain or run.scenario.default_domain
+    return run.scenario.default_domain
 
 
 def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int | None = None,
@@ -204,8 +255,8 @@ def run_scenario(scn: Scenario, *, profile: str | None = None, stop_after: int |
         run.steps.append(res)
         if on_step is not None:
             on_step(res)
-        if outcome.crashed:
-            break  # Xen panicked: the host is gone, no later step runs
+        if outcome.crashed or outcome.fate == DOMAIN_CRASHED:
+            break  # Xen panicked (the host is gone) or the guest crashed: nothing runs after
     return run
 
 

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pvlab.scenario.params import field_schema, is_required
+from pvlab.scenario.params import field_schema, is_required, key_of
 from pvlab.scenario.registry import StepKind, steps
-from pvlab.trace import Errno
+from pvlab.trace import FATES, Errno
+from pvlab.xen.cmdline import HARDWARE_KEYS, OPTIONS
+from pvlab.xen.grant_status import GNTST_RESULTS
 from pvlab.xen.machine import PLACEMENTS
 from pvlab.xen.profiles import ALIASES, PROFILES
 from pvlab.xen.vmassist import VM_ASSISTS
@@ -29,19 +31,23 @@ _PROFILE = {"anyOf": [{"type": "string", "enum": [*PROFILES, *ALIASES]},
 _ASSIST = {"anyOf": [{"type": "string", "enum": list(VM_ASSISTS)},
                      {"type": "string", "pattern": "^[A-Za-z0-9_]+$"},
                      {"type": "integer", "minimum": 0, "maximum": 63}]}
-_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *(e.name for e in Errno)]},
+_AS = {"type": "string", "description": "the domain that issues the step (a name under "
+                                        "domains:; default: the only or first unprivileged one)"}
+_RESULT = {"anyOf": [{"type": "string", "enum": ["ok", "crash", *FATES, *(e.name for e in Errno),
+                                                 *GNTST_RESULTS]},
                      {"type": "string", "pattern": "^-?[A-Za-z0-9_]+$"},
                      {"type": "integer", "const": 0}],
-           "description": "ok, crash (Xen panics) or an errno name such as EINVAL"}
+           "description": "ok, crash (Xen panics), an errno name such as EINVAL, or a grant "
+                          "status such as GNTST_general_error"}
 
 
 def _args_schema(kind: StepKind[Any]) -> dict[str, Any]:
     fields = kind.fields()
     schema: dict[str, Any] = {
         "type": "object", "additionalProperties": False,
-        "properties": {f.name: field_schema(f) for f in fields},
+        "properties": {**{key_of(f): field_schema(f) for f in fields}, "as": _AS},
     }
-    required = [f.name for f in fields if is_required(f)]
+    required = [key_of(f) for f in fields if is_required(f)]
     if required:
         schema["required"] = required
         return schema
@@ -74,7 +80,8 @@ def scenario_schema() -> dict[str, Any]:
     frame = {"anyOf": [{"type": "null"}, {
         "type": "object", "additionalProperties": False,
         "properties": {"mfn": _NUMBER, "below": _SIZE, "above": _SIZE,
-                       "owner": {"enum": ["guest", "other", "io"]}}}]}
+                       "owner": {"type": "string", "description": "guest (or a domain "
+                                 "named under domains:), other or io"}}}]}
     entry = {"type": "object", "additionalProperties": False,
              "properties": {"to": {"type": "string"}, "mfn": _NUMBER, "value": _NUMBER,
                             "flags": {"anyOf": [{"type": "array", "items": {"type": "string"}},
@@ -98,6 +105,9 @@ def scenario_schema() -> dict[str, Any]:
             "xen": _PROFILE,
             "host_memory": _SIZE,
             "guest": {"anyOf": [guest, {"type": "null"}]},
+            "domains": {"type": "object", "minProperties": 1, "additionalProperties": guest,
+                        "description": "several domains by name (instead of guest:); "
+                                       "privileged: true makes a dom0-like domain"},
             "frames": {"anyOf": [{"type": "object", "additionalProperties": frame},
                                  {"type": "null"}]},
             "tables": {"anyOf": [{"type": "object", "additionalProperties": table},
@@ -108,6 +118,24 @@ def scenario_schema() -> dict[str, Any]:
             "seed": _NUMBER,
             "xen_build": {"enum": ["debug", "release"],
                           "description": "CONFIG_DEBUG on (assertions panic) or off"},
+            "xen_cmdline": {"anyOf": [{"type": "null"}, {
+                "type": "object", "additionalProperties": False,
+                "description": "options on Xen's command line (docs/scenarios.md)",
+                "properties": {
+                    "pv-linear-pt": {"type": "boolean", "description": OPTIONS["pv-linear-pt"]},
+                    "pv-l1tf": {"anyOf": [{"type": "boolean"}, {"type": "string"}],
+                                "description": OPTIONS["pv-l1tf"]},
+                    "allowsuperpage": {"type": "boolean",
+                                       "description": OPTIONS["allowsuperpage"]}}}]},
+            "hardware": {"anyOf": [{"type": "null"}, {
+                "type": "object", "additionalProperties": False,
+                "description": "the host CPU (docs/scenarios.md)",
+                "properties": {
+                    **{k: {"type": "boolean", "description": HARDWARE_KEYS[k]}
+                       for k in ("l1tf_vulnerable", "invpcid", "shadow_paging")},
+                    **{k: {"type": "integer", "minimum": 32, "maximum": 52,
+                           "description": HARDWARE_KEYS[k]}
+                       for k in ("paddr_bits", "l1d_maxphysaddr")}}}]},
         },
         "$defs": {
             "step": {"oneOf": [{"$ref": f"#/$defs/{op}"} for op in sorted(kinds)]},

@@ -86,7 +86,10 @@ def _arg_data(key: str, value: Any) -> Any:
 
 def step_data(step: Step) -> dict[str, Any]:
     """One parsed step as a scenario file writes it (`{pin: {frame: l3, level: 3}}`)."""
-    out: dict[str, Any] = {step.op: Flow({k: _arg_data(k, v) for k, v in step.args.items()})}
+    args = {k: _arg_data(k, v) for k, v in step.args.items()}
+    if step.as_domain is not None:  # `as:` (several domains) goes first, as files write it
+        args = {"as": step.as_domain, **args}
+    out: dict[str, Any] = {step.op: Flow(args)}
     if step.expect is not None:
         out["expect"] = copy.deepcopy(step.expect)
     return out
@@ -98,13 +101,17 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
 
     `placed` pins those frames to their MFN (how the lab rebuilds without moving frames).
     """
-    g = scn.guest
-    guest: dict[str, Any] = {"bitness": g.bitness, "vm_assists": [str(a) for a in g.vm_assists],
-                             "vcpu0_initialised": g.vcpu0_initialised}
-    if g.vcpus != 1:
-        guest["vcpus"] = g.vcpus
-    if g.privileged:
-        guest["privileged"] = True
+    def domain_data(g: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"bitness": g.bitness,
+                               "vm_assists": [str(a) for a in g.vm_assists],
+                               "vcpu0_initialised": g.vcpu0_initialised}
+        if g.vcpus != 1:
+            out["vcpus"] = g.vcpus
+        if g.privileged:
+            out["privileged"] = True
+        return out
+
+    guest = domain_data(scn.guest)
     data: dict[str, Any] = {"name": scn.name}
     if scn.description:
         data["description"] = scn.description
@@ -114,7 +121,10 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
     if scn.placement != "low-first":
         data["placement"] = scn.placement
         data["seed"] = scn.seed
-    data["guest"] = guest
+    if scn.multi_domain:
+        data["domains"] = {n: Flow(domain_data(g)) for n, g in scn.domains.items()}
+    else:
+        data["guest"] = guest
     frames: dict[str, Any] = {}
     for f in scn.frames.values():
         spec: dict[str, Any] = {}

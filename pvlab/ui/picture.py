@@ -68,7 +68,11 @@ function render({ model, el }) {
     const many = svgs.length > 1;
     rep.style.display = many ? '' : 'none';
     slider.max = Math.max(0, svgs.length - 1); slider.value = idx;
-    count.textContent = many ? `${idx + 1}/${svgs.length}` : '';
+    // the events are numbered as the captions number them ("event k/N"); the frame
+    // after the last event is the state after the step, not an event of its own
+    const events = phases.filter(p => p !== 'after').length;
+    count.textContent = !many ? '' : (phases[idx] === 'after' ? `after ${events} events`
+      : `${idx + 1}/${events}`);
     cap.textContent = caps[idx] || '';
     cap.className = 'pv-caption pv-' + (phases[idx] || 'none');
     el.dataset.frame = String(idx + 1); el.dataset.phase = phases[idx] || '';

@@ -41,8 +41,32 @@ def build_probe(plans: list[ScenarioPlan], bits: int, workdir: Path) -> Path:
     return workdir / f"probe{bits}"
 
 
-def boot(xen: Path, probe: Path, *, timeout: float = 300.0, memory: str = "3G") -> str:
+def cmdline_words(plan: ScenarioPlan) -> tuple[str, ...]:
+    """The options the plan's scenario puts on Xen's command line (`xen_cmdline:`)."""
+    import yaml
+
+    from pvlab.xen.cmdline import XenCommandLine
+
+    try:
+        data = yaml.safe_load(Path(plan.source).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return ()
+    raw = data.get("xen_cmdline") if isinstance(data, dict) else None
+    return tuple(XenCommandLine.parse(raw).words()) if isinstance(raw, dict) else ()
+
+
+def boot_groups(plans: list[ScenarioPlan]) -> list[tuple[int, tuple[str, ...]]]:
+    """One boot per (probe bitness, Xen command line): scenarios that set `xen_cmdline`
+    get a Xen booted with those options."""
+    seen = {(p.boot, cmdline_words(p)) for p in plans if not p.skip}
+    return sorted(seen, key=lambda g: (g[0] != 32, g[1]))
+
+
+def boot(xen: Path, probe: Path, *, timeout: float = 300.0, memory: str = "3G",
+         cmdline: tuple[str, ...] = ()) -> str:
     """Boot `xen` with `probe` as dom0 under QEMU (TCG); returns the serial log.
+
+    `cmdline`: extra options for Xen's command line (a scenario's `xen_cmdline`).
 
     QEMU runs in its own process group and is killed by its pid if it outlives `timeout`.
     """
@@ -52,7 +76,8 @@ def boot(xen: Path, probe: Path, *, timeout: float = 300.0, memory: str = "3G") 
                          "apt-get install --no-install-recommends qemu-system-x86")
     cmd = [qemu, "-machine", "q35,accel=tcg", "-cpu", "max", "-m", memory, "-smp", "1",
            "-nographic", "-no-reboot", "-monitor", "none", "-serial", "stdio",
-           "-kernel", str(xen), "-initrd", str(probe), "-append", XEN_ARGS]
+           "-kernel", str(xen), "-initrd", str(probe), "-append",
+           " ".join((XEN_ARGS, *cmdline))]
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out,
                                 stderr=subprocess.STDOUT, start_new_session=True)

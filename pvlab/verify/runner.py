@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from pvlab.errors import PvlabError
-from pvlab.verify.boot import boot, build_probe
+from pvlab.verify.boot import boot, boot_groups, build_probe, cmdline_words
 from pvlab.verify.compare import PvlabStep, ScenarioReport, compare
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, parse_log
 from pvlab.verify.plan import MULTICALL_SUB, PlanError, ScenarioPlan, plan_scenario
@@ -74,8 +74,9 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
     reports: dict[int, ScenarioReport] = {}
     tag = profile if build == "debug" else f"{profile}, {build} build"
     with tempfile.TemporaryDirectory(prefix="pvlab-verify-") as tmp:
-        for bits in (32, 64):
-            todo = [p for p in plans if p.boot == bits and not p.skip]
+        for bits, words in boot_groups(plans):  # one boot per bitness and Xen command line
+            todo = [p for p in plans if p.boot == bits and not p.skip
+                    and cmdline_words(p) == words]
             boot_no = 0
             while todo:
                 boot_no += 1
@@ -84,10 +85,12 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
                 probe = build_probe(todo, bits, Path(tmp) / f"probe{bits}-{boot_no}")
                 progress(f"[verify {tag}] booting Xen ({xen}) with the {bits}-bit probe as dom0 "
                          "under QEMU (TCG)" + (f", boot {boot_no}" if boot_no > 1 else ""))
-                log = boot(xen, probe, timeout=timeout)
+                log = (boot(xen, probe, timeout=timeout, cmdline=words) if words  # xen_cmdline
+                       else boot(xen, probe, timeout=timeout))
                 if keep_logs is not None:
                     keep_logs.mkdir(parents=True, exist_ok=True)
                     suffix = f"-{boot_no}" if boot_no > 1 else ""
+                    suffix += "".join(f"-{w}".replace(",", "_") for w in words)
                     (keep_logs / f"serial-{profile}-{build}-{bits}{suffix}.log").write_text(log)
                 parsed = parse_log(log)
                 problem = None

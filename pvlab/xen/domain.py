@@ -54,6 +54,13 @@ class Domain:
     #: dom0-like: holds I/O resources, so `l1_disallow_mask` allows cache attributes.
     privileged: bool = False
     name: str = ""
+    #: The PV L1TF mitigation switched this domain to shadow paging (`paging_mode_sh_forced`).
+    shadow_forced: bool = False
+    #: `domain_crash` was called on it (e.g. an L1TF-vulnerable PTE without shadow paging).
+    crashed: bool = False
+    #: `d->is_dying`: `XEN_DOMCTL_destroydomain` ran (`domain_kill`); the domain stays (a
+    #: "zombie") while another domain still holds references on its frames.
+    is_dying: bool = False
 
     @property
     def abi(self) -> PV64Abi:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pvlab.trace import Errno, Outcome, Tracer
 from pvlab.x86.flags import NX, PS, US, A, D, G, P, entry_mfn
+from pvlab.xen import l1tf
 from pvlab.xen.domain import (
     VM_ASSIST_NAMES,
     Domain,
@@ -109,6 +110,8 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
     def refuse(why: str, mfn: int | None = None) -> Outcome:
         t.event("update_va_mapping", "fail", why, "__do_update_va_mapping (map_guest_l1e)",
                 mfn=mfn)
+        if not xen.profile.uvmf_flush_skipped_on_error:
+            flush_after_error(xen, t, va, flags)
         return t.finish(-int(Errno.EINVAL))
 
     if other and not d.privileged:
@@ -157,10 +160,36 @@ def update_va_mapping(xen: Xen, d: Domain, va: int, value: int, *, vcpu: int = 0
     return t.finish(0)
 
 
+def flush_after_error(xen: Xen, t: Tracer, va: int, flags: int) -> None:
+    """Before XSA-279 (commit 6c8d502887) `__do_update_va_mapping` went on to the UVMF
+    flush after an error, with the guest's unchecked VA. UVMF_INVLPG of a non-canonical
+    VA on a CPU where Xen flushes with INVPCID raises #GP inside Xen: the host panics."""
+    kind = flags & UVMF_FLUSHTYPE_MASK
+    fn = "__do_update_va_mapping (UVMF flush after the error, before XSA-279)"
+    if kind != UVMF_INVLPG:
+        if kind == UVMF_TLB_FLUSH:
+            t.event("uvmf_after_error", "info", "the flush runs although nothing was updated "
+                    "(a whole-TLB flush: harmless)", fn)
+        return
+    canonical = va < (1 << 47) or va >= 0xFFFF_8000_0000_0000
+    if canonical or not xen.settings.hardware.invpcid:
+        t.event("uvmf_after_error", "info", f"INVLPG of {va:#x} runs although nothing was "
+                "updated" + ("" if canonical else " (INVLPG ignores a non-canonical address; "
+                             "this CPU has no INVPCID)"), fn)
+        return
+    t.outcome.crash = (f"FATAL TRAP: vector = 13 (general protection fault) in Xen: INVPCID "
+                       f"of the non-canonical address {va:#x} (flush_area_local)")
+    t.event("uvmf_after_error", "fail", f"the error path still flushes: INVPCID with the "
+            f"guest's non-canonical VA {va:#x} raises #GP in Xen, which panics", fn)
+
+
 # ------------------------------------------------------------------ mmu_update
 def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
-               cmd: int = MMU_NORMAL_PT_UPDATE) -> Outcome:
-    """`do_mmu_update` with one request: `ptr = (table << 12) + index * 8 | cmd`."""
+               cmd: int = MMU_NORMAL_PT_UPDATE, pg_owner: Domain | None = None) -> Outcome:
+    """`do_mmu_update` with one request: `ptr = (table << 12) + index * 8 | cmd`.
+
+    `pg_owner`: the page owner `foreigndom` named (see `pvlab.xen.foreign`); an L1 entry
+    then maps that domain's frame (`get_page_from_l1e(l1e, d, pg_owner)`)."""
     t = Tracer(f"mmu_update(MFN {table:#x}[{index}] = {value:#x})")
     t.outcome.counters.hypercalls += 1
     types = xen.type_system
@@ -187,6 +216,9 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
             if cmd == MMU_PT_UPDATE_PRESERVE_AD:  # update_intpte(..., preserve_ad)
                 value |= m.read_entry(table, index) & (A | D)
             level = pi.level
+            if level == 1 and pg_owner is not None:
+                return t.finish(mod_l1_entry(xen, d, t, table, index, value,
+                                             pg_owner=pg_owner))
             rc = MOD_ENTRY[level](xen, d, t, table, index, value)
             return t.finish(rc)
         if pi.type_count and pi.type != PGT_writable_page:
@@ -207,9 +239,39 @@ def mmu_update(xen: Xen, d: Domain, table: int, index: int, value: int, *,
         types.put_page(table)
 
 
-def _changed(old: int, new: int) -> bool:
-    """`l?e_has_changed(old, new, ~FASTPATH_FLAG_WHITELIST)`: frame, P, RW or cache bits."""
-    return bool((old ^ new) & ~FASTPATH_FLAG_WHITELIST & 0xFFFF_FFFF_FFFF_FFFF)
+#: `PADDR_MASK & PAGE_MASK`: the frame bits `l?e_has_changed` always compares.
+_FRAME_BITS = ((1 << 52) - 1) & ~0xFFF
+
+
+def _changed(xen: Xen, level: int, old: int, new: int) -> bool:
+    """`l?e_has_changed(old, new, ~FASTPATH_FLAG_WHITELIST)`: frame, P, RW or cache bits.
+    A profile without the XSA-182 (or XSA-148) fix compares the frame and fewer flags
+    (`Profile.fastpath_checked`)."""
+    checked = xen.profile.fastpath_checked[level - 1]
+    if checked is None:
+        return bool((old ^ new) & ~FASTPATH_FLAG_WHITELIST & 0xFFFF_FFFF_FFFF_FFFF)
+    diff = old ^ new
+    word = (diff & 0xFFF) | ((diff >> 40) & 0xFFF000)  # get_pte_flags
+    return bool(diff & _FRAME_BITS or word & checked)
+
+
+def _fast_path_note(xen: Xen, level: int, old: int, new: int) -> str:
+    """What a pre-fix fast path let through (changes the fixed whitelist would check)."""
+    if xen.profile.fastpath_checked[level - 1] is None:
+        return ""
+    slipped = (old ^ new) & ~FASTPATH_FLAG_WHITELIST & 0xFFFF_FFFF_FFFF_FFFF
+    if not slipped:
+        return ""
+    adv = xen.profile.advisory
+    return (f" — {flag_names_of(slipped, level)} changed without re-validation "
+            f"(profile {xen.profile.name}: the fast path before "
+            f"{f'XSA-{adv.xsa}' if adv else 'the whitelist'} compares only the frame and "
+            "a few flags)")
+
+
+def flag_names_of(bits: int, level: int) -> str:
+    word = (bits & 0xFFF) | ((bits >> 40) & 0xFFF000)
+    return flag_word_names(word, level)
 
 
 def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: int, *,
@@ -223,9 +285,10 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
         if bad:
             return types.fail(t, rules, "l1_flags", f"L1 entry {index} of MFN {table:#x}: bad L1 "
                            f"flags {flag_word_names(bad, 1)}", mfn=table, index=index, level=1)
-        if old & P and not _changed(old, new):
+        if old & P and not _changed(xen, 1, old, new):
             m.write_entry(table, index, d.abi.adjust_l1e(new))
-            t.event("mod_l1_entry", "pass", "only flags that need no re-check changed (fast path)",
+            t.event("mod_l1_entry", "pass", "only flags that need no re-check changed (fast path)"
+                    + _fast_path_note(xen, 1, old, new),
                     "mod_l1_entry", mfn=table, index=index, level=1)
             return 0
         t.outcome.counters.entries_checked += 1
@@ -233,6 +296,8 @@ def mod_l1_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new: in
         if rc:
             return rc
         m.write_entry(table, index, d.abi.adjust_l1e(new ^ types.l1e_mmio_flip(t, new, d)))
+    elif l1tf.check(xen, t, d, 1, new, table=table, index=index):
+        return -int(Errno.ERESTART)  # the domain crashed: the restart never runs
     else:
         m.write_entry(table, index, new)
     types.put_page_from_l1e(t, old, d)
@@ -270,16 +335,19 @@ def mod_upper_entry(xen: Xen, d: Domain, t: Tracer, table: int, index: int, new:
                            f"{table:#x}: bad flags {flag_word_names(bad, level)}", mfn=table,
                            index=index, level=level)
         adjust = d.abi.entry_adjust[level]
-        if old & P and not _changed(old, new):
+        if old & P and not _changed(xen, level, old, new):
             m.write_entry(table, index, new | adjust)
             t.event(f"mod_l{level}_entry", "pass", "fast path: same frame, only harmless "
-                    "flags changed", f"mod_l{level}_entry", mfn=table, index=index, level=level)
+                    "flags changed" + _fast_path_note(xen, level, old, new),
+                    f"mod_l{level}_entry", mfn=table, index=index, level=level)
             return 0
         t.outcome.counters.entries_checked += 1
         rc = types.get_page_from_lne(t, level, new, table, index, d)
         if rc:
             return rc
         m.write_entry(table, index, new | adjust)
+    elif l1tf.check(xen, t, d, level, new, table=table, index=index):
+        return -int(Errno.ERESTART)  # the domain crashed: the restart never runs
     else:
         m.write_entry(table, index, new)
     types.put_page_from_lne(t, level, old, table)

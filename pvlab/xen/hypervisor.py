@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from pvlab.errors import PvlabError
 from pvlab.trace import Errno, Outcome, Tracer
@@ -22,6 +23,7 @@ from pvlab.units import PAGE_SHIFT, MiB
 from pvlab.x86.flags import NX, PS, RW, A, D, P, make_entry
 from pvlab.xen import hypercalls
 from pvlab.xen.abi import PV64, abi_for
+from pvlab.xen.cmdline import Hardware, Settings, XenCommandLine, effective_settings
 from pvlab.xen.domain import (
     Domain,
     Vcpu,
@@ -36,6 +38,9 @@ from pvlab.xen.profiles import Profile, get_profile
 from pvlab.xen.rules import COMPAT_L2_FIRST_XEN_SLOT
 from pvlab.xen.typesys import TypeSystem
 
+if TYPE_CHECKING:
+    from pvlab.xen.grants import GrantTable
+
 #: Slots of the PAE Xen L2 from 428 to 511 map 84 * 2 MiB of compat M2P at most.
 COMPAT_M2P_MAX_SLOTS = 512 - COMPAT_L2_FIRST_XEN_SLOT
 SUPERPAGE_FRAMES = 512
@@ -45,14 +50,20 @@ class Xen:
     """A 64-bit Xen hypervisor on one host."""
 
     def __init__(self, profile: str | Profile | None = None, memory: int | str = "8GiB", *,
-                 placement: str = "low-first", seed: int = 0, build: str | None = None) -> None:
+                 placement: str = "low-first", seed: int = 0, build: str | None = None,
+                 cmdline: XenCommandLine | None = None,
+                 hardware: Hardware | None = None) -> None:
         self.profile = get_profile(profile)
         if build is not None:  # "debug" or "release": CONFIG_DEBUG on or off
             self.profile = replace(self.profile, debug_build=build == "debug")
+        #: Xen's command line and the host CPU, resolved for this profile (`pvlab.xen.cmdline`).
+        self.settings: Settings = effective_settings(self.profile, cmdline, hardware)
         self.machine = Machine(memory, placement=placement, seed=seed)
         self.type_system = TypeSystem(self)
         self.domains: dict[int, Domain] = {}
         self._next_domid = 1
+        #: each domain's grant table, by domid (`pvlab.xen.grants`)
+        self.grant_tables: dict[int, GrantTable] = {}
         # Xen's own frames at the top of memory: the read-only compat M2P (4 bytes per
         # frame, mapped in 2 MiB superpages) and a few of its own pagetables.
         m = self.machine

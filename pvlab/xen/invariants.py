@@ -19,6 +19,15 @@ What holds a reference (reference §1.4, §1.5, §5.2, §5.4):
 - each vCPU's `guest_table` and `guest_table_user`: one general and one type reference;
 - every allocated guest frame: the allocation reference (`PGC_allocated`, counts 1).
 
+Several domains (`pvlab.xen.foreign`, `pvlab.xen.grants`): an L1 entry may map another
+domain's frame when its table's owner is a control domain (a foreign mapping: the
+references are on the page owner's frame, `get_page_from_l1e(l1e, l1e_owner, pg_owner)`)
+or when the entry is a grant host mapping recorded in the owner's maptrack (for a PV
+mapper the grant's general and writable type references are exactly what such an entry
+holds). A dying domain's frames have lost their allocation reference. Grant tables are
+audited too: each active entry's read/write pins equal the host mappings using it, and
+GTF_reading / GTF_writing say whether it has pins / write pins.
+
 Guest slots are the ones Xen validates: all 512, except a PAE Xen L2 (slots 0-427),
 a 32-bit PV L3 (slots 0-3) and a 64-bit L4 (not 256-271).
 
@@ -47,6 +56,13 @@ from collections.abc import Iterable, Mapping
 
 from pvlab.trace import Outcome
 from pvlab.x86.flags import NX, RW, A, D, P, entry_mfn
+from pvlab.xen.grants import (
+    GNTMAP_host_map,
+    GNTMAP_readonly,
+    GTF_reading,
+    GTF_writing,
+    grant_mapped_slots,
+)
 from pvlab.xen.page_info import (
     DOMID_IO,
     DOMID_XEN,
@@ -119,6 +135,9 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
     rw_mapped: dict[int, str] = {}
     slot3_targets: set[int] = set()
 
+    #: each domain's grant-mapped L1 slots (another domain's frames may be mapped there)
+    granted: dict[int, set[tuple[int, int]]] = {}
+    out.extend(_audit_grants(xen))
     pages = list(m.pages())
     for pi in pages:
         d = domains.get(pi.owner)
@@ -141,8 +160,11 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
             if level == 1:
                 if not m.mfn_valid(target) or m.owner(target) == DOMID_IO:
                     continue
-                if m.owner(target) != d.domid:
-                    out.append(f"{where} maps MFN {target:#x}, not owned by d{d.domid}")
+                if m.owner(target) != d.domid and not d.privileged \
+                        and (mfn, i) not in granted.setdefault(d.domid, grant_mapped_slots(
+                            xen, d)):  # type: ignore[arg-type]
+                    out.append(f"{where} maps MFN {target:#x}, not owned by d{d.domid} (and "
+                               "neither a privileged foreign mapping nor a grant mapping)")
                     continue
                 exp_gen[target] += 1
                 if e & RW:
@@ -217,7 +239,8 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
         mfn = pi.mfn
         name = f"MFN {mfn:#x} ({pi.type_name})"
         if pi.owner in (DOMID_IO, DOMID_XEN):
-            if pi.count != 1 or pi.type_count != 1 or pi.type != PGT_writable_page:
+            if pi.count != 1 + exp_gen[mfn] or pi.type_count != 1 + exp_type[mfn] \
+                    or pi.type != PGT_writable_page:
                 out.append(f"{name}: a {('dom_io' if pi.owner == DOMID_IO else 'dom_xen')} "
                            f"frame changed: count={pi.count} type_count={pi.type_count}")
             continue
@@ -264,6 +287,38 @@ def audit(xen: object, *, leaked: Mapping[int, int] | None = None) -> list[str]:
         if m.mfn_valid(mfn) and domains.get(m.owner(mfn)) is None and (
                 exp_type[mfn] or exp_gen[mfn]) and m.owner(mfn) not in (DOMID_IO, DOMID_XEN):
             out.append(f"MFN {mfn:#x} is referenced but not allocated")
+    return out
+
+
+def _audit_grants(xen: object) -> list[str]:
+    """Grant tables: each active entry's pin counts equal the host mappings that use it,
+    and the entry's GTF_reading / GTF_writing bits say whether it is pinned (read / write)."""
+    out: list[str] = []
+    tables = getattr(xen, "grant_tables", {})
+    uses: Counter[tuple[int, int, bool]] = Counter()
+    for mapper, gt in tables.items():
+        for mt in gt.maptrack.values():
+            if mt.flags & GNTMAP_host_map:
+                uses[(mt.domid, mt.ref, bool(mt.flags & GNTMAP_readonly))] += 1
+            if mt.domid not in tables:
+                out.append(f"d{mapper} handle {mt.handle} maps a grant of d{mt.domid}, which "
+                           "has no grant table")
+    for domid, gt in tables.items():
+        refs = set(gt.active) | {ref for (d, ref, _ro) in uses if d == domid}
+        for ref in refs:
+            act = gt.active.get(ref)
+            hstr, hstw = (act.hstr, act.hstw) if act is not None else (0, 0)
+            want_r, want_w = uses[(domid, ref, True)], uses[(domid, ref, False)]
+            if (hstr, hstw) != (want_r, want_w):
+                out.append(f"d{domid} grant {ref}: pins r/w {hstr}/{hstw}, but {want_r}/"
+                           f"{want_w} host mappings use it")
+            flags = gt.entry(ref).flags if ref in gt.shared else 0
+            if bool(flags & GTF_reading) != bool(hstr + hstw):
+                out.append(f"d{domid} grant {ref}: GTF_reading is "
+                           f"{'set' if flags & GTF_reading else 'clear'} with {hstr + hstw} pins")
+            if bool(flags & GTF_writing) != bool(hstw):
+                out.append(f"d{domid} grant {ref}: GTF_writing is "
+                           f"{'set' if flags & GTF_writing else 'clear'} with {hstw} write pins")
     return out
 
 

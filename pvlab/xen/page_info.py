@@ -33,9 +33,11 @@ PGT_partial = 1 << _pg_shift(8)  # bit 56
 PGT_non_coherent = 1 << _pg_shift(9)  # bit 55
 PGT_count_mask = (1 << 55) - 1
 
-PGC_allocated = 1 << 63
-PGC_xen_heap = 1 << 62
-PGC_count_mask = (1 << 56) - 1
+PGC_allocated = 1 << _pg_shift(1)  # bit 63
+PGC_xen_heap = 1 << _pg_shift(2)  # bit 62
+#: x86 `PGC_count_width` is `PG_shift(7)` in 4.17 (bits 57-62 hold PGC_page_table,
+#: PGC_broken, the PGC_state pair and PGC_extra), so the general count has 57 bits.
+PGC_count_mask = (1 << _pg_shift(7)) - 1
 
 #: Special owners (`dom_io`, `dom_xen`) use Xen's reserved domain ids.
 DOMID_SELF = 0x7FF0

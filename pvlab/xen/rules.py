@@ -77,6 +77,12 @@ def _base_mask(d: Domain, p: Profile) -> int:
     return BASE_DISALLOW_MASK
 
 
+def _l2_mask(d: Domain, p: Profile) -> int:
+    """`L2_DISALLOW_MASK`: PSE is in it since XSA-148 (before, only without the
+    allowsuperpage opt-in was a PSE entry refused, and only at validation)."""
+    return BASE_DISALLOW_MASK if p.l2_pse_disallowed else BASE_DISALLOW_MASK & ~_PSE
+
+
 def _pv32_l3_mask(d: Domain, p: Profile) -> int:
     return PV32_L3_DISALLOW_MASK
 
@@ -89,7 +95,11 @@ _RULES_64: list[Rule] = [
          "get_page_from_l1e (l1_disallow_mask)", mask=_l1_mask),
     Rule("l2_flags", 2, Errno.EINVAL,
          "An L2 entry may not set PWT, PCD, PSE or G: PV guests cannot use 2 MiB superpages.",
-         "get_page_from_l2e (L2_DISALLOW_MASK)", mask=_base_mask),
+         "get_page_from_l2e (L2_DISALLOW_MASK)", mask=_l2_mask),
+    Rule("l2_superpage", 2, Errno.EINVAL,
+         "Before XSA-148 a PSE L2 entry passed the flag mask and was refused only when "
+         "validated, unless Xen booted with allowsuperpage (PV superpages, removed in 4.10).",
+         "get_page_from_l2e (opt_allow_superpage)"),
     Rule("l3_flags", 3, Errno.EINVAL,
          "A 64-bit guest's L3 entry may not set PWT, PCD, PS or G (no 1 GiB pages).",
          "get_page_from_l3e (l3_disallow_mask)", guests="pv64", mask=_base_mask),
@@ -120,7 +130,17 @@ _RULES_64: list[Rule] = [
          "get_page_from_l1e"),
     # --- linear (recursive) pagetables -----------------------------------------------
     Rule("linear_disabled", 0, Errno.EINVAL,
-         "Linear pagetables are disabled (pv-linear-pt=0).", "define_get_linear_pagetable"),
+         "Linear pagetables are disabled (pv-linear-pt=false on Xen's command line, 4.10+).",
+         "define_get_linear_pagetable (opt_pv_linear_pt)"),
+    Rule("l1tf", 0, None,
+         "A non-present entry whose address the CPU could use for an L1TF read (not 0, "
+         "below the safe limit) or with PSE (L2+) switches the domain to shadow paging, or "
+         "crashes it without CONFIG_SHADOW_PAGING (pv-l1tf; default on for domUs on "
+         "vulnerable hardware).", "pv_l1tf_check_pte"),
+    Rule("uvmf_after_error", 0, None,
+         "Before XSA-279 update_va_mapping flushed after an error: INVLPG of a guest's "
+         "non-canonical VA via INVPCID raised #GP in Xen (host crash).",
+         "__do_update_va_mapping", guests="pv64"),
     Rule("linear_rw", 0, Errno.EINVAL,
          "A linear (same-level) pagetable entry must be read-only.",
          "define_get_linear_pagetable"),

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pvlab.trace import Errno, Tracer
+from pvlab.trace import UNMODELLED, Errno, Tracer
 from pvlab.units import MFN_4GIB
 from pvlab.x86.flags import RW, P, entry_mfn
-from pvlab.xen import bulk
+from pvlab.xen import bulk, l1tf
 from pvlab.xen.domain import Domain, VMASST_TYPE_pae_extended_cr3
 from pvlab.xen.page_info import (
     DOMID_IO,
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
     from pvlab.xen.profiles import Profile
 
+#: `_PAGE_GNTTAB` (PTE bit 62): a debug build's mark on the PTEs of grant mappings.
+_PAGE_GNTTAB_PTE = 1 << 62
 #: `PADDR_MASK >> PAGE_SHIFT`: the all-ones 40-bit frame number (INVALID_MFN in an entry).
 INVALID_MFN = (1 << 40) - 1
 PWT, PCD, PAT_4K = 1 << 3, 1 << 4, 1 << 7
@@ -110,6 +112,19 @@ class TypeSystem:
         pi = self.m.page(mfn)
         assert pi.count > 0, f"put_page underflow on {mfn:#x}"
         pi.count_info -= 1
+        if pi.count == 0:  # only a dying domain's frame loses its allocation reference
+            self.free_domheap_page(mfn)
+
+    def free_domheap_page(self, mfn: int) -> None:
+        """`free_domheap_pages` on the last put of a frame whose allocation reference
+        `relinquish_memory` dropped; the dying domain's last frame ends it (`put_domain` ->
+        `domain_destroy`)."""
+        owner = self.m.owner(mfn)
+        self.m.free(mfn)
+        d = self.xen.domains.get(owner) if owner is not None else None
+        if d is not None and d.is_dying and not self.m.allocated(d.domid):
+            del self.xen.domains[d.domid]
+            self.xen.grant_tables.pop(d.domid, None)  # grant_table_destroy
 
     # ---------------------------------------------------------- type references
     def get_page_type(self, t: Tracer, mfn: int, ptype: int, d: Domain, *,
@@ -185,7 +200,15 @@ class TypeSystem:
         old = self.old_guest_table
         fn = f"promote_l{level}_table"
         transferred = None
-        if old is not None and level >= 3:
+        if old is not None and level == 3 and not self.profile.l3_partial_child_cleanup:
+            t.event(PARTIAL_LEAK_CHECK, "info", f"profile {self.profile.name}: "
+                    f"promote_l3_table sets old_guest_table to L3 MFN {mfn:#x} without "
+                    f"looking at it: MFN {old:#x}, partially validated below slot {i:#x}, "
+                    "stays PGT_partial with its type reference and nobody to clean it up "
+                    "(fixed by XSA-299)", "alloc_l3_table (before XSA-299)", mfn=old)
+            old_level, old_done, _ = self._partial.pop(old, (0, [], None))
+            self.leaked_partial[old] = (old_level, old_done)
+        elif old is not None and level >= 3:
             if old == child:
                 transferred = old
             else:
@@ -264,11 +287,15 @@ class TypeSystem:
 
     # L1 ------------------------------------------------------------------------
     def promote_l1_table(self, t: Tracer, mfn: int, d: Domain) -> tuple[int, int]:
-        if bulk.active():  # numpy fast path; the loop below is the reference
-            return bulk.promote_l1_table(self, t, mfn, d)
+        if bulk.active() and not l1tf.active(self.xen, d):  # numpy fast path; the loop
+            return bulk.promote_l1_table(self, t, mfn, d)  # below is the reference
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
             if not e & P:
+                if e and l1tf.check(self.xen, t, d, 1, e, table=mfn, index=i):
+                    for j in done:  # the domain crashed: -EINTR, what was taken is put
+                        self.put_page_from_l1e(t, self.m.read_entry(mfn, j), d)
+                    return -int(Errno.EINTR), 0
                 continue
             t.outcome.counters.entries_checked += 1
             rc = self.get_page_from_l1e(t, e, d, d, table=mfn, index=i)
@@ -319,12 +346,18 @@ class TypeSystem:
                              f"{target:#x} (INVALID_MFN), which no domain may map",
                              mfn=table, index=index, level=1)
         if not self.m.mfn_valid(target) or owner == DOMID_IO:
+            if pg_owner.domid == DOMID_IO:  # "DOMID_IO reverts to caller for privilege checks"
+                pg_owner = l1e_owner
             if not pg_owner.privileged:
                 return self.fail(t, rules, "l1_mmio",
                                  f"L1 entry {index} of MFN {table:#x} maps MMIO/dom_io frame "
                                  f"{target:#x} without I/O memory permission",
                                  mfn=table, index=index, level=1)
             return 0
+        if owner != pg_owner.domid and pg_owner is not l1e_owner and pg_owner.privileged \
+                and owner is not None and owner in self.xen.domains:
+            # xsm_priv_mapping: a privileged page owner passes its right on to the real one
+            pg_owner = self.xen.domains[owner]
         if owner != pg_owner.domid or not self.get_page(target, pg_owner):
             return self.fail(t, rules, "l1_foreign",
                              f"L1 entry {index} of MFN {table:#x} maps MFN {target:#x}, owned by "
@@ -347,6 +380,13 @@ class TypeSystem:
         target = entry_mfn(e)
         if not self.m.mfn_valid(target) or self.m.owner(target) == DOMID_IO:
             return
+        if e & _PAGE_GNTTAB_PTE and self.profile.debug_build and not d.is_dying \
+                and t is not None:
+            t.event("grant_implicit_unmap", "info", f"'Attempt to implicitly unmap "
+                    f"{d.label}'s grant PTE {e:#x}': #GP injected into {d.label}, and the "
+                    "references the grant mapping holds are dropped here (its handle can no "
+                    "longer unmap it)",
+                    "put_page_from_l1e (_PAGE_GNTTAB)", mfn=target)
         if e & RW:
             self.put_page_and_type(t, target)
         else:
@@ -358,14 +398,20 @@ class TypeSystem:
         """The loop of `promote_l{2,3,4}_table`: take each present guest entry's references,
         adjust the entry, and on the first failure release the entries validated so far.
         Returns (rc, the failing slot)."""
-        if level == 2 and bulk.active():  # numpy fast path; the loop below is the reference
+        if level == 2 and bulk.active() and not l1tf.active(self.xen, d):  # numpy fast path;
             batched = bulk.promote_l2_entries(self, t, mfn, d, slots, adjust)
             if batched is not None:
                 return batched
         guest = set(slots)
         done: list[int] = []
         for i, e in list(self.m.entries(mfn)):
-            if i not in guest or not e & P:
+            if i not in guest:
+                continue
+            if not e & P:
+                if e and l1tf.check(self.xen, t, d, level, e, table=mfn, index=i):
+                    for j in done:  # the domain crashed; what was taken is put back
+                        self.put_page_from_lne(t, level, self.m.read_entry(mfn, j), mfn)
+                    return -int(Errno.EINTR), i
                 continue
             t.outcome.counters.entries_checked += 1
             rc = self.get_page_from_lne(t, level, e, mfn, i, d)
@@ -450,6 +496,9 @@ class TypeSystem:
         for i in range(3):
             e = self.m.read_entry(mfn, i)
             if not e & P:
+                if e and l1tf.check(self.xen, t, d, 3, e, table=mfn, index=i):
+                    unwind()
+                    return -int(Errno.EINTR), i
                 continue
             t.outcome.counters.entries_checked += 1
             rc = self.get_page_from_lne(t, 3, e, mfn, i, d)
@@ -532,9 +581,24 @@ class TypeSystem:
         if bad:
             names = flag_word_names(bad, level)
             extra = " (PV guests cannot use superpages)" if bad & 0x80 else ""
+            if bad & 0x80 and self.xen.settings.cmdline.allowsuperpage:
+                extra += ("; allowsuperpage on Xen's command line is ignored: PV superpages "
+                          "were removed in 4.10 (commit 56fff3e5e9)")
             return self.fail(t, rules, f"l{level}_flags",
                              f"L{level} entry {index} of MFN {table:#x} sets {names}{extra}",
                              mfn=table, index=index, level=level)
+        if level == 2 and e & 0x80:  # PSE passed the mask: before XSA-148
+            if self.xen.settings.allow_superpage:
+                t.outcome.fate = UNMODELLED
+                t.event("l2_superpage", "fail", f"L2 entry {index} of MFN {table:#x} is a "
+                        "superpage and Xen booted with allowsuperpage: get_superpage "
+                        "(superpage type counting, MMUEXT_MARK_SUPER) is not modelled by "
+                        "pvlab", "get_page_from_l2e (get_superpage)", mfn=table, index=index,
+                        level=2)
+                return -int(Errno.EOPNOTSUPP)
+            return self.fail(t, rules, "l2_superpage", f"L2 entry {index} of MFN {table:#x} "
+                             "sets PSE: 'Attempt to map superpage without allowsuperpage "
+                             "flag in hypervisor'", mfn=table, index=index, level=2)
         target = entry_mfn(e)
         with t.deeper():
             rc = self.get_page_and_type(t, target, d, LEVEL_TYPE[level - 1], index=index,
@@ -558,9 +622,13 @@ class TypeSystem:
         if self.m.owner(target) != d.domid or self.m.page(target).level != level:
             return rc  # not a linear attempt: the original error stands
         where = f"L{level} entry {index} of MFN {table:#x} -> L{level} MFN {target:#x}"
-        if not self.profile.linear_pagetables:
-            return self.fail(t, rules, "linear_disabled", f"{where}: linear pagetables are "
-                             "disabled", mfn=table, index=index, level=level)
+        if not self.xen.settings.linear_pagetables:
+            how = ("pv-linear-pt=false on Xen's command line"
+                   if self.xen.settings.cmdline.pv_linear_pt is False
+                   else f"profile {self.profile.name}")
+            return self.fail(t, rules, "linear_disabled", f"{where}: 'Attempt to create "
+                             f"linear p.t. (feature disabled)': {how}", mfn=table,
+                             index=index, level=level)
         if e & RW:
             return self.fail(t, rules, "linear_rw", f"{where}: a linear entry must not have RW",
                              mfn=table, index=index, level=level)
@@ -569,7 +637,13 @@ class TypeSystem:
                     "define_get_linear_pagetable", mfn=table, index=index, level=level)
             return 0
         container, tgt = self.m.page(table), self.m.page(target)
-        if container.linear_pt_count < 0 or tgt.linear_pt_count > 0:
+        if not self.profile.linear_one_level:
+            if container.linear_pt_count < 0 or tgt.linear_pt_count > 0:
+                t.event("linear_one_level", "info", f"{where}: a chain of linear tables "
+                        f"(profile {self.profile.name}: no one-level limit before XSA-240)",
+                        f"get_l{level}_linear_pagetable (before XSA-240)", mfn=table,
+                        index=index, level=level)
+        elif container.linear_pt_count < 0 or tgt.linear_pt_count > 0:
             return self.fail(t, rules, "linear_one_level",
                              f"{where}: linear use is limited to one level", mfn=table,
                              index=index, level=level)
@@ -599,6 +673,12 @@ class TypeSystem:
         self.put_page_and_type(t, target)
 
     # --------------------------------------------------------------- demotion
+    def devalidate(self, t: Tracer | None, mfn: int, level: int) -> None:
+        """`devalidate_page` as `relinquish_memory` uses it on a dying domain's table:
+        release what its entries hold; the type count stays (the caller cleared
+        PGT_validated, so the last type put does not demote it again)."""
+        self._demote(t, mfn, level)
+
     def _demote(self, t: Tracer | None, mfn: int, level: int) -> None:
         """`devalidate_page` -> `demote_l{1..4}_table`: release what the entries held."""
         pi = self.m.page(mfn)

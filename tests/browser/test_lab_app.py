@@ -154,6 +154,11 @@ def test_pin_in_view_unclipped_and_replayed(page: Any, lab_app_url: str,  # noqa
     assert pic.get_attribute("data-phase") == "fail"
     expect(caption).to_contain_text("[promote_l3_table]")
     expect(caption).to_contain_text("pae_extended_cr3 is off")
+    # the counter numbers the events as the caption does ("event k/N"), the frame after
+    # the last event is not counted as one
+    numbered = re.match(r"(?:event )?(\d+)/(\d+) ", caption.inner_text())
+    assert numbered is not None
+    assert pic.locator(".pv-count").inner_text() == f"{numbered[1]}/{numbered[2]}"
     expect(app.locator(".lab-picture g.node[data-frame='l3']")).to_contain_text("validating")
     assert page.evaluate(_CLIPPED) == []
     page.screenshot(path=str(artifacts_dir / f"app-{tag}-replay-fail.png"))

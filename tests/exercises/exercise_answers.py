@@ -98,6 +98,13 @@ WRONG = {
     "cr3-decode": [lambda a: a & 0xFFFFF, lambda a: a + 1],
     "predict-new-baseptr": [lambda a: ("ok", None), lambda a: ("EINVAL", "l3_flags"),
                             lambda a: ("ERANGE", "pv32_l3_slot3")],
+    "predict-xsa-182": [lambda a: ("ok", None), lambda a: ("EINVAL", "l4_flags"),
+                        lambda a: ("EBUSY", "l1_writable_pagetable")],
+    "predict-xsa-182-before": [lambda a: ("EINVAL", "linear_rw"),
+                               lambda a: ("EINVAL", "type_conflict")],
+    "predict-xsa-185": [lambda a: ("ok", None), lambda a: ("EINVAL", "linear_rw"),
+                        lambda a: ("EINVAL", "pv32_l3_slot3_shared")],
+    "bughunt-xsa-240": [lambda a: ("c", 3), lambda a: ("a", 0), lambda a: ("c", 0)],
     "seed-l3-check": [lambda a: [not x for x in a], lambda a: [True] * len(a),
                       lambda a: [False] * len(a)],
     "build-high-l3": [lambda a: BUILD_HIGH.replace(

@@ -9,7 +9,10 @@ tests skip with the fix. Everything a test starts is stopped by its fixture.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,13 +77,32 @@ class HubUnderTest:
         self.hub = launcher.start(self.state_dir, WORKSHOP_PASSWORD, ADMIN_PASSWORD)
 
 
+def hub_accounts() -> list[str]:
+    """The system accounts a root hub with LEARNERS makes (learners, admin, render server)."""
+    from pvlab.hub import accounts
+
+    return [accounts.system_name(n) for n in (*LEARNERS, ADMIN)] + [accounts.RENDER_USER]
+
+
+def existing_accounts(names: list[str]) -> set[str]:
+    import pwd
+
+    return {n for n in names if n in {e.pw_name for e in pwd.getpwall()}}
+
+
 @pytest.fixture(scope="module")
 def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubUnderTest]:
     require_hub()
-    from pvlab.hub import launcher
+    from pvlab.hub import accounts, launcher
     from pvlab.hub.settings import HubSettings
 
-    state = tmp_path_factory.mktemp("hub-state")
+    separate = accounts.per_learner_accounts()
+    if separate:  # learners' own accounts must pass through the parents (pytest's are 0700)
+        state = Path(tempfile.mkdtemp(prefix="pvlab-hub-test-"))
+        os.chmod(state, 0o711)
+        before = existing_accounts(hub_accounts())
+    else:
+        state = tmp_path_factory.mktemp("hub-state")
     port = free_port()
     launcher.prepare(state, HubSettings(port=port, admins=[ADMIN], mem_limit_mb=1536))
     under_test = HubUnderTest(state, port, launcher.start(state, WORKSHOP_PASSWORD,
@@ -89,6 +111,10 @@ def running_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubUnderTe
         yield under_test
     finally:
         under_test.hub.stop()  # type: ignore[attr-defined]
+        if separate:
+            shutil.rmtree(state, ignore_errors=True)
+            for name in existing_accounts(hub_accounts()) - before:  # the ones we made
+                subprocess.run(["userdel", name], capture_output=True, check=False)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

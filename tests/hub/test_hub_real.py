@@ -8,8 +8,13 @@ file order and share it (learners sign in once). About a minute on a 2-core mach
 from __future__ import annotations
 
 import copy
+import importlib.util
 import json
+import os
+import shutil
 import stat
+import subprocess
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,6 +25,7 @@ import pytest
 pytest.importorskip("requests")
 pytest.importorskip("websocket")
 
+from pvlab.hub.accounts import per_learner_accounts  # noqa: E402
 from pvlab.hub.learner import Learner, LearnerError, run_lab_actions  # noqa: E402
 
 HubUnderTest = Any  # the conftest's dataclass (conftest modules are not importable by name)
@@ -90,6 +96,65 @@ def test_a_learner_cannot_reach_another_learners_server(running_hub: HubUnderTes
     assert ada.api("DELETE", "/hub/api/users/bob/server").status_code in (403, 404)
     assert ada.api("POST", "/hub/api/users/bob/tokens", json={}).status_code in (403, 404)
     assert bob.api("GET", "/hub/api/users/bob").status_code == 200
+
+
+NOT_ROOT = ("the hub is not running as root here, so every learner's server runs under one "
+            "account and a kernel CAN read other learners' files (pvlab hub warns so); file "
+            "isolation needs root (CI runs as root)")
+
+
+def test_a_learners_kernel_cannot_read_another_learners_files(
+        running_hub: HubUnderTest) -> None:
+    if not per_learner_accounts():
+        pytest.skip(NOT_ROOT)
+    ada = learner(running_hub, "ada")
+    state = running_hub.state_dir.resolve()
+    bob_home = state / "homes" / "bob"
+    attempts = {  # what ada's code tries: (how, path)
+        "read": ("read", str(bob_home / "notebooks/06-scenario-lab.ipynb")),
+        "list": ("list", str(bob_home)),
+        "list homes": ("list", str(bob_home.parent)),
+        "write": ("write", str(bob_home / "planted.txt")),
+        "plant a picture": ("write", str(state / "render-cache" / "x.svg")),
+        "read the database": ("read", str(state / "jupyterhub.sqlite")),
+    }
+    code = f"""
+import getpass, os
+print("user", getpass.getuser())
+for what, (how, path) in {attempts!r}.items():
+    try:
+        if how == "list":
+            os.listdir(path)
+        else:
+            open(path, "w" if how == "write" else "rb").close()
+        print(what, "ALLOWED")
+    except PermissionError:
+        print(what, "PermissionError")
+"""
+    ada.close_kernel_socket()
+    ada.start_kernel()
+    out = ada.execute(code).stdout
+    assert "user pvlab-ada" in out, out
+    for what in attempts:
+        assert f"{what} PermissionError" in out, out
+    assert not (bob_home / "planted.txt").exists()
+    import pwd
+
+    assert bob_home.stat().st_uid == pwd.getpwnam("pvlab-bob").pw_uid
+    assert stat.S_IMODE(bob_home.stat().st_mode) == 0o700
+
+
+def test_pictures_come_from_the_shared_render_cache(running_hub: HubUnderTest) -> None:
+    # ada and bob ran the same lab actions: the second of them to draw a state finds it.
+    ada = learner(running_hub, "ada")
+    ada.close_kernel_socket()
+    ada.start_kernel()
+    run_lab_actions(ada)  # a fresh kernel: every picture was drawn before by someone
+    got = ada.execute("from pvlab.render import cache; print(cache.stats())").stdout
+    stats = json.loads(got.replace("'", '"'))
+    assert stats["hits"] > 0 and stats["misses"] == 0 and stats["errors"] == 0, stats
+    entries = list((running_hub.state_dir / "render-cache").glob("??/*.svg"))
+    assert entries and all(e.read_text().lstrip().startswith("<?xml") for e in entries[:5])
 
 
 def test_a_learner_cannot_use_the_admin_api(running_hub: HubUnderTest) -> None:
@@ -169,13 +234,86 @@ def test_state_lives_in_one_private_folder(running_hub: HubUnderTest) -> None:
     state = running_hub.state_dir
     for name in ("hub.json", "jupyterhub.sqlite", "jupyterhub_cookie_secret", "learners.json"):
         assert (state / name).is_file(), name
-    assert stat.S_IMODE(state.stat().st_mode) == 0o700
-    assert stat.S_IMODE((state / "learners.json").stat().st_mode) == 0o600
+        assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
+    # With an account per learner (root) they pass through to their homes; nobody lists it.
+    assert stat.S_IMODE(state.stat().st_mode) == (0o711 if per_learner_accounts() else 0o700)
     text = (state / "learners.json").read_text() + (state / "hub.json").read_text()
     assert WORKSHOP_PASSWORD not in text and PASSWORDS["ada"] not in text
     for name in LEARNERS:
         home = state / "homes" / name
         assert stat.S_IMODE(home.stat().st_mode) == 0o700
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", f"safe.directory={repo}",
+                    "-c", "user.name=organiser",
+                    "-c", "user.email=organiser@example.invalid", *args],
+                   check=True, capture_output=True)
+
+
+def _pull(person: Learner, repo: Path, target: str) -> list[dict]:
+    """nbgitpuller's own endpoint in the learner's server (what a git-pull link opens)."""
+    if per_learner_accounts():
+        # git refuses a repository another account owns ("dubious ownership"); an organiser
+        # serves it over https or marks it safe system-wide (docs/workshop.md).
+        import pwd
+
+        owner = pwd.getpwnam(f"pvlab-{person.name}")
+        for top, dirs, files in os.walk(repo):
+            for name in [top, *(os.path.join(top, n) for n in dirs + files)]:
+                os.chown(name, owner.pw_uid, owner.pw_gid, follow_symlinks=False)
+    reply = person.api("GET", f"/user/{person.name}/git-pull/api",
+                       params={"repo": f"file://{repo}", "branch": "main",
+                               "targetpath": target}, stream=True)
+    assert reply.status_code == 200, reply.text[:300]
+    events = [json.loads(line[len("data: "):]) for line in reply.iter_lines(decode_unicode=True)
+              if line and line.startswith("data: ")]
+    assert events and events[-1].get("phase") == "finished", events[-3:]
+    return events
+
+
+def test_nbgitpuller_pulls_the_course_from_a_local_repository(
+        running_hub: HubUnderTest) -> None:
+    """A git-pull link's path with no network: the learner's server clones the course from a
+    local repository, keeps the learner's edit when the organiser pushes a change to the same
+    notebook, and brings new files."""
+    if importlib.util.find_spec("nbgitpuller") is None:
+        if os.environ.get("CI"):
+            pytest.fail("nbgitpuller is not installed (pip install -e '.[hub]')")
+        pytest.skip("nbgitpuller is not installed (pip install -e '.[hub]')")
+    from pvlab.course import course_source
+
+    repo = Path(tempfile.mkdtemp(prefix="pvlab-course-repo-"))
+    try:
+        repo.chmod(0o755)  # learners' own accounts read it (as root)
+        source = course_source()
+        for folder in ("notebooks", "exercises"):
+            shutil.copytree(source / folder, repo / folder)
+        subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "the course")
+        ada = learner(running_hub, "ada")
+        _pull(ada, repo, "course-git")
+        path = "course-git/notebooks/06-scenario-lab.ipynb"
+        assert ada.get_file(path).status_code == 200
+        assert ada.get_file("course-git/solutions").status_code == 404
+        notebook = copy.deepcopy(ada.get_file(path).json()["content"])
+        notebook["cells"].append({"cell_type": "markdown", "metadata": {},
+                                  "source": "ada's own note"})
+        assert ada.put_notebook(path, notebook).status_code == 200
+        # The organiser changes the same notebook and adds a file, then learners pull again.
+        upstream = json.loads((repo / "notebooks/06-scenario-lab.ipynb").read_text())
+        upstream["cells"].append({"cell_type": "markdown", "metadata": {},
+                                  "source": "the organiser's fix"})
+        (repo / "notebooks/06-scenario-lab.ipynb").write_text(json.dumps(upstream))
+        (repo / "notebooks/NEW.md").write_text("# a new page\n")
+        _git(repo, "add", "-A")
+        _git(repo, "commit", "-q", "-m", "a fix and a new page")
+        _pull(ada, repo, "course-git")
+        assert _has_marker(ada, "ada's own note", path)
+        assert ada.get_file("course-git/notebooks/NEW.md").status_code == 200
+    finally:
+        shutil.rmtree(repo, ignore_errors=True)
 
 
 def _edited(person: Learner, marker: str) -> dict:
@@ -185,8 +323,9 @@ def _edited(person: Learner, marker: str) -> dict:
     return notebook
 
 
-def _has_marker(person: Learner, marker: str) -> bool:
-    reply = person.get_file("notebooks/06-scenario-lab.ipynb")
+def _has_marker(person: Learner, marker: str,
+                path: str = "notebooks/06-scenario-lab.ipynb") -> bool:
+    reply = person.get_file(path)
     assert reply.status_code == 200, reply.text[:200]
     return marker in json.dumps(reply.json()["content"])
 

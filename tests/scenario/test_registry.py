@@ -83,7 +83,7 @@ def test_every_operation_has_a_summary_and_a_replay_or_a_reason() -> None:
     for op, kind in steps().items():
         assert kind.summary, op
         assert kind.replay is not None or kind.no_replay, op
-    assert check_ops() == {"expect_page", "expect_entry"}
+    assert check_ops() == {"expect_page", "expect_entry", "expect_grant"}
     pin = steps()["pin"]
     assert pin.required == {"frame", "level"} and pin.frame_fields == ("frame",)
     assert pin.form_fields == ("frame", "level")

@@ -89,7 +89,7 @@ def _broken(path: list[Any], value: Any) -> dict[str, Any]:
     (["colour"], "red"),                                     # unknown top-level key
     (["guest", "bitness"], 16),                              # no such guest
     (["guest", "vcpus"], 500),                               # out of range
-    (["frames", "l2"], {"owner": "nobody"}),                 # unknown owner
+    (["frames", "l2"], {"owner": ["guest"]}),                # owner must be a name
     (["tables", "l3", 3], {"to": "l2", "colour": 1}),        # unknown entry key
     (["steps", 0], {"pin": {"frame": "l3", "level": 5}}),    # level out of 1-4
     (["steps", 0], {"pin": {"frame": "l3"}}),                # missing level
