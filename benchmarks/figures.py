@@ -495,7 +495,9 @@ def figure_makelab(runs: int) -> Figure:
             f"set-up {med(setups):.0f} s of it; {state}; load {os.getloadavg()[0]:.1f}. "
             f"A machine without caches also downloads about {wheels:.0f} MB of wheels "
             f"(site-packages {size:.0f} MB): about {wheels / 12:.0f}-{wheels / 6:.0f} s more "
-            "at 50-100 Mbit/s, plus apt's graphviz in parallel")
+            "at 50-100 Mbit/s, plus apt's graphviz in parallel"
+            + ("" if "fetched" in state else
+               ", plus fetching uv itself with pip the first time (5-15 s)"))
     if value > 45:
         note += f"; MISSED by {value / 45:.1f}x"
     return Figure("make_lab_s", value, "s", "<= 45 s", value <= 45, None, "", None,
