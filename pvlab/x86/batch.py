@@ -4,11 +4,15 @@
 `walk_many(mem, mode, cr3, vas, ...)` follows exactly the rules of
 :func:`pvlab.x86.walk.walk` (SDM Vol.3 chapter 4: not-present entries, reserved bits,
 large pages, rights combined over the levels, the #PF error code, #GP for a
-non-canonical address or a bad PAE PDPTE), one level at a time for every address still
-walking. It returns numpy arrays (physical address, page size, fault kind, level and
-error code); `WalkBatch.walk(i)` re-runs the scalar `walk()` for one address when the
-steps and the reason in words are wanted. `walk()` stays the reference: the tests check
-that each result here equals `walk()`'s.
+non-canonical address or a bad PAE PDPTE), one level at a time. Addresses in one
+L1-table region (2 MiB, 4 MiB in 2-level paging) share every entry above L1, so those
+levels are walked once per distinct region and only the L1 step runs per address: one
+gather and one fused flag check, the few failing addresses then classified
+(`_walk_shared`). When most addresses lie in regions of their own, every address walks
+every level (`_walk_levels`). It returns numpy arrays (physical address, page size,
+fault kind, level and error code); `WalkBatch.walk(i)` re-runs the scalar `walk()` for
+one address when the steps and the reason in words are wanted. `walk()` stays the
+reference: the tests check that each result here equals `walk()`'s.
 
 Memory that offers `read_u64_many` / `read_u32_many` (e.g.
 :class:`pvlab.xen.machine.Machine`) is read with one gather per level; any other
