@@ -152,7 +152,7 @@ def figure_walks(runs: int) -> list[Figure]:
             _walk_figure("walks_per_second_scattered", walk_tables_scattered(), runs,
                          "worst case: 200,000 write walks, each in a 2 MiB region of its own "
                          "(512 GiB mapped, 5% of L2 entries not present): nothing to share "
-                         "above L1, every level walked per address")]
+                         "at L2, so L2 and L1 are walked per address")]
 
 
 def _walk_figure(name: str, tables: tuple[Machine, int, np.ndarray], runs: int,
@@ -177,8 +177,9 @@ def _walk_figure(name: str, tables: tuple[Machine, int, np.ndarray], runs: int,
     ratio = med(rate) / uc_rate
     if ratio < 20:
         note += (f"; MISSED by {20 / ratio:.1f}x: " + (
-            "every address walks all four levels in numpy (about 25 array passes per "
-            "level, memory-bound); only a compiled loop would fuse them"
+            "the levels above L2 are shared per 1 GiB region, but every address walks "
+            "L2 and L1 itself in numpy (about 25 array passes per level, memory-bound); "
+            "only a compiled loop would fuse them"
             if "scattered" in name else "see docs/performance.md"))
     return Figure(name, med(rate), "walks/s", ">= 20x Unicorn uc_vmem_translate",
                   ratio >= 20, uc_rate, "Unicorn uc_vmem_translate (walks/s)", ratio,
