@@ -151,3 +151,33 @@ def learner_python(state_dir: Path, account: Account, reach: Path) -> str:
                      "--state-dir /srv/pvlab-hub) and install pvlab into a venv made from "
                      f"/usr/bin/python{version}; or run the hub as an ordinary user (then "
                      "learners share one account)")
+
+
+BYTECODE_STAMP = "bytecode.json"
+
+
+def compile_bytecode(state_dir: Path) -> bool:
+    """Compile the hub's Python packages (and pvlab) to bytecode, as root, once per change.
+
+    Learners' accounts cannot write `__pycache__` into the hub's venv, so without this every
+    learner's server and kernel would compile each module it imports from source, at every
+    start (a venv made by uv has no bytecode). Skipped when the folders are unchanged since
+    the last compile (stamp `bytecode.json` in the state folder). True if it compiled."""
+    import json
+
+    import pvlab
+
+    paths = sysconfig.get_paths()
+    folders = sorted({paths["purelib"], paths["platlib"], str(Path(pvlab.__file__).parent)})
+    seen = {f: os.stat(f).st_mtime_ns for f in folders if os.path.isdir(f)}
+    stamp = state_dir / BYTECODE_STAMP
+    try:
+        if json.loads(stamp.read_text()) == seen:
+            return False
+    except (OSError, ValueError):
+        pass
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "-j", "0", *seen],
+                   capture_output=True, check=False)  # a few files never compile: fine
+    stamp.write_text(json.dumps(seen))
+    os.chmod(stamp, 0o600)
+    return True

@@ -207,6 +207,7 @@ def start(state_dir: Path, password: str | None, admin_password: str | None = No
     if accounts.per_learner_accounts():
         # The render server's account doubles as the probe: can an unprivileged account run
         # this Python and reach the homes? (A Python under /root cannot be run.)
+        accounts.compile_bytecode(state_dir)
         probe = accounts.ensure_account(accounts.RENDER_USER, "/nonexistent",
                                         "pvlab workshop render server")
         learner_python = accounts.learner_python(state_dir, probe, state_dir / HOMES)
