@@ -586,8 +586,9 @@ static long guest_step(const struct pl_step *st, uint32_t bitness, unsigned fd,
 {
     uint64_t mfn = mfn_of[st->frame];
     switch (st->op) {
-    case OP_PIN: return mmuext(st->arg - 1, mfn, fd);        /* PIN_L1 = 0 .. L4 = 3 */
-    case OP_UNPIN: return mmuext(4, mfn, fd);
+    /* PIN_L1 = 0 .. L4 = 3; pad: DSEL | foreigndom (resolved), else fd */
+    case OP_PIN: return mmuext(st->arg - 1, mfn, st->pad & DSEL ? st->pad & 0xffff : fd);
+    case OP_UNPIN: return mmuext(4, mfn, st->pad & DSEL ? st->pad & 0xffff : fd);
     case OP_MMU_UPDATE:      /* pad: DSEL | pg_owner (resolved); the pt_owner stays mmu_fd's */
         return mmu_update((mfn << 12) + st->arg * 8, entry_value(st->target, st->val),
                           st->pad & DSEL ? (mmu_fd & 0xffff0000U) | (st->pad & 0xffff) : mmu_fd);
@@ -990,6 +991,7 @@ static void resolve_step(const struct pl_step *in, struct pl_step *out, uint16_t
 {
     *out = *in;
     if ((in->pad & DSEL) && (in->op == OP_MMU_UPDATE || in->op == OP_MMU_UPDATE_AD ||
+                             in->op == OP_PIN || in->op == OP_UNPIN ||
                              in->op == OP_GRANT || in->op == OP_GRANT_MAP ||
                              in->op == OP_DESTROY))
         out->pad = DSEL | resolve_dom(in->pad, guest);

@@ -39,6 +39,7 @@ from pvlab.verify.replay import (
     OP_GRANT_READ,
     OP_GRANT_UNMAP,
     OP_MMU_UPDATE,
+    OP_UNPIN,
 )
 from pvlab.verify.xenbuild import build_lacks, oracle_dir
 
@@ -300,3 +301,14 @@ def test_expect_grant_reads_the_granters_entry_flags():
     assert xen_result(s[1], xs.steps[2], plan, xs, {}) == "held"
     xs.steps[2].rc = 1 | 8 | 16                          # GTF_writing too
     assert xen_result(s[1], xs.steps[2], plan, xs, {}) == "failed"
+
+
+def test_pin_with_foreign_names_the_real_domain():
+    data = dict(ISSUE_EXAMPLE, steps=[
+        {"pin": {"as": "dom0", "foreign": "guest", "frame": "g_data", "level": 1}},
+        {"unpin": {"as": "dom0", "foreign": "guest", "frame": "g_data"}},
+        {"pin": {"as": "dom0", "foreign": 7, "frame": "g_data", "level": 1}}])
+    s = plan_scenario(data, id=1).steps
+    assert [(x.code, x.by, x.aux) for x in s[:2]] == [(OP_PIN, "dom0", DSEL | DS_AGENT),
+                                                     (OP_UNPIN, "dom0", DSEL | DS_AGENT)]
+    assert "domain id 7" in (s[2].skip or "")
