@@ -113,10 +113,15 @@ class CourseSpawner(SimpleLocalProcessSpawner):
     def _copy_course_as_learner(self, home: Path) -> str:
         account = self.account
         assert account is not None
-        proc = subprocess.run([self.learner_python, "-m", "pvlab.course", str(home)],
-                              preexec_fn=lambda: become(account), cwd=str(home),
-                              env={**os.environ, "HOME": str(home)}, capture_output=True,
-                              text=True, timeout=300, check=False)
+        # Not the hub's environment (it holds the workshop password and the proxy's token)
+        # and not the home on sys.path (-P): the learner's files must not run here.
+        env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "LANG": os.environ.get("LANG", "C.UTF-8")}
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        proc = subprocess.run([self.learner_python, "-P", "-m", "pvlab.course", str(home)],
+                              preexec_fn=lambda: become(account), cwd="/", env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"copying the course into {home} as {account.name} failed: "
                                f"{proc.stderr.strip()[-500:]}")

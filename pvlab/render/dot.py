@@ -191,13 +191,13 @@ def render_many(models: list[GraphModel]) -> list[str]:
     return cache.svg_many([dot_source(m) for m in models], dot_svgs)
 
 
-def dot_svgs(sources: list[str]) -> list[str]:
-    """SVG for several DOT sources from one `dot -Tsvg` run."""
+def dot_svgs(sources: list[str], timeout: float | None = None) -> list[str]:
+    """SVG for several DOT sources from one `dot -Tsvg` run (killed after `timeout` s)."""
     import subprocess
 
     src = "\n".join(sources)
     proc = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True,
-                          check=True)
+                          check=True, timeout=timeout)
     out = proc.stdout.decode("utf-8")
     docs = ["<?xml" + part for part in out.split("<?xml") if part.strip()]
     if len(docs) != len(sources):
