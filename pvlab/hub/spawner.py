@@ -14,8 +14,9 @@ learner runs can read other learners' files.
 
 Limits per learner, enforced in the child before the server starts (`make_preexec_fn`):
 address space (`mem_limit`, RLIMIT_AS; a runaway notebook gets MemoryError, not the machine),
-one BLAS/OpenMP thread each, and a lower CPU priority than the hub (nice 5). A local spawner
-cannot cap CPU share; Z2JH's `cpu_limit` can.
+one BLAS/OpenMP thread each, a lower CPU priority than the hub (nice 5) and, with an account
+per learner, at most `NPROC_LIMIT` processes and threads. A local spawner cannot cap CPU
+share; Z2JH's `cpu_limit` can.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from pvlab.course import copy_course
 from pvlab.hub import accounts
 from pvlab.hub.settings import THREAD_ENV
 from pvlab.render.cache import CACHE_ENV, SERVER_ENV
+
+#: With an account per learner: most processes and threads the learner's account may run
+#: (the server and kernels use a few dozen), so a fork bomb in a notebook stops there.
+NPROC_LIMIT = 512
 
 
 class CourseSpawner(SimpleLocalProcessSpawner):
@@ -65,6 +70,8 @@ class CourseSpawner(SimpleLocalProcessSpawner):
             if nice:
                 os.nice(nice)
             if account is not None:
+                # Per account, so it bounds this learner alone (threads count too).
+                resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
                 become(account)
 
         return preexec
