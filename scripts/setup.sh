@@ -119,9 +119,34 @@ if [[ -x $VENV/bin/python ]] && ! "$VENV/bin/python" -c 'import sys' >/dev/null 
     say "$VENV is broken (its base Python moved?): recreating it."
     rm -rf "$VENV"
 fi
+# uv outside the venv, for `make lab`: on PATH, or fetched once with the system pip into
+# ~/.cache/pvlab/uv (about 15 MB). With it the venv is made by `uv venv --seed` (about a
+# second, where `python -m venv` spends 10-15 s installing pip through ensurepip on a busy
+# machine) and uv does not have to be installed into the venv first. `make test` and
+# `make hub` keep the plain venv (CI's path).
+outer_uv=
+if [[ $mode == lab && -z ${PVLAB_NO_UV:-} && ! -x $VENV/bin/python ]]; then
+    uv_tools=${XDG_CACHE_HOME:-$HOME/.cache}/pvlab/uv
+    if command -v uv >/dev/null 2>&1; then
+        outer_uv=$(command -v uv)
+    elif [[ -x $uv_tools/bin/uv ]] && "$uv_tools/bin/uv" --version >/dev/null 2>&1; then
+        outer_uv=$uv_tools/bin/uv
+    elif "$PYTHON" -m pip --version >/dev/null 2>&1 \
+            && "$PYTHON" -m pip install --quiet --disable-pip-version-check --target \
+               "$uv_tools" uv >/dev/null 2>&1 && [[ -x $uv_tools/bin/uv ]]; then
+        outer_uv=$uv_tools/bin/uv
+    fi
+fi
 if [[ ! -x $VENV/bin/python ]]; then
-    say "Creating $VENV with $("$PYTHON" --version 2>&1)"
-    "$PYTHON" -m venv "$VENV"
+    say "Creating $VENV with $("$PYTHON" --version 2>&1)${outer_uv:+ (uv venv)}"
+    if [[ -n $outer_uv ]] && "$outer_uv" venv --quiet --seed --python "$(command -v "$PYTHON")" "$VENV" \
+            >/dev/null 2>&1; then
+        :
+    else
+        rm -rf "$VENV"
+        outer_uv=
+        "$PYTHON" -m venv "$VENV"
+    fi
 fi
 
 if ! "$VENV/bin/python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
@@ -152,7 +177,9 @@ else
     # machine. It comes from PyPI into the venv itself; pip remains the fallback.
     uv=
     if [[ -z ${PVLAB_NO_UV:-} ]]; then
-        if [[ -x $VENV/bin/uv ]]; then
+        if [[ -n $outer_uv ]]; then
+            uv=$outer_uv
+        elif [[ -x $VENV/bin/uv ]]; then
             uv=$VENV/bin/uv
         elif "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check uv \
                 >/dev/null 2>&1; then

@@ -13,12 +13,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.figures import as_json, check_pin, check_walks, walk_tables  # noqa: E402
+from benchmarks.figures import (  # noqa: E402
+    as_json,
+    check_pin,
+    check_walks,
+    walk_tables,
+    walk_tables_scattered,
+)
 
 
 def test_benchmark_walk_check() -> None:
     m, cr3, vas = walk_tables(n_l1=4)
     check_walks(m, cr3, vas[:5000], sample=300)
+
+
+def test_benchmark_walk_check_worst_case() -> None:
+    m, cr3, vas = walk_tables_scattered(n=3000)
+    check_walks(m, cr3, vas, sample=300)
 
 
 def test_benchmark_pin_check_both_bitnesses() -> None:

@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--va", type=_int, default=None,
                    help="virtual address for --view walk (e.g. 0xc0000000)")
     p.add_argument("--vcpu", type=int, default=0, help="vCPU whose tables --view walk uses")
+    p.add_argument("--domain", default=None, metavar="NAME",
+                   help="with domains: draw this domain's tables (default: the default domain)")
     p.add_argument("--write", action="store_true", help="walk as a write access")
     p.add_argument("--user", action="store_true", help="walk as a user-mode access")
     p.add_argument("--profile", "--xen", dest="profile", default=None,
@@ -67,6 +69,12 @@ def build_view(args: argparse.Namespace) -> View:
         raise PvlabError(f"{args.file}: step {n} does not exist (the scenario has "
                          f"{len(scn.steps)} steps)", f"use --step 0 to {len(scn.steps)}")
     run = run_scenario(scn, profile=args.profile, stop_after=n)
+    domain = getattr(args, "domain", None)
+    if domain is not None:
+        if domain not in run.domains:
+            raise PvlabError(f"{args.file}: no domain {domain!r}",
+                             f"use one of: {', '.join(run.domains)}")
+        run.guest = run.domains[domain]  # the pictures draw run.guest's tables
     if args.view == "tables":
         return tables_view(run)
     if args.view == "frames":

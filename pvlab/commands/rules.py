@@ -33,8 +33,23 @@ def markdown() -> str:
         logs = "<br>".join(f"`{_md(t)}`" for t in r.log_formats) or "-"
         lines.append(f"| `{r.id}` | {r.level or '-'} | {errno} | {r.guests} | "
                      f"`{r.xen_function}` | {r.summary} | {logs} |")
-    lines += ["", *_other_messages()]
+    lines += ["", *_domain_rules(), "", *_other_messages()]
     return "\n".join(lines) + "\n"
+
+
+def _domain_rules() -> list[str]:
+    """The rules between domains (`pvlab.xen.domain_rules`)."""
+    from pvlab.xen.domain_rules import DOMAIN_RULES
+
+    out = ["## Rules between domains", "",
+           "Foreign mappings, grant tables and destroying a domain (`pvlab/xen/foreign.py`,",
+           "`grants.py`, `domains.py`). A grant operation's hypercall returns 0; its result is",
+           "the operation's GNTST status.", "",
+           "| rule | step | result | Xen function | what it says |",
+           "| --- | --- | --- | --- | --- |"]
+    for r in DOMAIN_RULES:
+        out.append(f"| `{r.id}` | `{r.op}` | {r.result} | `{r.xen_function}` | {r.summary} |")
+    return out
 
 
 def _md(text: str) -> str:

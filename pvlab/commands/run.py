@@ -110,7 +110,11 @@ def main(args: argparse.Namespace) -> int:
             continue
         g = scn.guest
         if not args.quiet or not run.ok:
-            print(f"{path}: {scn.name} (Xen {run.profile}, {g.bitness}-bit PV guest)")
+            who = f"{g.bitness}-bit PV guest"
+            if scn.multi_domain:  # several domains: each with its bitness and privilege
+                who = ", ".join(f"{n}: {d.bitness}-bit{' privileged' if d.privileged else ''}"
+                                for n, d in scn.domains.items())
+            print(f"{path}: {scn.name} (Xen {run.profile}, {who})")
             for s in run.steps:
                 if args.quiet and s.held is not False:
                     continue

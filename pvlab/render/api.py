@@ -50,6 +50,14 @@ def scenario_hints(run: ScenarioRun) -> dict[int, int]:
     return hints
 
 
+def domain_labels(run: ScenarioRun) -> dict[int, str]:
+    """Owner names for pictures of a scenario with several domains (`domains:`):
+    domid -> "name (dN)"; empty for a one-guest scenario (owners read "d1", "d2")."""
+    if not run.scenario.multi_domain:
+        return {}
+    return {g.domid: f"{name} (d{g.domid})" for name, g in run.domains.items()}
+
+
 def run_context(run: ScenarioRun) -> tuple[dict[int, str], Outcome | None, dict[int, int], str]:
     """Names, last outcome, level hints and a title for a ScenarioRun's current state."""
     names = {m: n for n, m in run.frames.items()}
@@ -72,7 +80,8 @@ def _resolve(xen: Any, guest: Any, names: Mapping[int, str] | None,
     if _is_run(xen):
         run = xen
         rnames, routcome, hints, title = run_context(run)
-        return (snapshot(run.xen, run.guest), {**rnames, **(names or {})},
+        return (snapshot(run.xen, run.guest, labels=domain_labels(run)),
+                {**rnames, **(names or {})},
                 outcome if outcome is not None else routcome, hints, title)
     if isinstance(xen, Snapshot):
         return xen, dict(names or {}), outcome, {}, f"{xen.label}: pagetables"
@@ -87,13 +96,22 @@ def _resolve(xen: Any, guest: Any, names: Mapping[int, str] | None,
 
 def tables_view(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *,
                 outcome: Outcome | None = None, names: Mapping[int, str] | None = None,
-                hints: Mapping[int, int] | None = None, title: str | None = None) -> View:
+                hints: Mapping[int, int] | None = None, title: str | None = None,
+                summary: bool | None = None) -> View:
     """The pagetable graph: CR3 -> L4 -> L3 -> L2 -> L1 -> data, either side of 4 GiB.
 
     `tables_view(run)` takes a ScenarioRun (its frame names and its last step's
     outcome). After a failed `outcome` the failing frame and entry are red and the node
-    carries the reason.
+    carries the reason. A guest with more than `summary.SUMMARY_TABLES` pagetables is
+    drawn summarised (groups of tables, runs of frames: `pvlab.render.summary`);
+    `summary=True` / `False` forces either picture for a (xen, guest) pair.
     """
+    if (summary or summary is None) and guest is not None and outcome is None \
+            and not _is_run(xen) and not isinstance(xen, Snapshot):
+        from . import summary as summ
+
+        if summary or summ.wants_summary(xen, guest):
+            return summ.summary_view(xen, guest, title=title)
     snap, nm, out, rhints, rtitle = _resolve(xen, guest, names, outcome)
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
     model = tables_graph.build(forest, title=title or rtitle)
@@ -131,7 +149,8 @@ def frames_view(xen: Xen | ScenarioRun, *, guest: Guest | None = None,
         run = xen
         rnames, routcome, _, title = run_context(run)
         return frames.build(run.xen, guest or run.guest, outcome=outcome or routcome,
-                            names={**rnames, **(names or {})}, title=title)
+                            names={**rnames, **(names or {})}, title=title,
+                            labels=domain_labels(run))
     return frames.build(xen, guest, outcome=outcome, names=dict(names or {}))
 
 

@@ -174,9 +174,11 @@ def dot_source(m: GraphModel) -> str:
 
 
 def render_svg(m: GraphModel) -> str:
-    """SVG from `dot` (raises graphviz.ExecutableNotFound when it is not installed)."""
+    """SVG from `dot` (raises OSError when it is not installed):
+    from the shared render cache when one is configured (`pvlab.render.cache`), else
+    through the session's long-lived `dot` when it can (`pvlab.render.dotserver`)."""
     g = build_digraph(m)
-    return cache.svg_one(g.source, lambda: g.pipe(format="svg", encoding="utf-8"))
+    return cache.svg_one(str(g.source), lambda: dot_svgs([str(g.source)])[0])
 
 
 def render_png(m: GraphModel) -> bytes:
@@ -192,9 +194,16 @@ def render_many(models: list[GraphModel]) -> list[str]:
 
 
 def dot_svgs(sources: list[str], timeout: float | None = None) -> list[str]:
-    """SVG for several DOT sources from one `dot -Tsvg` run (killed after `timeout` s)."""
+    """SVG for several DOT sources: the session's long-lived `dot` if it answers, else one
+    `dot -Tsvg` run. With `timeout` (the hub's render server, drawing for a whole room):
+    always one run of its own, killed after `timeout` seconds."""
     import subprocess
 
+    from .dotserver import render as served
+
+    got = served(sources) if timeout is None else None
+    if got is not None:
+        return got
     src = "\n".join(sources)
     proc = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True,
                           check=True, timeout=timeout)

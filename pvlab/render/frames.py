@@ -103,11 +103,14 @@ def _fill(c: Cell) -> str:
 
 
 def build(xen: Xen, guest: Guest | None = None, *, outcome: Outcome | None = None,
-          names: Mapping[int, str] | None = None, title: str | None = None) -> View:
+          names: Mapping[int, str] | None = None, title: str | None = None,
+          labels: Mapping[int, str] | None = None) -> View:
+    """`labels`: domid -> owner name, for a scenario with several domains."""
     names = dict(names or {})
+    lab = labels or {}
     m = xen.machine
-    pages = [PageSnap(p.mfn, p.owner, p.count_info, p.type_info) for p in m.pages()
-             if p.owner is not None]
+    pages = [PageSnap(p.mfn, p.owner, p.count_info, p.type_info, lab.get(p.owner, ""))
+             for p in m.pages() if p.owner is not None]
     cells, how = summarise(pages)
     host = format_size(m.memory)
     head = title or f"machine memory: {host} host"
@@ -158,7 +161,8 @@ def build(xen: Xen, guest: Guest | None = None, *, outcome: Outcome | None = Non
         g.nodes.append(Node(f"f{c.first:x}", title_c, tuple(rows), kind="frame",
                             layer=idx // COLS, col=idx % COLS, cluster=side, fill=_fill(c),
                             border=border, highlight=hl, mfn=c.first,
-                            status="guest" if owner_id == gid and gid is not None else c.owner))
+                            status="guest" if owner_id == gid and gid is not None else c.owner,
+                            owner=c.owner))
         lines.append(text)
     for cid in (LOW, HIGH):
         if not g.in_cluster(cid):

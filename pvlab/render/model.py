@@ -47,6 +47,8 @@ class Node:
     mfn: int | None = None
     status: str = ""  # validated, pinned, partial, failed, unvalidated, ...
     col: int | None = None  # grid column (frame map)
+    #: The owning domain as pictures name it ("dom0 (d1)", "d2", "dom_io"), when known.
+    owner: str = ""
 
     @property
     def label(self) -> str:

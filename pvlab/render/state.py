@@ -39,10 +39,12 @@ class PageSnap(PageInfoFields):
     owner: int | None
     count_info: int
     type_info: int
+    #: The owner's scenario name when a scenario has several domains ("dom0 (d1)").
+    owner_label: str = ""
 
     @property
     def owner_name(self) -> str:
-        return owner_name(self.owner)
+        return self.owner_label or owner_name(self.owner)
 
     def status_words(self) -> list[str]:
         words = []
@@ -136,13 +138,19 @@ def _frame_entries(machine: object, mfn: int) -> tuple[tuple[int, int], ...]:
     return tuple(machine.entries(mfn))  # type: ignore[attr-defined]
 
 
-def snapshot(xen: Xen, guest: Guest) -> Snapshot:
-    """A plain immutable copy of `guest`'s pagetable state (and every frame's page_info)."""
+def snapshot(xen: Xen, guest: Guest, *, labels: Mapping[int, str] | None = None) -> Snapshot:
+    """A plain immutable copy of `guest`'s pagetable state (and every frame's page_info).
+
+    `labels`: domid -> the name pictures give that owner (a scenario with several
+    domains names them: "dom0 (d1)"); other owners read as Xen names them ("d3")."""
     from pvlab.xen.domain import vm_assist_names
 
     m = xen.machine
     d = guest.domain
-    pages = {p.mfn: PageSnap(p.mfn, p.owner, p.count_info, p.type_info) for p in m.pages()}
+    lab = labels or {}
+    pages = {p.mfn: PageSnap(p.mfn, p.owner, p.count_info, p.type_info,
+                             lab.get(p.owner, "") if p.owner is not None else "")
+             for p in m.pages()}
     entries = {}
     for mfn, p in pages.items():
         if p.owner == d.domid:

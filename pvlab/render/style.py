@@ -39,7 +39,8 @@ TYPE_FILL = {
     "shared": "#ffe082",
 }
 OWNER_FILL = {"dom_io": "#d7ccc8", "dom_xen": XEN_FILL}
-#: Border colour per guest domain id (cycled), so owners read apart.
+#: Border colour per guest domain id (cycled), so owners read apart; with several
+#: scenario domains the frame map also labels each frame with its domain's name.
 OWNER_BORDER = ["#1565c0", "#6a1b9a", "#00838f", "#ad1457", "#4e342e"]
 
 #: Layer of each pagetable level in the top-down pictures.

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import textwrap
+from collections import OrderedDict
 
 from pvlab.units import MFN_4GIB
 
@@ -125,6 +126,42 @@ def _table_node(forest: Forest, t: TableFrame, runs: dict[int, list[EntryRef]]) 
                 mfn=t.mfn, status=status)
 
 
+#: Table nodes already built, by everything `_table_node` reads (`_node_key`): a lab
+#: action re-draws mostly unchanged tables, several times (the picture, its diff, the
+#: replay frames). Bounded; a node is immutable, so sharing one is safe.
+_NODE_MEMO: OrderedDict[tuple[object, ...], tuple[Node, tuple[int, ...]]] = OrderedDict()
+NODE_MEMO_SIZE = 4096
+
+
+def _node_key(forest: Forest, t: TableFrame) -> tuple[object, ...]:
+    """Everything `_table_node` reads for `t` (extend it with anything new it reads)."""
+    o = forest.outcome
+    failed_here = o is not None and not o.ok and o.failed_mfn == t.mfn
+    s = forest.snap
+    return (t.mfn, t.level, t.page, tuple(t.entries), t.xen_slots, _status(forest, t),
+            forest.name(t.mfn), tuple(forest.name(e.target) for e in t.entries),
+            slot3_leak(forest, t), s.nr_frames, s.domid, s.bitness,
+            (o.failed_index, short_reason(o)) if failed_here and o is not None else None)
+
+
+def _table_node_memo(forest: Forest, t: TableFrame, runs: dict[int, list[EntryRef]]) -> Node:
+    """`_table_node`, memoised (the collapsed runs come back too)."""
+    key = _node_key(forest, t)
+    got = _NODE_MEMO.get(key)
+    if got is not None:
+        _NODE_MEMO.move_to_end(key)
+        node, firsts = got
+        for group in run_groups(t.entries):
+            if group[0].index in firsts:
+                runs[group[0].index] = group
+        return node
+    node = _table_node(forest, t, runs)
+    _NODE_MEMO[key] = (node, tuple(runs))
+    if len(_NODE_MEMO) > NODE_MEMO_SIZE:
+        _NODE_MEMO.popitem(last=False)
+    return node
+
+
 def _data_node(forest: Forest, mfn: int) -> Node:
     s = forest.snap
     name = forest.name(mfn)
@@ -176,7 +213,7 @@ def build(forest: Forest, *, title: str) -> GraphModel:
     linked_data: set[int] = set()
     for t in forest.tables.values():
         runs: dict[int, list[EntryRef]] = {}
-        node = _table_node(forest, t, runs)
+        node = _table_node_memo(forest, t, runs)
         g.nodes.append(node)
         o = forest.outcome
         bad_index = o.failed_index if o is not None and node.highlight else None

@@ -15,6 +15,7 @@ from typing import Any
 
 from pvlab.errors import PvlabError
 
+from . import svgcache
 from .model import GraphModel
 
 BACKENDS = ("auto", "dot", "fallback")
@@ -73,10 +74,24 @@ class View:
         return dot_source(self.model)
 
     def svg(self, *, backend: str | None = None) -> str:
-        """SVG text: from `dot` when available (or asked for), else the fallback."""
+        """SVG text: from `dot` when available (or asked for), else the fallback.
+
+        Pictures already drawn (the same model, the same back end) come from a small
+        cache (`pvlab.render.svgcache`): undo, toggling back, replaying."""
         b = backend or active_backend()
         if b == "auto":
             b = "dot" if dot_available() else "fallback"
+        key = svgcache.key(self.model, b)
+        got = svgcache.get(key)
+        if got is not None:
+            return got
+        out = self._draw(b, backend)
+        if backend is None and b == "dot" and _state["dot"] is False:
+            return out  # dot failed and the fallback drew it: not cached as dot's
+        svgcache.put(key, out)
+        return out
+
+    def _draw(self, b: str, backend: str | None) -> str:
         if b == "dot":
             from .dot import render_svg
 
@@ -130,6 +145,22 @@ def svg_many(views: list[View], *, backend: str | None = None) -> list[str]:
     b = backend or active_backend()
     if b == "auto":
         b = "dot" if dot_available() else "fallback"
+    if not views:
+        return []
+    keys = [svgcache.key(v.model, b) for v in views]
+    out = [svgcache.get(k) for k in keys]
+    todo = [i for i, got in enumerate(out) if got is None]
+    if todo:
+        drawn = _svg_many([views[i] for i in todo], b, backend)
+        fell_back = b == "dot" and _state["dot"] is False
+        for i, svg in zip(todo, drawn, strict=True):
+            out[i] = svg
+            if not fell_back:
+                svgcache.put(keys[i], svg)
+    return [s for s in out if s is not None]
+
+
+def _svg_many(views: list[View], b: str, backend: str | None) -> list[str]:
     if b == "dot" and views:
         from .dot import render_many
 

@@ -99,6 +99,9 @@ class Step:
                                     for c in v) + "]"
             elif isinstance(v, list):
                 v = "|".join(str(x) for x in v) if k == "flags" else ",".join(str(x) for x in v)
+            elif isinstance(v, dict) and {"table", "index"} <= v.keys():  # a PTE address
+                v = f"{v['table']}[{v['index']}]" + (f"+{v['offset']}" if v.get("offset")
+                                                     else "")
             parts.append(f"{k}={v}")
         if self.as_domain is not None:
             parts.insert(0, f"as={self.as_domain}")

@@ -14,7 +14,9 @@ export is the scenario itself.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +35,11 @@ _HEX_KEYS = ("mfn", "value", "va")
 
 _ROLE_RE = re.compile(r"^l([1-4])(?![0-9])", re.IGNORECASE)
 LAB_SOURCE = "the lab"
+
+
+#: Runs `Document.build` keeps (each a few hundred KiB for a workshop-sized sketch).
+RUNS_KEPT = 12
+_RUNS: OrderedDict[tuple[str, str | None, int], ScenarioRun] = OrderedDict()
 
 
 class HexInt(int):
@@ -79,7 +86,10 @@ def _arg_data(key: str, value: Any) -> Any:
 
 def step_data(step: Step) -> dict[str, Any]:
     """One parsed step as a scenario file writes it (`{pin: {frame: l3, level: 3}}`)."""
-    out: dict[str, Any] = {step.op: Flow({k: _arg_data(k, v) for k, v in step.args.items()})}
+    args = {k: _arg_data(k, v) for k, v in step.args.items()}
+    if step.as_domain is not None:  # `as:` (several domains) goes first, as files write it
+        args = {"as": step.as_domain, **args}
+    out: dict[str, Any] = {step.op: Flow(args)}
     if step.expect is not None:
         out["expect"] = copy.deepcopy(step.expect)
     return out
@@ -91,13 +101,17 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
 
     `placed` pins those frames to their MFN (how the lab rebuilds without moving frames).
     """
-    g = scn.guest
-    guest: dict[str, Any] = {"bitness": g.bitness, "vm_assists": [str(a) for a in g.vm_assists],
-                             "vcpu0_initialised": g.vcpu0_initialised}
-    if g.vcpus != 1:
-        guest["vcpus"] = g.vcpus
-    if g.privileged:
-        guest["privileged"] = True
+    def domain_data(g: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"bitness": g.bitness,
+                               "vm_assists": [str(a) for a in g.vm_assists],
+                               "vcpu0_initialised": g.vcpu0_initialised}
+        if g.vcpus != 1:
+            out["vcpus"] = g.vcpus
+        if g.privileged:
+            out["privileged"] = True
+        return out
+
+    guest = domain_data(scn.guest)
     data: dict[str, Any] = {"name": scn.name}
     if scn.description:
         data["description"] = scn.description
@@ -107,7 +121,10 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
     if scn.placement != "low-first":
         data["placement"] = scn.placement
         data["seed"] = scn.seed
-    data["guest"] = guest
+    if scn.multi_domain:
+        data["domains"] = {n: Flow(domain_data(g)) for n, g in scn.domains.items()}
+    else:
+        data["guest"] = guest
     frames: dict[str, Any] = {}
     for f in scn.frames.values():
         spec: dict[str, Any] = {}
@@ -304,9 +321,24 @@ class Document:
         """Set the guest up and run the applied steps (raises `PvlabError` if invalid).
 
         Frames keep the MFNs they had (`placed`); new frames are placed and remembered.
+        The last `RUNS_KEPT` runs are kept by their scenario, profile and cursor: an
+        undo, a toggle back, or the replay's state before the last step is then not run
+        again. The lab only reads a run once built, so sharing one is safe.
         """
-        run = run_scenario(self.build_scenario(), profile=profile,
-                           stop_after=self.cursor if cursor is None else cursor)
+        scn = self.build_scenario()
+        stop = min(self.cursor if cursor is None else cursor, len(scn.steps))
+        # a Scenario's repr is all of its fields; steps past `stop` do not change the run
+        key = (repr(dataclasses.replace(scn, steps=scn.steps[:stop])), profile, stop)
+        run = _RUNS.get(key)
+        if run is None:
+            run = run_scenario(scn, profile=profile, stop_after=stop)
+            _RUNS[key] = run
+            if len(_RUNS) > RUNS_KEPT:
+                _RUNS.popitem(last=False)
+        else:
+            _RUNS.move_to_end(key)
+            if run.scenario is not scn:  # the same state, reached by another document
+                run = dataclasses.replace(run, scenario=scn)
         if profile is None and cursor is None:
             self.placed = {n: m for n, m in run.frames.items() if n in self.frames}
         return run

@@ -49,7 +49,8 @@ from pvlab.x86.walk import (
 U64 = npt.NDArray[np.uint64]
 #: `WalkBatch.kind` values.
 KIND_OK, KIND_PAGE_FAULT, KIND_GP = 0, 1, 2
-#: Addresses walked together; larger batches are cut into pieces of this size.
+#: Addresses walked together level by level when they share no upper-level entries;
+#: larger batches are cut into pieces of this size.
 CHUNK = 16384
 KIND_NAMES = {KIND_OK: None, KIND_PAGE_FAULT: "page-fault", KIND_GP: "gp"}
 
@@ -186,7 +187,7 @@ def walk_many(
                          "pass e.g. numpy.array([0x1000, 0x2000], dtype=numpy.uint64)")
     if raw.dtype.kind == "i" and len(raw) and raw.min() < 0:
         raise PvlabError("a virtual address is negative", "give addresses from 0 up")
-    va = raw.astype(np.uint64)
+    va = raw.astype(np.uint64, copy=False)
     limit = 1 << (64 if mode is PagingMode.FOUR_LEVEL else 32)
     if len(va) and int(va.max()) >= limit:
         raise PvlabError(f"a virtual address does not fit {mode.value} paging",
@@ -199,47 +200,266 @@ def walk_many(
     access = "write" if write else "fetch" if fetch else "read"
     nxe = efer_nxe and mode is not PagingMode.TWO_LEVEL
     n = len(va)
-    if n > CHUNK:  # in cache-sized pieces: the temporaries of a piece stay in L2
-        parts = [walk_many(mem, mode, cr3, va[i:i + CHUNK], write=write, user=user,
-                           fetch=fetch, cr0_wp=cr0_wp, efer_nxe=efer_nxe, cr4_pse=cr4_pse,
-                           maxphyaddr=maxphyaddr) for i in range(0, n, CHUNK)]
-        first = parts[0]
-        return WalkBatch(mem, mode, cr3, va, access, user,
-                         np.concatenate([p.paddr for p in parts]),
-                         np.concatenate([p.page_size for p in parts]),
-                         np.concatenate([p.kind for p in parts]),
-                         np.concatenate([p.level for p in parts]),
-                         np.concatenate([p.error_code for p in parts]), first.options)
-    paddr = np.zeros(n, np.uint64)
-    size = np.zeros(n, np.int64)
-    kind = np.zeros(n, np.int8)
-    flevel = np.zeros(n, np.int8)
-    ec = np.zeros(n, np.int32)
-    base_ec = (PFEC_WRITE if write else 0) | (PFEC_USER if user else 0)
-    if fetch and nxe:
-        base_ec |= PFEC_INSN
+    opts = _Options(mode, cr3, write, user, fetch, cr0_wp, nxe, cr4_pse, maxphyaddr)
     options = (("cr0_wp", cr0_wp), ("efer_nxe", efer_nxe), ("cr4_pse", cr4_pse),
                ("maxphyaddr", maxphyaddr))
+    rows = _FrameRows(mem, entry_width(mode)) if hasattr(mem, "contents") else None
+    res = _walk_shared(mem, rows, opts, va)
+    if res is None:  # most addresses in regions of their own: level by level
+        res = _Results.empty(n)
+        for i in range(0, n, CHUNK):  # in cache-sized pieces (temporaries stay in L2)
+            part = _walk_levels(mem, opts, va[i:i + CHUNK], rows, last=1)[0]
+            for name in ("paddr", "size", "kind", "level", "ec"):
+                getattr(res, name)[i:i + CHUNK] = getattr(part, name)
+    return WalkBatch(mem, mode, cr3, va, access, user, res.paddr, res.size, res.kind,
+                     res.level, res.ec, options)
 
-    def batch() -> WalkBatch:
-        return WalkBatch(mem, mode, cr3, va, access, user, paddr, size, kind, flevel, ec,
-                         options)
 
-    def fault(sel: npt.NDArray[np.bool_] | npt.NDArray[np.intp], k: int, lvl: int,
+@dataclass(frozen=True)
+class _Options:
+    mode: PagingMode
+    cr3: int
+    write: bool
+    user: bool
+    fetch: bool
+    cr0_wp: bool
+    nxe: bool  # EFER.NXE in effect (never in 2-level paging)
+    cr4_pse: bool
+    maxphyaddr: int
+
+    @property
+    def base_ec(self) -> int:
+        ec = (PFEC_WRITE if self.write else 0) | (PFEC_USER if self.user else 0)
+        return ec | (PFEC_INSN if self.fetch and self.nxe else 0)
+
+    @property
+    def rsvd_common(self) -> int:
+        """Reserved bits of every non-2-level entry (above MAXPHYADDR, NX without NXE,
+        PAE's bits 52-62)."""
+        r = _bits(self.maxphyaddr, 51) | (0 if self.nxe else NX)
+        if self.mode is PagingMode.PAE:
+            r |= _bits(52, 62)
+        return r
+
+
+@dataclass
+class _Results:
+    """Per-address results of a piece of a batch (see `WalkBatch`)."""
+
+    paddr: U64
+    size: npt.NDArray[np.int64]
+    kind: npt.NDArray[np.int8]
+    level: npt.NDArray[np.int8]
+    ec: npt.NDArray[np.int32]
+
+    @classmethod
+    def empty(cls, n: int) -> _Results:
+        return cls(np.zeros(n, np.uint64), np.zeros(n, np.int64), np.zeros(n, np.int8),
+                   np.zeros(n, np.int8), np.zeros(n, np.int32))
+
+    def fault(self, sel: npt.NDArray[np.bool_] | npt.NDArray[np.intp], k: int, lvl: int,
               code: int) -> None:
         if not len(sel) or (sel.dtype == np.bool_ and not sel.any()):
             return
-        kind[sel] = k
-        flevel[sel] = lvl
-        ec[sel] = code
+        self.kind[sel] = k
+        self.level[sel] = lvl
+        self.ec[sel] = code
 
+
+@dataclass
+class _Survivors:
+    """Addresses that still walk below the last level `_walk_levels` did: their indices,
+    the next table (its frame-store row, or its physical address) and the rights so far."""
+
+    live: npt.NDArray[np.intp]
+    trow: npt.NDArray[np.int64] | None
+    tables: U64 | None
+    rw: npt.NDArray[np.bool_]
+    us: npt.NDArray[np.bool_]
+    nx: npt.NDArray[np.bool_]
+
+
+def _factorize(keys: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64],
+                                                    npt.NDArray[np.intp]] | None:
+    """(distinct keys, index of each key among them), or None when most keys differ
+    (then sharing the upper levels does not pay). `keys` may be overwritten."""
+    n = len(keys)
+    lo, hi = int(keys.min()), int(keys.max())
+    span = hi - lo + 1
+    if span <= max(4 * n, 1024):  # a dense map: no sort
+        k = keys
+        k -= lo  # in place: `keys` is a temporary, overwritten here
+        seen = np.zeros(span, np.bool_)
+        seen[k] = True
+        offs = np.flatnonzero(seen)
+        if 2 * len(offs) > n and n > SHARE_MIN:
+            return None
+        slot = np.empty(span, np.intp)
+        slot[offs] = np.arange(len(offs))
+        return offs + lo, slot[k]
+    if n > 256:  # a sample first: a sort of a batch of distinct regions is wasted work
+        sample = keys[:: n // 128]
+        if 2 * len(np.unique(sample)) > len(sample):
+            return None
+    uniq, inv = np.unique(keys, return_inverse=True)
+    if 2 * len(uniq) > n and n > SHARE_MIN:
+        return None
+    return uniq, inv.reshape(-1)
+
+
+#: Below this many addresses, regions are shared even when most addresses differ (the
+#: tests use it to run the two-phase path on small batches).
+SHARE_MIN = 64
+_NEVER = np.uint64(0xFFFFFFFFFFFFFFFF)  # no masked entry equals it
+
+
+def _walk_shared(mem: PhysMem, rows: _FrameRows | None, o: _Options,
+                 va: U64) -> _Results | None:
+    """Walk `va` in two phases: the levels above the L1 tables once per distinct
+    L1-table-sized region (addresses in one region share those entries), then the last
+    level for every address with one gather and one fused check of the entry's flags.
+    None when most addresses lie in regions of their own (nothing to share)."""
+    mode = o.mode
+    shift2 = index_shift(mode, 2)
+    n = len(va)
+    sva = va.view(np.int64)  # canonical high-half addresses go negative: >> keeps them
+    got = _factorize(sva >> shift2) if n else None
+    if got is None:
+        return None
+    uniq, inv = got
+    reps = (uniq << shift2).view(np.uint64)
+    up, surv = _walk_levels(mem, o, reps, rows, last=2)
+    nu = len(uniq)
+    low = np.uint64((1 << shift2) - 1)
+    if not len(surv.live):  # every region stopped above L1
+        return _Results(np.where(up.size[inv] > 0, up.paddr[inv] | (va & low), np.uint64(0)),
+                        up.size[inv], up.kind[inv], up.level[inv], up.ec[inv])
+    # per region: the value (entry & check) must equal for the access to succeed at L1;
+    # regions that stopped above L1 (or whose upper rights fail) get a value never equal
+    need = P | (RW if o.write and (o.user or o.cr0_wp) else 0) | (US if o.user else 0)
+    rsvd = 0 if mode is PagingMode.TWO_LEVEL else o.rsvd_common
+    check = np.uint64(need | rsvd | (NX if o.fetch and o.nxe else 0))
+    rights_ok = np.ones(len(surv.live), np.bool_)
+    if o.user:
+        rights_ok &= surv.us
+    if o.write and (o.user or o.cr0_wp):
+        rights_ok &= surv.rw
+    if o.fetch:
+        rights_ok &= ~surv.nx
+    want = np.full(nu, _NEVER)
+    want[surv.live[rights_ok]] = need
+    absent = np.zeros(nu, np.bool_)  # regions whose L1 table is outside memory (zeros)
+    if rows is not None:
+        assert surv.trow is not None
+        base = np.zeros(nu, np.int64)  # first flat position of each region's L1 table
+        base[surv.live] = np.maximum(surv.trow, 0) * rows.per
+        missing = surv.live[surv.trow < 0]
+        want[missing] = _NEVER
+        absent[missing] = True
+    else:
+        assert surv.tables is not None
+        base = np.zeros(nu, np.uint64).view(np.int64)  # each region's L1 table address
+        base[surv.live] = surv.tables.view(np.int64)
+    cont = np.zeros(nu, np.bool_)
+    cont[surv.live] = True
+    region = _Regions(up, want, base, absent, cont, np.uint64(check), rsvd, low)
+    res = _Results(np.empty(n, np.uint64), np.full(n, 4096, np.int64), np.zeros(n, np.int8),
+                   np.zeros(n, np.int8), np.zeros(n, np.int32))
+    for i in range(0, n, PIECE):  # pieces: the temporaries stay in the caches
+        _last_level(mem, rows, o, region, va[i:i + PIECE], inv[i:i + PIECE], res, i)
+    return res
+
+
+#: Addresses checked together at the last level of a two-phase walk.
+PIECE = 16384
+
+
+@dataclass
+class _Regions:
+    """What the upper levels left for each region of a two-phase walk."""
+
+    up: _Results  # the region's own result when its walk stopped above L1
+    want: U64  # entry & check must equal this for success at L1 (_NEVER: cannot)
+    base: npt.NDArray[np.int64]  # L1 table: flat row position, or physical address
+    absent: npt.NDArray[np.bool_]  # L1 table outside memory: reads as zeros
+    cont: npt.NDArray[np.bool_]  # the walk goes on to L1
+    check: np.uint64  # entry bits the fused check looks at
+    rsvd: int  # reserved bits of an L1 entry
+    low: np.uint64  # offset bits within a region
+
+
+def _last_level(mem: PhysMem, rows: _FrameRows | None, o: _Options, r: _Regions, va: U64,
+                inv: npt.NDArray[np.intp], res: _Results, at0: int) -> None:
+    """The L1 step of a two-phase walk for one piece, written into `res` from `at0` on."""
+    width = entry_width(o.mode)
+    per = entries_per_table(o.mode, 1)
+    n = len(va)
+    if rows is not None:
+        pos = va.view(np.int64) >> 12
+        pos &= per - 1
+        pos += r.base[inv]
+        e = rows.flat.take(pos)
+        if width == 4:
+            e = e.astype(np.uint64)
+    else:
+        addr = ((va >> np.uint64(12)) & np.uint64(per - 1)) * np.uint64(width)
+        addr += r.base[inv].view(np.uint64)
+        e = _reader(mem, width)(addr)
+    good = e & r.check
+    good = good == r.want[inv]
+    out = res.paddr[at0:at0 + n]
+    np.bitwise_and(e, np.uint64(0xFFFFF000 if width == 4 else ADDR_MASK), out=out)
+    out |= va & np.uint64(0xFFF)
+    bad = np.flatnonzero(~good)
+    if not len(bad):
+        return
+    # the others: the upper levels' result, or the L1 entry's fault
+    binv = inv[bad]
+    above = ~r.cont[binv]
+    up = r.up
+    if above.any():
+        ai, ar = bad[above], binv[above]
+        out[ai] = np.where(up.size[ar] > 0, up.paddr[ar] | (va[ai] & r.low), np.uint64(0))
+        gi = ai + at0
+        res.size[gi] = up.size[ar]
+        res.kind[gi] = up.kind[ar]
+        res.level[gi] = up.level[ar]
+        res.ec[gi] = up.ec[ar]
+        bad, binv = bad[~above], binv[~above]
+    if not len(bad):
+        return
+    out[bad] = 0
+    gi = bad + at0
+    res.size[gi] = 0
+    be = np.where(r.absent[binv], np.uint64(0), e[bad])
+    present = (be & np.uint64(P)) != 0
+    rsvd_hit = present & ((be & np.uint64(r.rsvd)) != 0)
+    res.fault(gi[~present], KIND_PAGE_FAULT, 1, o.base_ec)
+    res.fault(gi[rsvd_hit], KIND_PAGE_FAULT, 1, o.base_ec | PFEC_PRESENT | PFEC_RSVD)
+    res.fault(gi[present & ~rsvd_hit], KIND_PAGE_FAULT, 1, o.base_ec | PFEC_PRESENT)
+
+
+def _walk_levels(mem: PhysMem, o: _Options, va: U64, rows: _FrameRows | None,
+                 last: int) -> tuple[_Results, _Survivors]:
+    """The walk of every address from the top down to level `last` (1: to the end), one
+    pass per level; addresses still walking below `last` come back as survivors."""
+    mode, cr3, maxphyaddr = o.mode, o.cr3, o.maxphyaddr
+    n = len(va)
+    res = _Results.empty(n)
+    paddr, size, kind, flevel, ec = res.paddr, res.size, res.kind, res.level, res.ec
+    fault = res.fault
+    base_ec = o.base_ec
     width = entry_width(mode)
     read = _reader(mem, width)
-    rows = _FrameRows(mem, width) if hasattr(mem, "contents") else None
     above_max = _bits(maxphyaddr, 51)
-    rsvd_common = above_max | (0 if nxe else NX)
-    if mode is PagingMode.PAE:
-        rsvd_common |= _bits(52, 62)
+    rsvd_common = o.rsvd_common
+    nxe = o.nxe
+    no_one = np.zeros(0, np.intp)
+
+    def stop() -> tuple[_Results, _Survivors]:
+        nob = np.zeros(0, np.bool_)
+        return res, _Survivors(no_one, None, None, nob, nob, nob)
+
     live = np.arange(n)  # indices of addresses still walking
 
     if mode is PagingMode.FOUR_LEVEL:
@@ -250,7 +470,7 @@ def walk_many(
         table_base = cr3 & ADDR_MASK
         if table_base & above_max:
             fault(live, KIND_GP, 0, 0)
-            return batch()
+            return stop()
         tables = np.full(len(live), table_base, np.uint64)
         top = levels(mode)
     elif mode is PagingMode.PAE:
@@ -259,7 +479,7 @@ def walk_many(
         for e in pdptes.tolist():
             if e & P and e & (PDPTE_RSVD | above_max):
                 fault(live, KIND_GP, 3, 0)
-                return batch()
+                return stop()
         es = pdptes[((va >> np.uint64(30)) & np.uint64(3)).astype(np.intp)]
         present = (es & np.uint64(P)) != 0
         fault(~present, KIND_PAGE_FAULT, 3, base_ec)
@@ -282,7 +502,7 @@ def walk_many(
     next_mask = np.uint64(0xFFFFF000 if width == 4 else ADDR_MASK)
     lva = va[live] if len(live) != n else va
     trow = rows.rows_of(tables) if rows is not None else None
-    for level in range(top, 0, -1):
+    for level in range(top, last - 1, -1):
         if not len(live):
             break
         shift = index_shift(mode, level)
@@ -296,7 +516,7 @@ def walk_many(
             fault(live[~present], KIND_PAGE_FAULT, level, base_ec)
         keep = present
         large_ok = level > 1 and level in LARGE_PAGE_SIZES[mode] and (
-            mode is not PagingMode.TWO_LEVEL or cr4_pse)
+            mode is not PagingMode.TWO_LEVEL or o.cr4_pse)
         large = ((e & np.uint64(PS)) != 0) & large_ok & present
         if mode is PagingMode.TWO_LEVEL:
             rsvd = np.zeros(len(e), np.bool_)
@@ -359,11 +579,11 @@ def walk_many(
         lvl = np.concatenate(done_lvl)
         r, u, x = (np.concatenate(a) for a in (done_rw, done_us, done_nx))
         problem = np.zeros(len(idx), np.bool_)
-        if user:
+        if o.user:
             problem |= ~u
-        if write and (user or cr0_wp):
+        if o.write and (o.user or o.cr0_wp):
             problem |= ~r
-        if fetch:
+        if o.fetch:
             problem |= x
         bad = idx[problem]
         kind[bad] = KIND_PAGE_FAULT
@@ -371,7 +591,9 @@ def walk_many(
         ec[bad] = base_ec | PFEC_PRESENT
         paddr[bad] = 0
         size[bad] = 0
-    return batch()
+    if last == 1:
+        return stop()
+    return res, _Survivors(live, trow, None if rows is not None else tables, rw, us, nx)
 
 
 __all__ = ["KIND_GP", "KIND_OK", "KIND_PAGE_FAULT", "WalkBatch", "result_of", "walk_many"]

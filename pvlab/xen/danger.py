@@ -22,10 +22,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
+import numpy as np
+
 from pvlab.x86.flags import PS, RW, P, entry_mfn
+from pvlab.xen.page_info import PGT_count_mask, PGT_validated
 
 if TYPE_CHECKING:
     from pvlab.xen.hypervisor import Xen
+    from pvlab.xen.machine import Machine
 
 DangerKind = Literal["writable_pagetable", "superpage", "linear_chain", "leaked_partial"]
 SUPERPAGE_FRAMES = 512
@@ -43,14 +47,43 @@ class Danger:
     xsa: int | None = None
 
 
+def _live_tables(xen: Xen) -> dict[int, int]:
+    """MFN -> level of every live pagetable a domain owns (numpy over page_info)."""
+    st = xen.machine.store
+    n = min(len(st.row_mfn), len(st.type_info))
+    mfn, ti, owner = st.row_mfn[:n], st.type_info[:n], st.owner[:n]
+    level = (ti >> np.uint64(61)).astype(np.int64)
+    live = ((mfn >= 0) & (level >= 1) & (level <= 4)
+            & ((ti & np.uint64(PGT_count_mask)) > 0) & ((ti & np.uint64(PGT_validated)) > 0)
+            & np.isin(owner, np.fromiter(xen.domains, dtype=np.int64)))
+    return dict(zip(mfn[live].tolist(), level[live].tolist(), strict=True))
+
+
+def _l1_dangers(m: Machine, l1s: list[int], live: dict[int, int], out: list[Danger]) -> None:
+    """L1 entries with RW naming a live pagetable (numpy over every L1's row at once)."""
+    if not l1s:
+        return
+    rows = np.stack([m.row(mfn) for mfn in l1s]).astype(np.uint64)
+    rw = (rows & np.uint64(P | RW)) == np.uint64(P | RW)
+    targets = ((rows >> np.uint64(12)) & np.uint64((1 << 40) - 1)).astype(np.int64)
+    hit = rw & np.isin(targets, np.fromiter(live, dtype=np.int64))
+    for k, i in zip(*np.nonzero(hit), strict=True):
+        mfn, target = l1s[int(k)], int(targets[k, i])
+        out.append(Danger("writable_pagetable", target, f"live L{live[target]} MFN "
+                          f"{target:#x} is mapped writable by L1 entry {int(i)} of MFN "
+                          f"{mfn:#x}", int(i), target))
+
+
 def find_dangers(xen: Xen) -> list[Danger]:
     """Every dangerous fact about `xen`'s state, in MFN order."""
     m = xen.machine
-    live = {pi.mfn: pi.level for pi in m.pages() if pi.is_live_pagetable
-            and pi.owner in xen.domains}
+    live = _live_tables(xen)
     out: list[Danger] = []
     linear: dict[int, set[int]] = {}
+    _l1_dangers(m, sorted(t for t, lvl in live.items() if lvl == 1), live, out)
     for mfn, level in sorted(live.items()):
+        if level == 1:
+            continue
         d = xen.domains[m.owner(mfn) or 0]
         slots = set(d.abi.guest_slots(level, pae_xen_l2=m.page(mfn).pae_xen_l2)) \
             if level > 1 else None
@@ -80,10 +113,6 @@ def find_dangers(xen: Xen) -> list[Danger]:
                     out.append(Danger("writable_pagetable", target, f"live L{level} MFN "
                                       f"{target:#x} is writable through the recursive entry "
                                       f"{i} (RW) of MFN {mfn:#x}", i, target, xsa))
-            elif level == 1 and e & RW:
-                out.append(Danger("writable_pagetable", target, f"live L{live[target]} MFN "
-                                  f"{target:#x} is mapped writable by L1 entry {i} of MFN "
-                                  f"{mfn:#x}", i, target))
     for mfn, targets in sorted(linear.items()):
         for tgt in sorted(targets):
             if linear.get(tgt):

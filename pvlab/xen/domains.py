@@ -50,8 +50,8 @@ def destroy_domain(xen: Xen, caller: Domain | None, d: Domain) -> Outcome:
                 "XEN_DOMCTL_destroydomain needs one", "xsm_domctl (XSM_OTHER)")
         return t.finish(-int(Errno.EPERM))
     if caller is d:
-        t.event("domctl", "fail", f"{d.label} cannot destroy itself with a domctl",
-                "do_domctl")
+        t.event("domctl", "fail", f"{d.label} cannot kill itself (d == current->domain)",
+                "domain_kill")
         return t.finish(-int(Errno.EINVAL))
     if d.domid not in xen.domains:
         t.event("domctl", "fail", f"no domain d{d.domid} ({d.label} is gone: its last frame "

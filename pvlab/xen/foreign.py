@@ -46,8 +46,8 @@ def get_pg_owner(xen: Xen, t: Tracer, curr: Domain, domid: int) -> Domain | None
     if domid == DOMID_SELF:
         return curr
     if domid == curr.domid:
-        t.event("pg_owner", "fail", f"{curr.label} names itself (d{domid}) as the foreign "
-                "domain: 'Cannot specify itself as foreign domain'", fn)
+        t.event("pg_owner", "fail", f"'Cannot specify itself as foreign domain': "
+                f"{curr.label} names itself (d{domid})", fn)
         return None
     if domid == DOMID_IO:
         t.event("pg_owner", "pass", "DOMID_IO: the page owner is dom_io (I/O frames)", fn)

@@ -198,11 +198,19 @@ class ContentStore(_Rows):
     """Frame contents: 512 little-endian 64-bit entries per touched frame."""
 
     _columns = ("data",)
+    #: `data` as one flat memoryview: entry `index` of row `row` is `mv_flat[row << 9 |
+    #: index]`, a Python int in a fraction of numpy's element access (the scalar path).
+    mv_flat: memoryview
 
     def __init__(self, nr_frames: int) -> None:
         super().__init__(nr_frames)
         self.data = np.zeros((0, ENTRIES), np.uint64)
         self._grow(1)
+
+    def _remember(self) -> None:
+        super()._remember()
+        if hasattr(self, "data"):
+            self.mv_flat = memoryview(self.data.reshape(-1))  # type: ignore[arg-type]
 
     @property
     def nbytes(self) -> int:

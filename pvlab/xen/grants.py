@@ -45,6 +45,7 @@ from pvlab.xen.grant_status import (
     GNTST_okay,
     gntst_name,
 )
+from pvlab.xen.logformats import BY_ID, c_format
 from pvlab.xen.page_info import DOMID_IO, PGT_l1_page_table, PGT_writable_page, owner_name
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ GNTMAP_contains_pte = 1 << 4
 #: v1 entries are 8 bytes: the initial single grant frame (INITIAL_NR_GRANT_FRAMES 1)
 #: holds 512 of them (`nr_grant_entries`).
 NR_GRANT_ENTRIES = 4096 // 8
+#: `MAPTRACK_PER_PAGE`: a 4 KiB maptrack frame holds 256 16-byte `grant_mapping`s.
+MAPTRACK_PER_PAGE = 4096 // 16
 #: `_PAGE_GNTTAB`: debug builds mark grant PTEs with PTE bit 62 (x86_64/page.h); release
 #: builds define it as 0.
 PAGE_GNTTAB = BIT62
@@ -131,15 +134,27 @@ class GrantTable:
     shared: dict[int, GrantEntry] = field(default_factory=dict)
     active: dict[int, ActiveEntry] = field(default_factory=dict)
     maptrack: dict[int, GrantMapping] = field(default_factory=dict)
-    #: handles handed out so far (`get_maptrack_handle` takes fresh ones in order first)
-    next_handle: int = 0
+    #: the (one) vCPU's free list of handles, head first; its last entry is the tail
+    #: sentinel Xen always keeps
+    free: list[int] = field(default_factory=list)
+    #: `maptrack_limit`: handles below it index a maptrack frame
+    maptrack_limit: int = 0
     nr_entries: int = NR_GRANT_ENTRIES
 
-    @property
-    def maptrack_limit(self) -> int:
-        """Handles below it index a maptrack frame (256 handles per frame)."""
-        per_page = 4096 // 16
-        return -(-self.next_handle // per_page) * per_page
+    def get_maptrack_handle(self) -> int:
+        """`get_maptrack_handle`: the head of the free list unless only the tail sentinel is
+        left; else a new maptrack frame (256 handles), whose first handle is returned and
+        whose others go to the head of the list."""
+        if len(self.free) >= 2:
+            return self.free.pop(0)
+        handle = self.maptrack_limit
+        self.maptrack_limit += MAPTRACK_PER_PAGE
+        self.free[:0] = range(handle + 1, handle + MAPTRACK_PER_PAGE)
+        return handle
+
+    def put_maptrack_handle(self, handle: int) -> None:
+        """`put_maptrack_handle`: the handle becomes the new tail of the free list."""
+        self.free.append(handle)
 
     def entry(self, ref: int) -> GrantEntry:
         return self.shared.setdefault(ref, GrantEntry())
@@ -211,7 +226,7 @@ def _locate(xen: Xen, t: Tracer, d: Domain, addr: int, contains_pte: bool, fn: s
         if addr % 8:
             if assert_bad:
                 return _unreachable(xen, t, fn, f"misaligned PTE address {addr:#x}")
-            t.event("grant_pte", "fail", f"'Misaligned PTE address {addr:#x}': it would "
+            t.event("grant_pte", "fail", f"'Misaligned PTE address {addr:x}': it would "
                     "corrupt the adjacent PTEs", fn)
             return GNTST_general_error
         l1, index = addr >> 12, (addr & 0xFFF) // 8
@@ -225,7 +240,7 @@ def _locate(xen: Xen, t: Tracer, d: Domain, addr: int, contains_pte: bool, fn: s
         found = map_guest_l1e(xen, d, addr)
         if found is None:
             t.event("grant_va", "fail", f"'Could not find L1 PTE for linear address "
-                    f"{addr:#x}' in {d.label}'s tables", f"{fn} (map_guest_l1e)")
+                    f"{addr:x}' in {d.label}'s tables", f"{fn} (map_guest_l1e)")
             return GNTST_general_error
         l1, index = found
     if not m.mfn_valid(l1) or m.peek(l1).owner != d.domid:
@@ -242,6 +257,10 @@ def _locate(xen: Xen, t: Tracer, d: Domain, addr: int, contains_pte: bool, fn: s
                 mfn=l1)
         return GNTST_general_error
     return l1, index
+
+
+def _cannot_pin(mfn: int) -> str:
+    return c_format(BY_ID["gnttab_cannot_pin"].text, mfn)
 
 
 def _unreachable(xen: Xen, t: Tracer, fn: str, what: str) -> int:
@@ -298,7 +317,7 @@ def replace_grant_pv_mapping(xen: Xen, t: Tracer, d: Domain, addr: int, mfn: int
     stolen = 0
     if contains_pte and new_addr:
         t.event("grant_replace", "fail", "unmap_and_replace of a GNTMAP_contains_pte mapping: "
-                "'Replace not available in this addressing mode'", fn)
+                "replace is not available in this addressing mode (silently)", fn)
         return GNTST_general_error
     if not contains_pte and d.abi.pae_top and new_addr >> 32:
         t.event("grant_replace", "fail", f"new address {new_addr:#x} is beyond 4 GiB", fn)
@@ -316,7 +335,9 @@ def replace_grant_pv_mapping(xen: Xen, t: Tracer, d: Domain, addr: int, mfn: int
     l1, index = where
     old = xen.machine.read_entry(l1, index)
     if entry_mfn(old) != mfn or (old ^ want) & (P | RW):
-        t.event("grant_replace", "fail", f"'PTE {old:#x} for {addr:#x} doesn't match grant': "
+        gnt = want | (PAGE_GNTTAB if xen.profile.debug_build else 0)
+        msg = c_format(BY_ID["grant_pte_mismatch"].text, old, addr, (mfn << 12) | gnt)
+        t.event("grant_replace", "fail", f"'{msg}': "
                 f"entry {index} of L1 MFN {l1:#x} should map MFN {mfn:#x} with "
                 f"{'P|RW' if want & RW else 'P, no RW'}", fn, mfn=l1, index=index, level=1)
         if stolen:
@@ -335,7 +356,7 @@ def steal_linear_address(xen: Xen, t: Tracer, d: Domain, va: int) -> int | None:
     fn = "steal_linear_address"
     found = map_guest_l1e(xen, d, va)
     if found is None:
-        t.event("grant_replace", "fail", f"'Could not find L1 PTE for linear {va:#x}'", fn)
+        t.event("grant_replace", "fail", f"'Could not find L1 PTE for linear {va:x}'", fn)
         return None
     l1, index = found
     pi = xen.machine.page(l1)
@@ -371,7 +392,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
     fn = "map_grant_ref"
     readonly = bool(flags & GNTMAP_readonly)
     if not flags & (GNTMAP_host_map | GNTMAP_device_map):
-        t.event("gnttab_flags", "fail", f"'Bad flags in grant map op: {flags:#x}': neither "
+        t.event("gnttab_flags", "fail", f"'Bad flags in grant map op: {flags:x}': neither "
                 "GNTMAP_host_map nor GNTMAP_device_map", fn)
         return _finish(t, GNTST_bad_gntref)
     if flags & GNTMAP_device_map:
@@ -385,20 +406,21 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
     t.event("xsm", "info", "xsm_grant_mapref (XSM_HOOK): the dummy policy allows it",
             f"{fn} (xsm_grant_mapref)")
     lgt, rgt = grant_table(xen, ld), grant_table(xen, rd)
-    handle = lgt.next_handle
-    lgt.next_handle += 1  # get_maptrack_handle (given back on failure below)
+    handle = lgt.get_maptrack_handle()  # given back (to the tail) on failure below
     if not 0 <= ref < rgt.nr_entries:
-        t.event("gnttab_ref", "fail", f"'Bad ref {ref:#x} for d{rd.domid}': {rd.label}'s "
+        t.event("gnttab_ref", "fail", f"'{c_format('Bad ref %#x for d%d', ref, rd.domid)}': "
+                f"{rd.label}'s "
                 f"table has {rgt.nr_entries} entries", fn)
-        lgt.next_handle -= 1
+        lgt.put_maptrack_handle(handle)
         return _finish(t, GNTST_bad_gntref)
     act = rgt.active.setdefault(ref, ActiveEntry())
     shah = rgt.entry(ref)
     status = GNTST_okay
     took_frame = False
     if act.pin and act.domid != ld.domid:
-        t.event("gnttab_pin", "fail", f"'Bad domain ({act.domid} != {ld.domid})': the grant "
-                f"is in use by d{act.domid}", fn)
+        msg = c_format(BY_ID["gnttab_in_use"].text, act.domid, ld.domid,
+                       act.hstw | act.hstr << 8, 0)
+        t.event("gnttab_pin", "fail", f"'{msg}': the grant is in use by d{act.domid}", fn)
         status = GNTST_general_error
     elif not act.pin or (not readonly and not act.hstw):
         status = _set_status_v1(t, shah, act, readonly, ld)
@@ -408,9 +430,9 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
                 took_frame = True
                 act.domid, act.mfn = ld.domid, shah.frame
             else:
-                _reduce_status_for_pin(shah, act)
+                _reduce_status_for_pin(shah, act, readonly)
     if status != GNTST_okay:
-        lgt.next_handle -= 1
+        lgt.put_maptrack_handle(handle)
         if not act.pin:
             del rgt.active[ref]
         return _finish(t, status)
@@ -432,7 +454,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
             rc = types.get_page_type(t, mfn, PGT_writable_page, rd, quiet_conflict=True)
             if rc:
                 pi = m.page(mfn)
-                t.event("gnttab_pin", "fail", f"'Could not pin grant frame {mfn:#x}': it is "
+                t.event("gnttab_pin", "fail", f"'{_cannot_pin(mfn)}': it is "
                         f"{pi.type_name} (type count {pi.type_count}), so it cannot take the "
                         "PGT_writable_page type a writable mapping needs", f"{fn} "
                         "(get_page_type)", mfn=mfn)
@@ -442,7 +464,7 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
         if status == GNTST_okay:
             status = create_grant_pv_mapping(xen, t, ld, host_addr, mfn, flags)
     else:
-        t.event("gnttab_pin", "fail", f"'Could not pin grant frame {mfn:#x}': it is not "
+        t.event("gnttab_pin", "fail", f"'{_cannot_pin(mfn)}': it is not "
                 f"{rd.label}'s any more", fn, mfn=mfn)
         status = GNTST_general_error
     if t.outcome.crash is not None:
@@ -459,10 +481,10 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
             act.hstr -= 1
         else:
             act.hstw -= 1
-        _reduce_status_for_pin(shah, act)
+        _reduce_status_for_pin(shah, act, readonly)
         if not act.pin:
             rgt.active.pop(ref, None)
-        lgt.next_handle -= 1
+        lgt.put_maptrack_handle(handle)
         return _finish(t, status)
     lgt.maptrack[handle] = GrantMapping(handle, rd.domid, ref, flags, host_addr, mfn)
     t.outcome.allocated = handle
@@ -479,8 +501,8 @@ def _set_status_v1(t: Tracer, shah: GrantEntry, act: ActiveEntry, readonly: bool
     fn = "_set_status_v1"
     if not act.pin and ((shah.flags & (GTF_type_mask | GTF_sub_page)) != GTF_permit_access
                         or shah.domid != ld.domid):
-        t.event("grant_entry", "fail", f"'Bad flags ({shah.flags:#x}) or dom ({shah.domid}); "
-                f"expected d{ld.domid}': the entry is {shah.describe()}", fn)
+        msg = c_format(BY_ID["gnttab_bad_entry"].text, shah.flags, shah.domid, ld.domid)
+        t.event("grant_entry", "fail", f"'{msg}': the entry is {shah.describe()}", fn)
         return GNTST_general_error
     new = shah.flags | GTF_reading
     if not readonly:
@@ -506,10 +528,10 @@ def _get_paged_frame(xen: Xen, t: Tracer, gfn: int, rd: Domain) -> int:
     return GNTST_bad_page
 
 
-def _reduce_status_for_pin(shah: GrantEntry, act: ActiveEntry) -> None:
-    """`reduce_status_for_pin`: no writable pins left -> clear GTF_writing; no pins at
-    all -> clear GTF_reading."""
-    if not act.hstw:
+def _reduce_status_for_pin(shah: GrantEntry, act: ActiveEntry, readonly: bool) -> None:
+    """`reduce_status_for_pin`: after a writable pin goes and none is left -> clear
+    GTF_writing; no pins at all -> clear GTF_reading."""
+    if not readonly and not act.hstw:
         shah.flags &= ~GTF_writing
     if not act.pin:
         shah.flags &= ~GTF_reading
@@ -527,12 +549,14 @@ def unmap_grant_ref(xen: Xen, ld: Domain, handle: int, host_addr: int | None = N
     fn = "unmap_common"
     lgt = grant_table(xen, ld)
     if handle >= lgt.maptrack_limit:
-        t.event("gnttab_handle", "fail", f"'Bad d{ld.domid} handle {handle:#x}': beyond the "
+        t.event("gnttab_handle", "fail", f"'{c_format('Bad d%d handle %#x', ld.domid, handle)}'"
+                ": beyond the "
                 f"maptrack ({lgt.maptrack_limit} handles)", fn)
         return _finish(t, GNTST_bad_handle)
     mt = lgt.maptrack.get(handle)
     if mt is None or not mt.flags & (GNTMAP_host_map | GNTMAP_device_map):
-        t.event("gnttab_handle", "fail", f"'Zero flags for d{ld.domid} handle {handle:#x}': "
+        t.event("gnttab_handle", "fail",
+                f"'{c_format('Zero flags for d%d handle %#x', ld.domid, handle)}': "
                 "no mapping uses it", fn)
         return _finish(t, GNTST_bad_handle)
     rd = xen.domains.get(mt.domid)
@@ -558,7 +582,8 @@ def unmap_grant_ref(xen: Xen, ld: Domain, handle: int, host_addr: int | None = N
     elif not addr:
         t.event("grant_unmap", "info", "host_addr 0: the host mapping is left alone", fn)
     if not mt.flags & (GNTMAP_host_map | GNTMAP_device_map):
-        del lgt.maptrack[handle]  # put_maptrack_handle
+        del lgt.maptrack[handle]
+        lgt.put_maptrack_handle(handle)
     if done & GNTMAP_host_map:  # unmap_common_complete
         types = xen.type_system
         mfn = act.mfn
@@ -571,11 +596,8 @@ def unmap_grant_ref(xen: Xen, ld: Domain, handle: int, host_addr: int | None = N
             act.hstr -= 1
         else:
             act.hstw -= 1
-        shah = rgt.entry(mt.ref)
-        if not act.hstw and not done & GNTMAP_readonly:
-            shah.flags &= ~GTF_writing
+        _reduce_status_for_pin(rgt.entry(mt.ref), act, bool(done & GNTMAP_readonly))
         if not act.pin:
-            shah.flags &= ~GTF_reading
             rgt.active.pop(mt.ref, None)
         gone = "" if mt.domid in xen.domains else f"; d{mt.domid} had no frame left and is gone"
         t.event("grant_unmap", "pass", f"handle {handle} unmapped: MFN {mfn:#x} released "
@@ -601,8 +623,8 @@ def release_mappings(xen: Xen, t: Tracer, d: Domain) -> None:
                     act.hstr -= 1
                 else:
                     act.hstw -= 1
-                shah = rgt.entry(mt.ref)
-                _reduce_status_for_pin(shah, act)
+                _reduce_status_for_pin(rgt.entry(mt.ref), act,
+                                       bool(mt.flags & GNTMAP_readonly))
                 if not act.pin:
                     rgt.active.pop(mt.ref, None)
         t.event("gnttab_release", "info", f"grant release: handle {handle} (d{mt.domid} ref "

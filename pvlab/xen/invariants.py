@@ -19,6 +19,15 @@ What holds a reference (reference §1.4, §1.5, §5.2, §5.4):
 - each vCPU's `guest_table` and `guest_table_user`: one general and one type reference;
 - every allocated guest frame: the allocation reference (`PGC_allocated`, counts 1).
 
+Several domains (`pvlab.xen.foreign`, `pvlab.xen.grants`): an L1 entry may map another
+domain's frame when its table's owner is a control domain (a foreign mapping: the
+references are on the page owner's frame, `get_page_from_l1e(l1e, l1e_owner, pg_owner)`)
+or when the entry is a grant host mapping recorded in the owner's maptrack (for a PV
+mapper the grant's general and writable type references are exactly what such an entry
+holds). A dying domain's frames have lost their allocation reference. Grant tables are
+audited too: each active entry's read/write pins equal the host mappings using it, and
+GTF_reading / GTF_writing say whether it has pins / write pins.
+
 Guest slots are the ones Xen validates: all 512, except a PAE Xen L2 (slots 0-427),
 a 32-bit PV L3 (slots 0-3) and a 64-bit L4 (not 256-271).
 

@@ -111,6 +111,37 @@ LOG_FORMATS: tuple[LogFormat, ...] = (
        ("mfn", "pfn", "pte", "l1e_owner", "pg_owner"), rule="l1_foreign", level=1),
     _f("implicit_grant_unmap", f"Attempt to implicitly unmap %pd's grant PTE {PTE}",
        "put_page_from_l1e", ("rd", "pte"), printer="gprintk", level=1),
+    # --- between domains: foreigndom, grant tables (pvlab/xen/foreign.py, grants.py) -------
+    _f("pg_owner_self", "Cannot specify itself as foreign domain", "get_pg_owner",
+       source="common/page_alloc.c (4.19), arch/x86/mm.c (4.17)"),
+    _f("pg_owner_unknown", "Unknown domain d%d", "get_pg_owner", ("dom",),
+       source="common/page_alloc.c (4.19), arch/x86/mm.c (4.17)"),
+    _f("gnttab_bad_flags", "Bad flags in grant map op: %x", "map_grant_ref", ("flags",),
+       source="common/grant_table.c"),
+    _f("gnttab_no_domain", "Could not find domain %d", "map_grant_ref / unmap_common",
+       ("dom",), source="common/grant_table.c"),
+    _f("gnttab_bad_ref", "Bad ref %#x for d%d", "map_grant_ref", ("ref", "dom"),
+       source="common/grant_table.c"),
+    _f("gnttab_bad_entry", "Bad flags (%x) or dom (%d); expected d%d", "_set_status_v1",
+       ("gtf", "dom", "ldom"), source="common/grant_table.c"),
+    _f("gnttab_ro_write_pin", "Attempt to write-pin a r/o grant entry", "_set_status_v1",
+       source="common/grant_table.c"),
+    _f("gnttab_in_use", "Bad domain (%d != %d), or risk of counter overflow %08x, or "
+       "subpage %d", "map_grant_ref", ("dom", "ldom", "pin", "subpage"),
+       source="common/grant_table.c"),
+    _f("gnttab_cannot_pin", "Could not pin grant frame %#05lx", "map_grant_ref", ("mfn",),
+       source="common/grant_table.c"),
+    _f("gnttab_bad_handle", "Bad d%d handle %#x", "unmap_common", ("dom", "handle"),
+       source="common/grant_table.c"),
+    _f("gnttab_zero_flags", "Zero flags for d%d handle %#x", "unmap_common",
+       ("dom", "handle"), source="common/grant_table.c"),
+    _f("grant_misaligned_pte", "Misaligned PTE address %lx", "create_grant_pv_mapping",
+       ("addr",), source=_GNT),
+    _f("grant_no_l1e", ("Could not find L1 PTE for linear address %lx",
+                        "Could not find L1 PTE for linear %lx"),
+       "create_grant_pv_mapping / steal_linear_address", ("addr",), source=_GNT),
+    _f("grant_pte_mismatch", f"PTE {PTE} for %lx doesn't match grant ({PTE})",
+       "replace_grant_pv_mapping", ("pte", "addr", "want"), source=_GNT),
     # --- promotion ------------------------------------------------------------------------
     *_promote_formats(),
     _f("pae_l3_shared", "PAE L3 3rd slot is shared", "pae_xen_mappings_check",
@@ -512,7 +543,21 @@ def xen_log_line(ev: Event, rc: int = 0) -> str | None:
         return BY_ID[plain[check]].text
     if check == "not_owned" and ev.explanation.startswith("Could not get page for normal"):
         return BY_ID["mmu_update_page"].text
+    if check in _QUOTING_CHECKS and ev.explanation.startswith("'"):
+        # the explanation quotes Xen's message, numbers filled
+        for t in _QUOTED:
+            m = pattern(t, whole=False).match(ev.explanation[1:])
+            if m and ev.explanation[1 + m.end():].startswith("'"):
+                return m.group(0)
     return None
+
+
+#: Checks between domains whose explanations start with Xen's own message in quotes.
+_QUOTING_CHECKS = {"pg_owner", "gnttab_flags", "gnttab_domain", "gnttab_ref", "grant_entry",
+                   "gnttab_pin", "gnttab_handle", "grant_pte", "grant_va", "grant_replace"}
+_QUOTED = tuple(t for f in LOG_FORMATS if f.source.startswith(("common/grant", "common/page",
+                                                                "arch/x86/pv/grant"))
+                for t in f.formats)
 
 
 install_xen_log_line(xen_log_line)

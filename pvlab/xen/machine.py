@@ -168,7 +168,8 @@ class Machine:
         if row < 0:
             return 0
         if width == 8:
-            return int(self.contents.data[row, index])
+            got: int = self.contents.mv_flat[(row << 9) | index]
+            return got
         off = index * width
         raw = self.contents.data[row].view(np.uint8)[off:off + width]
         return int.from_bytes(raw.tobytes(), "little")
@@ -187,7 +188,7 @@ class Machine:
             row = c.new_row(mfn)
         value &= (1 << (8 * width)) - 1
         if width == 8:
-            c.data[row, index] = value
+            c.mv_flat[(row << 9) | index] = value
             return
         off = index * width
         c.data[row].view(np.uint8)[off:off + width] = np.frombuffer(

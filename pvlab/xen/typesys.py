@@ -382,9 +382,10 @@ class TypeSystem:
             return
         if e & _PAGE_GNTTAB_PTE and self.profile.debug_build and not d.is_dying \
                 and t is not None:
-            t.event("grant_pte", "info", f"'Attempt to implicitly unmap {d.label}'s grant PTE "
-                    f"{e:#x}': #GP injected into {d.label}, and the references the grant "
-                    "mapping holds are dropped here (its handle can no longer unmap it)",
+            t.event("grant_implicit_unmap", "info", f"'Attempt to implicitly unmap "
+                    f"{d.label}'s grant PTE {e:#x}': #GP injected into {d.label}, and the "
+                    "references the grant mapping holds are dropped here (its handle can no "
+                    "longer unmap it)",
                     "put_page_from_l1e (_PAGE_GNTTAB)", mfn=target)
         if e & RW:
             self.put_page_and_type(t, target)

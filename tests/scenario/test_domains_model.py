@@ -118,3 +118,17 @@ def test_multi_domain_corpus_keeps_the_invariants_after_every_step(path: Path) -
 
 def test_multi_domain_corpus_is_large_enough() -> None:
     assert len(MULTI) >= 20
+
+
+@pytest.mark.parametrize("path", MULTI[:6], ids=lambda p: p.name)
+def test_lab_document_round_trips_domains_and_as(path: Path) -> None:
+    from pvlab.scenario.model import parse_scenario
+    from pvlab.ui.document import scenario_data
+
+    scn = load_scenario(path)
+    again = parse_scenario(scenario_data(scn), source="lab")
+    assert again.domains == scn.domains and again.multi_domain
+    assert [(s.op, s.as_domain, s.args) for s in again.steps] == \
+        [(s.op, s.as_domain, s.args) for s in scn.steps]
+    assert {n: f.owner for n, f in again.frames.items()} == \
+        {n: f.owner for n, f in scn.frames.items()}

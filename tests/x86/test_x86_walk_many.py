@@ -11,6 +11,9 @@ and a `Machine` (one numpy gather per level).
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -19,6 +22,7 @@ from hypothesis import strategies as st
 from test_x86_walk_unicorn import RAM, _random_tree
 from x86mem import DictMem
 
+import pvlab.x86.batch as wm
 from pvlab.errors import PvlabError
 from pvlab.x86 import PagingMode, walk, walk_many
 from pvlab.x86.batch import result_of
@@ -52,21 +56,52 @@ def _compare(mem: object, mode: PagingMode, cr3: int, vas: list[int], **kw: obje
     return int(batch.ok.sum())
 
 
+@contextmanager
+def _sharing(share: bool) -> Iterator[None]:
+    """Force the two-phase walk (upper levels once per region) or the plain one."""
+    if share:
+        with mock.patch.object(wm, "SHARE_MIN", 1 << 30):
+            yield
+    else:
+        with mock.patch.object(wm, "_factorize", lambda keys: None):
+            yield
+
+
 @settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES),
-       maxphyaddr=st.sampled_from([40, 52]))
-def test_walk_many_equals_walk(seed: int, mode: PagingMode, maxphyaddr: int) -> None:
+       maxphyaddr=st.sampled_from([40, 52]), share=st.booleans())
+def test_walk_many_equals_walk(seed: int, mode: PagingMode, maxphyaddr: int,
+                               share: bool) -> None:
     rng = random.Random(seed)
     tree = _random_tree(rng, mode)
     vas = _extra_vas(rng, mode, tree.vas)
     machine = _machine_copy(tree.mem)
-    for access in ("read", "write", "fetch"):
-        for user in (False, True):
-            kw = dict(write=access == "write", fetch=access == "fetch", user=user,
-                      cr0_wp=tree.wp, efer_nxe=tree.nxe, cr4_pse=tree.pse,
-                      maxphyaddr=maxphyaddr)
-            _compare(tree.mem, mode, tree.cr3, vas, **kw)
-            _compare(machine, mode, tree.cr3, vas, **kw)
+    with _sharing(share):
+        for access in ("read", "write", "fetch"):
+            for user in (False, True):
+                kw = dict(write=access == "write", fetch=access == "fetch", user=user,
+                          cr0_wp=tree.wp, efer_nxe=tree.nxe, cr4_pse=tree.pse,
+                          maxphyaddr=maxphyaddr)
+                _compare(tree.mem, mode, tree.cr3, vas, **kw)
+                _compare(machine, mode, tree.cr3, vas, **kw)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES))
+def test_walk_many_shared_regions_equal_walk(seed: int, mode: PagingMode) -> None:
+    """Many addresses per L1-table region (the two-phase path's case): every address of
+    the random tree's pages and their neighbours, in one batch."""
+    rng = random.Random(seed)
+    tree = _random_tree(rng, mode)
+    vas = [va + off for va in tree.vas for off in (0, 8, 0x800, 0xFF8)]
+    vas += [va ^ (1 << rng.randrange(12, 21)) for va in tree.vas]
+    machine = _machine_copy(tree.mem)
+    kw = dict(write=True, user=rng.random() < 0.5, cr0_wp=tree.wp, efer_nxe=tree.nxe,
+              cr4_pse=tree.pse)
+    shift = 22 if mode is PagingMode.TWO_LEVEL else 21
+    assert wm._factorize(np.array(vas, np.uint64).view(np.int64) >> shift) is not None
+    _compare(machine, mode, tree.cr3, vas, **kw)
+    _compare(tree.mem, mode, tree.cr3, vas, **kw)
 
 
 def test_walk_many_translates_a_real_guest_and_explains_on_demand() -> None:
@@ -101,13 +136,14 @@ def test_walk_many_refuses_bad_input() -> None:
 
 
 def test_walk_many_in_pieces_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pvlab.x86.batch as wm
-
     tree = _random_tree(random.Random(5), PagingMode.FOUR_LEVEL)
     vas = np.array(_extra_vas(random.Random(6), PagingMode.FOUR_LEVEL, tree.vas), np.uint64)
     machine = _machine_copy(tree.mem)
     whole = walk_many(machine, "4-level", tree.cr3, vas, user=True)
     monkeypatch.setattr(wm, "CHUNK", 7)
-    pieces = walk_many(machine, "4-level", tree.cr3, vas, user=True)
-    assert [whole.result(i) for i in range(len(vas))] == [pieces.result(i)
-                                                          for i in range(len(vas))]
+    monkeypatch.setattr(wm, "PIECE", 5)
+    for share in (False, True):
+        with _sharing(share):
+            pieces = walk_many(machine, "4-level", tree.cr3, vas, user=True)
+        assert [whole.result(i) for i in range(len(vas))] == [pieces.result(i)
+                                                              for i in range(len(vas))]

@@ -5,9 +5,12 @@ xsm_mmu_update and get_page_from_l1e's pg_owner / l1e_owner (RELEASE-4.17.0/4.19
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pvlab import Xen
 from pvlab.x86.flags import make_entry
+from pvlab.xen import grants
 from pvlab.xen.domains import destroy_domain
 from pvlab.xen.foreign import mmu_update_foreign
 from pvlab.xen.invariants import audit
@@ -112,3 +115,68 @@ def test_destroyed_guest_frame_mapped_by_dom0_stays_until_released() -> None:
     assert audit(xen) == []
     assert dom0.mmu_update(dl1, 0, value=0).ok
     assert xen.machine.owner(page) is None and guest.domid not in xen.domains
+
+
+_STEPS = st.lists(st.tuples(st.sampled_from(["foreign_rw", "foreign_ro", "clear", "grant_rw",
+                                             "grant_ro", "unmap", "guest_pin", "destroy"]),
+                            st.integers(0, 3), st.integers(0, 5)), max_size=20)
+
+
+@settings(max_examples=50, deadline=None)
+@given(_STEPS)
+def test_destroying_the_guest_amid_foreign_and_grant_mappings(
+        ops: list[tuple[str, int, int]]) -> None:
+    """dom0 maps guest frames by foreigndom and by grants, the guest pins some, and is
+    destroyed at some point: the audit holds after every step, and once dom0 drops every
+    mapping the guest's frames are all free and the guest is gone (if it was destroyed) or
+    back to their allocation reference (if not)."""
+    xen = Xen("4.19")
+    dom0 = xen.create_domain(64, privileged=True, name="dom0")
+    guest = xen.create_domain(64, name="guest")
+    dl1 = dom0.alloc_frame()
+    assert dom0.pin(dl1, 1).ok
+    pages = [guest.alloc_frame() for _ in range(4)]
+    for ref, page in enumerate(pages):
+        grants.write_grant_entry(xen, guest.domain, ref, frame=page, domid=dom0.domid)
+    destroyed = False
+    for op, k, slot in ops:
+        page = pages[k]
+        if op in ("foreign_rw", "foreign_ro") and not xen.machine.read_entry(dl1, slot):
+            out = mmu_update_foreign(xen, dom0.domain, dl1, slot,
+                                     make_entry(page, "P|RW" if op == "foreign_rw" else "P"),
+                                     foreigndom=guest.domid)
+            assert out.result in ("ok", "EBUSY", "ESRCH")
+        elif op == "clear" and xen.machine.read_entry(dl1, slot) and not any(
+                m.host_addr == (dl1 << 12) + slot * 8
+                for m in grants.grant_table(xen, dom0.domain).maptrack.values()):
+            assert dom0.mmu_update(dl1, slot, value=0).ok
+        elif op in ("grant_rw", "grant_ro") and not xen.machine.read_entry(dl1, slot):
+            flags = grants.GNTMAP_host_map | grants.GNTMAP_contains_pte | (
+                grants.GNTMAP_readonly if op == "grant_ro" else 0)
+            out = grants.map_grant_ref(xen, dom0.domain, guest.domid, k, flags,
+                                       (dl1 << 12) + slot * 8)
+            assert out.rc == 0
+        elif op == "unmap":
+            handles = sorted(grants.grant_table(xen, dom0.domain).maptrack)
+            if handles:
+                assert grants.unmap_grant_ref(xen, dom0.domain,
+                                              handles[slot % len(handles)]).ok
+        elif op == "guest_pin" and not destroyed and not xen.machine.page(page).pinned:
+            guest.pin(page, 1)
+        elif op == "destroy" and not destroyed:
+            assert destroy_domain(xen, dom0.domain, guest.domain).ok
+            destroyed = True
+        assert audit(xen) == [], (op, k, slot)
+    for h in sorted(grants.grant_table(xen, dom0.domain).maptrack):
+        assert grants.unmap_grant_ref(xen, dom0.domain, h).ok
+    for slot in range(6):
+        if xen.machine.read_entry(dl1, slot):
+            assert dom0.mmu_update(dl1, slot, value=0).ok
+    assert audit(xen) == []
+    for page in pages:
+        if destroyed:
+            assert xen.machine.owner(page) is None
+        else:
+            pi = xen.machine.page(page)
+            assert (pi.count - (1 if pi.pinned else 0), pi.type_count - pi.pinned) == (1, 0)
+    assert (guest.domid in xen.domains) is not destroyed

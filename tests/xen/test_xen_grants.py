@@ -120,7 +120,7 @@ def test_map_argument_errors(ref: int, flags: int, domid: int | None, want: str)
     out = grants.map_grant_ref(xen, dom0.domain, guest.domid if domid is None else domid,
                                ref, flags, _pte(l1, 0))
     assert (out.rc, out.result) == (0, want)
-    assert grants.grant_table(xen, dom0.domain).next_handle == 0
+    assert grants.grant_table(xen, dom0.domain).maptrack == {}
 
 
 def test_misaligned_pte_address_is_refused_xsa_227() -> None:
@@ -264,3 +264,42 @@ def test_grant_sequences_keep_invariants_and_return_counts(ops: list[tuple[str, 
         assert grants.grant_table(xen, guest.domain).entry(ref).flags == \
             grants.GTF_permit_access
     assert audit(xen) == []
+
+
+def test_every_refusal_between_domains_is_a_registered_rule() -> None:
+    """Each failing check the multi-domain corpus meets is in a registry (pagetable rules
+    or the rules between domains), so docs/rules.md lists it with its Xen function."""
+    from pathlib import Path
+
+    from pvlab.scenario import load_scenario, run_scenario
+    from pvlab.xen.domain_rules import DOMAIN_RULES
+    from pvlab.xen.rules import all_rules
+
+    known = {r.id for r in all_rules()} | {r.id for r in DOMAIN_RULES} | {
+        "promote", "pin", "expect_page", "expect_entry", "expect_grant", "grant_unmap"}
+    seen: set[str] = set()
+    for path in sorted((Path(__file__).parents[1] / "scenarios").glob("9[0-4]?-*.yaml")):
+        for s in run_scenario(load_scenario(path)).steps:
+            seen |= {e.check for e in s.outcome.events if e.decision == "fail"}
+    assert seen - known == set()
+    assert {"grant_pte", "grant_replace", "gnttab_handle", "pg_owner", "xsm"} <= seen
+
+
+def test_handles_come_from_the_maptrack_free_list() -> None:
+    """get_maptrack_handle takes the free list's head (a new maptrack frame of 256 when only
+    the tail sentinel is left); put_maptrack_handle appends to the tail: a failed map's or an
+    unmapped handle is not the next one handed out."""
+    xen, dom0, guest, l1, page = _setup()
+    grants.write_grant_entry(xen, guest.domain, 0, frame=page, domid=dom0.domid)
+    bad = grants.map_grant_ref(xen, dom0.domain, guest.domid, 600, CONTAINS_PTE_RW,
+                               _pte(l1, 0))
+    assert bad.result == "GNTST_bad_gntref"
+    got = [grants.map_grant_ref(xen, dom0.domain, guest.domid, 0, CONTAINS_PTE_RO,
+                                _pte(l1, i)).allocated for i in range(3)]
+    assert got == [1, 2, 3]
+    assert grants.unmap_grant_ref(xen, dom0.domain, 2).ok
+    assert grants.map_grant_ref(xen, dom0.domain, guest.domid, 0, CONTAINS_PTE_RO,
+                                _pte(l1, 5)).allocated == 4
+    gt = grants.grant_table(xen, dom0.domain)
+    assert gt.maptrack_limit == 256 and gt.free[-2:] == [0, 2]
+    assert grants.unmap_grant_ref(xen, dom0.domain, 256).result == "GNTST_bad_handle"
