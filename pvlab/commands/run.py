@@ -35,6 +35,7 @@ def step_json(s: StepResult) -> dict[str, Any]:
         "step": s.index, "op": s.op, "description": s.description,
         "result": s.result if not s.is_check else ("held" if s.held else "differs"),
         "rc": s.outcome.rc, "expected": s.expected, "held": s.held,
+        **({"status": s.outcome.status} if s.outcome.status is not None else {}),
         "reason": s.outcome.reason, "crash": s.outcome.crash,
         "xen_log": s.outcome.xen_log(),
         "counters": s.outcome.counters.as_dict(),
@@ -71,7 +72,7 @@ def format_step(s: StepResult, *, verbose: bool = False, stats: bool = False) ->
                      "gone, nothing runs after this step)")
     elif s.is_check and not s.held and s.outcome.failure:
         lines.append(f"        {s.outcome.failure.explanation}")
-    elif not s.is_check and s.outcome.rc and not verbose:
+    elif not s.is_check and (s.outcome.rc or s.outcome.status) and not verbose:
         fail = s.outcome.failure
         if fail:
             lines.append(f"        why: {fail.explanation}  [{fail.xen_function}]")

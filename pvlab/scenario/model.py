@@ -114,6 +114,7 @@ class Scenario:
     description: str = ""
     xen: str | None = None
     host_memory: int = 8 << 30
+    #: The `guest:` mapping; with `domains:`, the default domain's (see `default_domain`).
     guest: GuestSpec = field(default_factory=GuestSpec)
     frames: dict[str, FrameSpec] = field(default_factory=dict)
     tables: dict[str, list[EntrySpec]] = field(default_factory=dict)

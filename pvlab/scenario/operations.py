@@ -55,7 +55,7 @@ from pvlab.verify.replay import (
 from pvlab.x86.flags import flag_names
 from pvlab.xen import hypercalls
 from pvlab.xen.abi import abi_for
-from pvlab.xen.foreign import mmu_update_foreign
+from pvlab.xen.foreign import mmu_update_foreign, mmuext_foreign
 from pvlab.xen.vmassist import vm_assist_number
 
 if TYPE_CHECKING:
@@ -101,23 +101,34 @@ def _frame(plan: ScenarioPlan, a: Mapping[str, Any], key: str = "frame") -> int:
 class PinArgs(StepArgs):
     frame: FrameRef = param("frame", help="the table to pin")
     level: int = param("int", lo=1, hi=4, help="its level (MMUEXT_PIN_L<level>_TABLE)")
+    foreign: str | int | None = param("domain", None, help="foreigndom: the domain whose "
+                                      "table it is (a toolstack pinning a guest's tables)")
 
 
 @step("pin", PinArgs, summary="MMUEXT_PIN_L{1..4}_TABLE: take a type reference and pin",
       replay=lambda plan, i, a: StepPlan(i, "pin", OP_PIN, _frame(plan, a), int(a["level"])),
-      level_hint=lambda a, abi: (a.frame, a.level))
+      level_hint=lambda a, abi: (a.frame, a.level), form=("frame", "level"))
 def _pin(run: ScenarioRun, a: PinArgs) -> Outcome:
+    if a.foreign is not None:
+        return mmuext_foreign(run.xen, run.guest.domain, a.level - 1, run.mfn(a.frame),
+                              foreigndom=domid_of(run, a.foreign))
     return run.guest.pin(run.mfn(a.frame), a.level)
 
 
 @dataclass(frozen=True, kw_only=True)
 class FrameArgs(StepArgs):
     frame: FrameRef = param("frame", help="the frame")
+    foreign: str | int | None = param("domain", None, help="foreigndom: the domain whose "
+                                      "table it is")
 
 
 @step("unpin", FrameArgs, summary="MMUEXT_UNPIN_TABLE: drop the pin's type reference",
-      replay=lambda plan, i, a: StepPlan(i, "unpin", OP_UNPIN, _frame(plan, a)))
+      replay=lambda plan, i, a: StepPlan(i, "unpin", OP_UNPIN, _frame(plan, a)),
+      form=("frame",))
 def _unpin(run: ScenarioRun, a: FrameArgs) -> Outcome:
+    if a.foreign is not None:
+        return mmuext_foreign(run.xen, run.guest.domain, hypercalls.MMUEXT_UNPIN_TABLE,
+                              run.mfn(a.frame), foreigndom=domid_of(run, a.foreign))
     return run.guest.unpin(run.mfn(a.frame))
 
 

@@ -158,7 +158,6 @@ def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun
             # A running guest: its boot pagetables are outside the scenario.
             made[dname].domain.vcpus[0].is_initialised = True
     run = ScenarioRun(scn, profile, xen, made[scn.default_domain], {}, domains=made)
-    guest = run.guest
     # Exact MFNs first, so "any frame" requests cannot take them.
     order = sorted(scn.frames.values(), key=lambda f: (f.mfn is None, f.below is None and
                                                        f.above is None))
@@ -170,8 +169,7 @@ def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun
                                         "a dom_io frame", "use an MFN below 0x100 (first MiB)")
                 run.frames[f.name] = int(f.mfn or 0)
                 continue
-            owner = guest if f.owner == "guest" and "guest" not in made \
-                else run.domain_named(f.owner)
+            owner = run.domain_named(f.owner)  # a scenario domain, or "other"
             run.frames[f.name] = owner.alloc_frame(below=f.below, above=f.above, mfn=f.mfn)
         except AllocError as e:
             raise ScenarioError(f"{scn.source}: frame {f.name!r}: {e.message}", e.fix) from None

@@ -21,14 +21,15 @@ class DomainRule:
 
 
 DOMAIN_RULES: tuple[DomainRule, ...] = (
-    DomainRule("pg_owner", "mmu_update foreign:", "-ESRCH",
+    DomainRule("pg_owner", "mmu_update / pin / unpin foreign:", "-ESRCH",
                "foreigndom must name another existing domain, DOMID_SELF, DOMID_IO or "
                "DOMID_XEN; naming yourself by id or an unknown domain fails.",
                "get_pg_owner"),
-    DomainRule("xsm", "mmu_update foreign:", "-EPERM",
+    DomainRule("xsm", "mmu_update / pin / unpin foreign:", "-EPERM",
                "Only the page owner itself or a control domain may map a domain's frames "
-               "(no check for DOMID_IO: the I/O permission is checked per frame).",
-               "xsm_mmu_update (XSM_TARGET, dummy policy)"),
+               "(no check for DOMID_IO: the I/O permission is checked per frame) or pin and "
+               "unpin its tables.",
+               "xsm_mmu_update / xsm_mmuext_op (XSM_TARGET, dummy policy)"),
     DomainRule("l1_foreign", "mmu_update", "-EBUSY",
                "The L1's owner (l1e_owner) maps the page owner's frame and the reference is "
                "taken on it; a frame of anyone else is refused, unless the page owner is a "

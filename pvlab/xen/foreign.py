@@ -96,10 +96,35 @@ def mmu_update_foreign(xen: Xen, d: Domain, table: int, index: int, value: int, 
     return out
 
 
+def mmuext_foreign(xen: Xen, d: Domain, cmd: int, mfn: int, *, foreigndom: int) -> Outcome:
+    """`do_mmuext_op` with `foreigndom` for MMUEXT_PIN_L*_TABLE / MMUEXT_UNPIN_TABLE (how a
+    toolstack pins a domain's tables): `get_pg_owner` (-ESRCH), `xsm_mmuext_op`
+    (XSM_TARGET: -EPERM), then the frame is taken from the page owner (`get_page_from_gfn
+    (pg_owner, ...)`) and validated as that owner's table."""
+    who = domid_text(foreigndom)
+    t = Tracer(f"mmuext_op(cmd {cmd}, MFN {mfn:#x}, foreigndom {who})")
+    pg_owner = get_pg_owner(xen, t, d, foreigndom)
+    if pg_owner is None:
+        t.outcome.counters.hypercalls += 1
+        return t.finish(-int(Errno.ESRCH))
+    if not xsm_target(d, pg_owner):
+        t.outcome.counters.hypercalls += 1
+        t.event("xsm", "fail", f"{d.label} is neither {pg_owner.label} nor a control domain: "
+                "it may not pin or unpin that domain's tables", "xsm_mmuext_op (XSM_TARGET)")
+        return t.finish(-int(Errno.EPERM))
+    if pg_owner is not d:
+        t.event("xsm", "pass", f"{d.label} acts on {pg_owner.label}'s tables (a control "
+                "domain)", "xsm_mmuext_op (XSM_TARGET)")
+    out = hypercalls.mmuext_op(xen, pg_owner, cmd, mfn)
+    out.events[:0] = t.outcome.events
+    out.op = t.outcome.op
+    return out
+
+
 def domid_text(domid: int) -> str:
     return {DOMID_SELF: "DOMID_SELF", DOMID_IO: "DOMID_IO", DOMID_XEN: "DOMID_XEN"}.get(
         domid, f"d{domid}")
 
 
 __all__ = ["DOM_IO", "DOM_XEN", "domid_text", "get_pg_owner", "lookup_domain",
-           "mmu_update_foreign", "xsm_target"]
+           "mmu_update_foreign", "mmuext_foreign", "xsm_target"]

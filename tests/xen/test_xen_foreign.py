@@ -180,3 +180,25 @@ def test_destroying_the_guest_amid_foreign_and_grant_mappings(
             pi = xen.machine.page(page)
             assert (pi.count - (1 if pi.pinned else 0), pi.type_count - pi.pinned) == (1, 0)
     assert (guest.domid in xen.domains) is not destroyed
+
+
+def test_dom0_pins_a_guest_table_with_foreigndom() -> None:
+    from pvlab.xen.foreign import mmuext_foreign
+    from pvlab.xen.hypercalls import MMUEXT_PIN_L1_TABLE, MMUEXT_UNPIN_TABLE
+
+    xen, dom0, guest = _two()
+    other = xen.create_domain(64, name="other")
+    l1 = guest.alloc_frame()
+    assert mmuext_foreign(xen, other.domain, MMUEXT_PIN_L1_TABLE, l1,
+                          foreigndom=guest.domid).errno == "EPERM"
+    assert mmuext_foreign(xen, dom0.domain, MMUEXT_PIN_L1_TABLE, l1,
+                          foreigndom=dom0.domid).errno == "ESRCH"
+    assert dom0.pin(l1, 1).errno == "EINVAL"  # without foreigndom: not dom0's frame
+    assert mmuext_foreign(xen, dom0.domain, MMUEXT_PIN_L1_TABLE, l1,
+                          foreigndom=guest.domid).ok
+    pi = xen.machine.page(l1)
+    assert (pi.type_name, pi.type_count, pi.pinned, pi.count) == ("l1", 1, True, 2)
+    assert audit(xen) == []
+    assert mmuext_foreign(xen, dom0.domain, MMUEXT_UNPIN_TABLE, l1,
+                          foreigndom=guest.domid).ok
+    assert (xen.machine.page(l1).count, xen.machine.page(l1).type_count) == (1, 0)
