@@ -21,9 +21,32 @@ from pathlib import Path
 from pvlab.render import View, tables_view
 from pvlab.render.danger import dangers_in
 from pvlab.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
-from pvlab.xen.profiles import get_profile
+from pvlab.xen.profiles import PROFILES, get_profile
 
 from .pictures import inline_svg
+
+
+def compare_partner(profile: str) -> str:
+    """The profile to draw beside `profile` by default: a `pre-xsa-NNN` profile's fixed
+    version (the release it is taken from, 4.19), else 4.17 beside 4.19 and 4.19 beside
+    anything else."""
+    p = get_profile(profile)
+    if p.advisory is not None:
+        return "4.19"
+    return "4.17" if p.name == "4.19" else "4.19"
+
+
+def compare_choices() -> list[tuple[str, str]]:
+    """(label, profile) for a compare menu: every profile, each pre-xsa-NNN one named
+    with the advisory it leaves out and the fixed profile it pairs with."""
+    out = []
+    for name, p in PROFILES.items():
+        if p.advisory is not None:
+            out.append((f"{name} (XSA-{p.advisory.xsa} open; fixed: "
+                        f"{compare_partner(name)})", name))
+        else:
+            out.append((f"Xen {name}", name))
+    return out
 
 
 def first_difference(scn: Scenario, a: str, b: str) -> int | None:
@@ -96,4 +119,5 @@ def side_by_side(scenario: str | Path | Scenario, profiles: tuple[str, str],
     return SideBySide(scn, step, (sides[0], sides[1]))
 
 
-__all__ = ["SideBySide", "first_difference", "side_by_side"]
+__all__ = ["SideBySide", "compare_choices", "compare_partner", "first_difference",
+           "side_by_side"]

@@ -26,6 +26,7 @@ from pvlab.scenario import Scenario, ScenarioRun, Step, load_scenario, parse_sce
 from pvlab.units import format_size
 from pvlab.x86.flags import flag_names
 from pvlab.xen.abi import abi_for
+from pvlab.xen.cmdline import Hardware
 from pvlab.xen.profiles import DEFAULT_PROFILE
 
 #: Step keys that name a frame.
@@ -121,6 +122,13 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
     if scn.placement != "low-first":
         data["placement"] = scn.placement
         data["seed"] = scn.seed
+    if scn.xen_build is not None:
+        data["xen_build"] = scn.xen_build
+    if scn.xen_cmdline.given():
+        data["xen_cmdline"] = scn.xen_cmdline.given()
+    hardware = _hardware_data(scn.hardware)
+    if hardware:
+        data["hardware"] = hardware
     if scn.multi_domain:
         data["domains"] = {n: Flow(domain_data(g)) for n, g in scn.domains.items()}
     else:
@@ -151,6 +159,13 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
     steps = scn.steps if upto is None else scn.steps[:upto]
     data["steps"] = [step_data(s) for s in steps]
     return data
+
+
+def _hardware_data(hw: Hardware) -> dict[str, Any]:
+    """The `hardware:` keys that differ from the default CPU."""
+    default = Hardware()
+    return {f.name: getattr(hw, f.name) for f in dataclasses.fields(hw)
+            if getattr(hw, f.name) != getattr(default, f.name)}
 
 
 def _entry_data(to: str | None, mfn: int | None, flags: int, value: int | None) -> dict[str, Any]:

@@ -114,6 +114,13 @@ class LabSession:
         self.last_error: PvlabError | None = None
         #: the state before the last action (what the change badges compare with)
         self.previous_run: ScenarioRun | None = None
+        #: with `domains:`: whose tables the picture draws (None: the issuer of the last
+        #: step, see :meth:`picture_domain`) and who issues the lab's hypercalls (`as:`;
+        #: None: the scenario's default domain)
+        self.view_domain: str | None = None
+        self.acting_domain: str | None = None
+        #: the profile compare mode runs on the right (None: :func:`compare_partner`)
+        self.compare_profile: str | None = None
         self.run: ScenarioRun = self.doc.build()
         self._say("info", "empty lab: allocate frames, write entries, then pin")
 
@@ -197,7 +204,9 @@ class LabSession:
         why in the label instead: e.g. a VM-assist that the other bitness refuses).
         """
         if mode == "profile":
-            other = "4.17" if get_profile(self.profile).name != "4.17" else "4.19"
+            from .compare import compare_partner  # compare.py draws (pvlab.render)
+
+            other = get_profile(self.compare_profile or compare_partner(self.profile)).name
             return f"Xen {other}", self.doc.build(profile=other)
         if mode == "bitness":
             bits = ({32, 64} - {self.bitness}).pop()
@@ -208,6 +217,64 @@ class LabSession:
             return f"{bits}-bit PV guest", doc.build(profile=self.profile,
                                                      cursor=self.doc.cursor)
         return None
+
+    @property
+    def domain_names(self) -> list[str]:
+        """The scenario's domains (`domains:`); empty for a one-guest (`guest:`) document."""
+        scn = self.doc.scenario
+        return list(scn.domains) if scn.multi_domain else []
+
+    def picture_domain(self, run: ScenarioRun | None = None) -> str | None:
+        """With `domains:`, whose tables the picture draws: :attr:`view_domain` if set,
+        else the domain that issued the last hypercall step (a destroyed domain has no
+        tables left: then the first live one); None for a one-guest document."""
+        run = run or self.run
+        names = self.domain_names
+        if not names:
+            return None
+        alive = [n for n in names if n not in run.destroyed]
+        if self.view_domain in names:
+            return self.view_domain
+        for res in reversed(run.steps):
+            if res.is_check:
+                continue
+            who = run.scenario.issuer(run.scenario.steps[res.index - 1])
+            if who in alive:
+                return who
+            break
+        default = run.scenario.default_domain
+        return default if default in alive else (alive or names)[0]
+
+    def set_view_domain(self, name: str | None) -> bool:
+        """Draw domain `name`'s tables (None or "": follow the issuer of the last step)."""
+        if name and name not in self.domain_names:
+            self._say("error", f"no domain {name!r} to draw: "
+                      + (f"use one of {', '.join(self.domain_names)}" if self.domain_names
+                         else "this document has one guest (load a scenario with domains:)"))
+            return False
+        self.view_domain = name or None
+        return True
+
+    def set_acting_domain(self, name: str | None) -> bool:
+        """Issue the lab's next hypercalls `as:` domain `name` (None: the default domain)."""
+        if name and name not in self.domain_names:
+            self._say("error", f"no domain {name!r} to act as: "
+                      + (f"use one of {', '.join(self.domain_names)}" if self.domain_names
+                         else "this document has one guest (load a scenario with domains:)"))
+            return False
+        self.acting_domain = name or None
+        return True
+
+    def set_compare_profile(self, profile: str | None) -> bool:
+        """The profile compare mode draws beside the document's (None: the partner)."""
+        if profile:
+            try:
+                profile = get_profile(profile).name
+            except PvlabError as err:
+                self._say("error", err.message)
+                return False
+        self.compare_profile = profile or None
+        return True
 
     def domain_summary(self) -> str:
         d = self.run.guest.domain
@@ -449,7 +516,7 @@ class LabSession:
     # ------------------------------------------------------------------ hypercalls
     def _step(self, what: str, make: Callable[[Draft], dict[str, Any]]) -> Outcome | None:
         def mutate(d: Draft) -> str | None:
-            return d.append_step(make(d))
+            return d.append_step(self._as_acting(make(d)))
         if not self._commit(what, mutate, is_step=True):
             return None
         return self.last_outcome
@@ -531,8 +598,23 @@ class LabSession:
                                    **self._entry(d, target, flags, value)}}
         return self._step(f"mmu_update {table}[{index}]", make)
 
+    def _as_acting(self, step: dict[str, Any]) -> dict[str, Any]:
+        """`step` issued `as:` :attr:`acting_domain` (a step that names its own `as:`, or
+        a one-guest document, is left alone)."""
+        if not self.acting_domain or self.acting_domain not in self.domain_names:
+            return step
+        op = next((k for k in step if k not in ("expect", "note", "comment")), None)
+        args = step.get(op) if op is not None else None
+        if op is None or not isinstance(args, dict) or "as" in args:
+            return step
+        out = dict(step)
+        out[op] = {"as": self.acting_domain, **args}
+        return out
+
     def add_step(self, step: dict[str, Any]) -> Outcome | None:
-        """Append any scenario step given as a mapping, e.g. `{"tlb_flush": {}}`."""
+        """Append any scenario step given as a mapping, e.g. `{"tlb_flush": {}}`, or with
+        several domains a grant step: `{"grant": {"as": "guest", "ref": 1, "frame": "pg",
+        "to": "dom0"}}` (without `as:`, the step is issued as :attr:`acting_domain`)."""
         op = next((k for k in step if k not in ("expect", "note", "comment")), "step")
         return self._step(f"{op} {step.get(op) or ''}".strip(), lambda d: dict(step))
 
