@@ -110,6 +110,8 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
             out["vcpus"] = g.vcpus
         if g.privileged:
             out["privileged"] = True
+        if g.max_maptrack_frames is not None:
+            out["max_maptrack_frames"] = g.max_maptrack_frames
         return out
 
     guest = domain_data(scn.guest)
