@@ -15,6 +15,7 @@ SVG as the lab's compare mode (`pvlab.ui.pictures.inline_svg`). Notebook 7 uses 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,12 @@ from pvlab.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
 from pvlab.xen.profiles import PROFILES, get_profile
 
 from .pictures import inline_svg
+
+
+def fit_svg(svg: str) -> str:
+    """An inline SVG scaled down to its column (its viewBox keeps the proportions): two
+    pictures of 1000+ points side by side otherwise each need a horizontal scroll."""
+    return re.sub(r"<svg\b", '<svg style="max-width:100%;height:auto"', svg, count=1)
 
 
 def compare_partner(profile: str) -> str:
@@ -101,7 +108,8 @@ class SideBySide:
             cols.append(
                 f'<div style="flex:1;min-width:0"><b style="color:{colour}">'
                 f"{html.escape(s.label)}</b>" + (f"<ul>{notes}</ul>" if notes else "")
-                + f'<div style="overflow:auto">{inline_svg(s.view.svg())}</div></div>')
+                + f'<div style="overflow:auto">{fit_svg(inline_svg(s.view.svg()))}</div>'
+                + "</div>")
         return '<div style="display:flex;gap:1em">' + "".join(cols) + "</div>"
 
 

@@ -118,3 +118,12 @@ def test_compare_offers_every_profile_and_pairs_pre_xsa_with_the_fixed_one() -> 
     lab.set_compare("profile", "4.99")
     assert lab.status_kind == "error" and "4.99" in lab.status_text
     assert "Xen 4.17" in lab.w_picture2_label.value  # unchanged
+
+
+def test_side_by_side_fits_both_pictures_in_their_columns() -> None:
+    """Notebook 7's pictures (1000+ points wide each) are scaled to half the width."""
+    from pvlab.ui.compare import side_by_side
+
+    html = side_by_side(XSA182, ("pre-xsa-182", "4.19"))._repr_html_()
+    assert html.count('<svg style="max-width:100%;height:auto"') == 2
+    assert "viewBox" in html and f"{MARK} (XSA-182)" in html
