@@ -829,11 +829,11 @@ class Lab:
         try:
             self.w_bitness.value = s.bitness
             self.w_profile.value = s.profile
-            self.w_vcpu0.value = s.doc.vcpu0_initialised
+            self.w_vcpu0.value = s.vcpu0_initialised
             valid = assist_validity(s.profile, s.bitness)
             why = []
             for name, cb in self.w_assists.items():
-                cb.value = name in s.doc.vm_assists
+                cb.value = name in s.vm_assists
                 cb.disabled = bool(valid[name])
                 cb.tooltip = (f"{name}: {valid[name]}" if valid[name]
                               else VM_ASSIST_HELP.get(name, ""))

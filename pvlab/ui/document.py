@@ -147,8 +147,8 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
                 spec["below"] = format_size(f.below)
             if f.above is not None:
                 spec["above"] = format_size(f.above)
-        if f.owner != "guest":
-            spec["owner"] = f.owner
+        if f.owner != ("guest" if not scn.multi_domain else scn.default_domain):
+            spec["owner"] = f.owner  # with domains:, a frame's default is the default domain
         frames[f.name] = Flow(spec)
     data["frames"] = frames
     tables: dict[str, Any] = {}
@@ -195,10 +195,22 @@ class Draft:
     roles: dict[str, int]
     placed: dict[str, int]
     cursor: int
+    #: with `domains:`, the domain whose settings :attr:`guest` edits (None: the default
+    #: domain, the only or first unprivileged one)
+    domain: str | None = None
 
     @property
     def guest(self) -> dict[str, Any]:
-        return self.data.setdefault("guest", {})
+        """The settings being edited: `guest:`, or with `domains:` one domain's mapping."""
+        doms = self.data.get("domains")
+        if not isinstance(doms, dict) or not doms:
+            return self.data.setdefault("guest", {})
+        name = self.domain if self.domain in doms else next(
+            (n for n, g in doms.items() if not (g or {}).get("privileged")), next(iter(doms)))
+        if not isinstance(doms[name], dict):
+            doms[name] = {}
+        got: dict[str, Any] = doms[name]
+        return got
 
     @property
     def frames(self) -> dict[str, Any]:

@@ -224,7 +224,9 @@ def frame_map_html(rows: list[FrameRow], memory_frames: int) -> str:
                      f'fill="{colour}">{html.escape(r.name)}</text>')
     parts.append("</svg>")
     cell = 'style="padding:2px 8px;text-align:left;border-bottom:1px solid #ccc"'
-    heads = ("frame", "mfn", "addr", "where", "meant as", "type", "type count", "refs", "state")
+    owned = any(r.owner for r in rows)  # several domains: say whose each frame is
+    heads = ("frame", *(("owner",) if owned else ()), "mfn", "addr", "where", "meant as",
+             "type", "type count", "refs", "state")
     head = "<tr>" + "".join(f"<th {cell}>{h}</th>" for h in heads) + "</tr>"
     body = []
     for r in rows:
@@ -236,7 +238,8 @@ def frame_map_html(rows: list[FrameRow], memory_frames: int) -> str:
         style = f' style="background:{_TYPE_FILL.get(r.type, "#fff")}"'
         cls = (' class="lab-frame-failed"' if r.failed
                else ' class="lab-frame-refused"' if r.refused_at else "")
-        cells = (html.escape(r.name), f"mfn {r.mfn:#x}", f"addr {r.address:#x}", r.side,
+        cells = (html.escape(r.name), *((html.escape(r.owner),) if owned else ()),
+                 f"mfn {r.mfn:#x}", f"addr {r.address:#x}", r.side,
                  f"L{r.role}" if r.role else "-", r.type, str(r.type_count), str(r.count),
                  state)
         body.append(f"<tr{cls}{style}>" + "".join(f"<td {cell}>{c}</td>" for c in cells)

@@ -60,6 +60,8 @@ class FrameRow:
     #: the last hypercall's failing check names this frame, which stays a live table
     #: (e.g. the shared slot-3 L2 under 4.17: validated, and where the check stopped)
     refused_at: bool = False
+    #: with `domains:`, the owner as the scenario names it ("dom0 (d1)"); else ""
+    owner: str = ""
 
     @property
     def address(self) -> int:
@@ -125,9 +127,17 @@ class LabSession:
         self._say("info", "empty lab: allocate frames, write entries, then pin")
 
     # ------------------------------------------------------------------ reading state
+    def _edited_spec(self) -> Any:
+        """The settings the Guest controls show and change: `guest:`, or with `domains:`
+        the `as` domain's (:attr:`acting_domain`; default: the scenario's default)."""
+        scn = self.doc.scenario
+        if self.acting_domain in self.domain_names:
+            return scn.domains[self.acting_domain]
+        return scn.guest
+
     @property
     def bitness(self) -> int:
-        return self.doc.bitness
+        return int(self._edited_spec().bitness)
 
     @property
     def profile(self) -> str:
@@ -135,7 +145,11 @@ class LabSession:
 
     @property
     def vm_assists(self) -> list[str]:
-        return list(self.doc.vm_assists)
+        return [str(a) for a in self._edited_spec().vm_assists]
+
+    @property
+    def vcpu0_initialised(self) -> bool:
+        return bool(self._edited_spec().vcpu0_initialised)
 
     @property
     def frames(self) -> dict[str, int]:
@@ -177,12 +191,16 @@ class LabSession:
         out = self.last_outcome
         failed = out.failed_mfn if out is not None and not out.ok else None
         rows = []
+        owners = ({g.domid: f"{n} (d{g.domid})" for n, g in self.run.domains.items()}
+                  if self.domain_names else None)
         for name, mfn in self.run.frames.items():
             pi = m.page(mfn)
             live = pi.validated and pi.type_count > 0
+            owner = "" if owners is None else (
+                "free" if pi.owner is None else owners.get(pi.owner, f"d{pi.owner}"))
             rows.append(FrameRow(name, mfn, self.doc.roles.get(name), pi.type_name,
                                  pi.type_count, pi.count, pi.pinned, pi.validated,
-                                 failed == mfn and not live, failed == mfn and live))
+                                 failed == mfn and not live, failed == mfn and live, owner))
         return sorted(rows, key=lambda r: r.mfn)
 
     def run_before_last_step(self) -> ScenarioRun | None:
@@ -277,7 +295,25 @@ class LabSession:
         return True
 
     def domain_summary(self) -> str:
+        if self.domain_names:  # several domains: one clause each
+            parts = []
+            for name, g in self.run.domains.items():
+                d = g.domain
+                head = (f"{name} (d{d.domid}, {d.bitness}-bit PV"
+                        + (", privileged" if d.privileged else "") + ")")
+                if name in self.run.destroyed:
+                    parts.append(f"{head}: destroyed at step {self.run.destroyed[name]}")
+                else:
+                    parts.append(f"{head}: {self._vcpu_text(g)}; VM-assists: "
+                                 + (", ".join(vm_assist_names(d.vm_assist)) or "none"))
+            return f"Xen profile {self.run.profile}; " + "; ".join(parts)
         d = self.run.guest.domain
+        assists = ", ".join(vm_assist_names(d.vm_assist)) or "none"
+        return (f"{d.bitness}-bit PV guest {d.label} on Xen profile {self.run.profile}; "
+                f"{self._vcpu_text(self.run.guest)}; VM-assists: {assists}")
+
+    def _vcpu_text(self, guest: Any) -> str:
+        d = guest.domain
         v0 = d.vcpu(0)
         if v0 is None:
             vcpu = "no vCPU 0 yet"
@@ -288,9 +324,7 @@ class LabSession:
                                               if table is not None else " (running guest)"))
         else:
             vcpu = "vCPU 0 not initialised (toolstack still building)"
-        assists = ", ".join(vm_assist_names(d.vm_assist)) or "none"
-        return (f"{d.bitness}-bit PV guest {d.label} on Xen profile {self.run.profile}; "
-                f"{vcpu}; VM-assists: {assists}")
+        return vcpu
 
     def trace_text(self) -> str:
         return self.last_outcome.explain() if self.last_outcome is not None else ""
@@ -318,6 +352,7 @@ class LabSession:
         if it builds. The status is this action's own result: a step's outcome for a
         hypercall, "ok" for an edit that was done, "error" for one that was refused."""
         draft = self.doc.draft()
+        draft.domain = self.acting_domain if self.acting_domain in self.domain_names else None
         try:
             note = mutate(draft)
             new = Document.from_draft(draft)
@@ -423,6 +458,8 @@ class LabSession:
                 spec["below"] = format_size(parse_size(below, what="below"))
             if above is not None:
                 spec["above"] = format_size(parse_size(above, what="above"))
+            if d.domain is not None:
+                spec["owner"] = d.domain  # with domains:, the `as` domain's frame
             d.frames[chosen] = spec
             role = level or role_from_name(chosen)
             if role:

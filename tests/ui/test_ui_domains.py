@@ -127,3 +127,49 @@ def test_side_by_side_fits_both_pictures_in_their_columns() -> None:
     html = side_by_side(XSA182, ("pre-xsa-182", "4.19"))._repr_html_()
     assert html.count('<svg style="max-width:100%;height:auto"') == 2
     assert "viewBox" in html and f"{MARK} (XSA-182)" in html
+
+
+def test_guest_controls_and_new_frames_follow_the_as_domain() -> None:
+    lab = LabSession()
+    lab.load(ISSUE)
+    lab.step()
+    assert lab.bitness == 32  # the default domain: the (32-bit) guest
+    assert lab.set_bitness(64) and lab.doc.scenario.domains["guest"].bitness == 64
+    assert lab.run.domains["guest"].domain.bitness == 64
+    lab.undo()
+    lab.set_acting_domain("dom0")
+    assert (lab.bitness, lab.vcpu0_initialised) == (64, True)
+    assert lab.set_vm_assist("writable_pagetables")
+    assert lab.doc.scenario.domains["dom0"].vm_assists == ("writable_pagetables",)
+    assert lab.doc.scenario.domains["guest"].vm_assists == ()
+    assert lab.allocate("d_new") and lab.doc.scenario.frames["d_new"].owner == "dom0"
+    rows = {r.name: r for r in lab.frame_rows()}
+    assert rows["d_new"].owner == "dom0 (d1)" and rows["g_data"].owner == "guest (d2)"
+
+
+def test_owners_survive_the_document_when_guest_is_not_the_default_domain() -> None:
+    text = """name: backend-first
+domains:
+  backend: {bitness: 64, vcpu0_initialised: true}
+  guest: {bitness: 64, vcpu0_initialised: true}
+frames:
+  b_page: {}
+  g_page: {owner: guest}
+steps:
+  - grant: {as: guest, ref: 1, frame: g_page, to: backend}
+"""
+    lab = LabSession()
+    assert lab.load(text), lab.status_text
+    assert lab.doc.scenario.frames["g_page"].owner == "guest"
+    assert lab.doc.scenario.frames["b_page"].owner == "backend"
+    assert lab.run.xen.machine.owner(lab.run.frames["g_page"]) == \
+        lab.run.domains["guest"].domid
+
+
+def test_the_summary_names_every_domain_and_the_destroyed_one() -> None:
+    lab = LabSession()
+    lab.load(ISSUE)
+    lab.run_to_end()
+    text = lab.domain_summary()
+    assert "dom0 (d1, 64-bit PV, privileged): vCPU 0 initialised" in text
+    assert "guest (d2, 32-bit PV): destroyed at step 10" in text
