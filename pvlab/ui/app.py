@@ -46,7 +46,7 @@ from pvlab.xen.domain import VM_ASSIST_HELP, VM_ASSISTS
 from pvlab.xen.profiles import PROFILES
 
 from .bits import FLAG_COMBOS, cr3_ruler_html, entry_ruler_html
-from .compare import compare_choices, compare_partner
+from .compare import compare_choices
 from .examples import examples
 from .picture import HAVE_ANYWIDGET, make_picture
 from .pictures import (
@@ -859,7 +859,7 @@ class Lab:
             self.w_pane2.layout.display = "" if self.compare else "none"
             self.w_compare_profile.layout.display = "" if self.compare == "profile" else "none"
             if self.compare == "profile":
-                self.w_compare_profile.value = s.compare_profile or compare_partner(s.profile)
+                self.w_compare_profile.value = s.compare_against()
             doms = s.domain_names
             self.w_as_domain.options = [DEFAULT_ISSUER, *((n, n) for n in doms)]
             self.w_as_domain.value = s.acting_domain if s.acting_domain in doms else ""

@@ -43,6 +43,20 @@ def compare_partner(profile: str) -> str:
     return "4.17" if p.name == "4.19" else "4.19"
 
 
+def scenario_partner(scn: Scenario, profile: str) -> str:
+    """:func:`compare_partner`, except that a scenario whose expectations name a
+    `pre-xsa-NNN` profile (the XSA scenarios 950-955) pairs fixed Xen with it."""
+    p = get_profile(profile)
+    if p.advisory is None:
+        for s in scn.steps:
+            if isinstance(s.expect, dict):
+                for key in s.expect:
+                    other = PROFILES.get(str(key))
+                    if other is not None and other.advisory is not None:
+                        return other.name
+    return compare_partner(profile)
+
+
 def compare_choices() -> list[tuple[str, str]]:
     """(label, profile) for a compare menu: every profile, each pre-xsa-NNN one named
     with the advisory it leaves out and the fixed profile it pairs with."""
@@ -128,4 +142,5 @@ def side_by_side(scenario: str | Path | Scenario, profiles: tuple[str, str],
 
 
 __all__ = ["SideBySide", "compare_choices", "compare_partner", "first_difference",
+           "scenario_partner",
            "side_by_side"]

@@ -222,9 +222,7 @@ class LabSession:
         why in the label instead: e.g. a VM-assist that the other bitness refuses).
         """
         if mode == "profile":
-            from .compare import compare_partner  # compare.py draws (pvlab.render)
-
-            other = get_profile(self.compare_profile or compare_partner(self.profile)).name
+            other = self.compare_against()
             return f"Xen {other}", self.doc.build(profile=other)
         if mode == "bitness":
             bits = ({32, 64} - {self.bitness}).pop()
@@ -282,6 +280,15 @@ class LabSession:
             return False
         self.acting_domain = name or None
         return True
+
+    def compare_against(self) -> str:
+        """The profile compare mode draws on the right: the one chosen, else the partner
+        of the document's (`pvlab.ui.compare.scenario_partner`: an XSA scenario's
+        pre-xsa-NNN profile beside fixed Xen, a pre-xsa-NNN profile beside 4.19)."""
+        from .compare import scenario_partner  # compare.py draws (pvlab.render)
+
+        return get_profile(self.compare_profile
+                           or scenario_partner(self.doc.scenario, self.profile)).name
 
     def set_compare_profile(self, profile: str | None) -> bool:
         """The profile compare mode draws beside the document's (None: the partner)."""

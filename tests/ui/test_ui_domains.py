@@ -173,3 +173,16 @@ def test_the_summary_names_every_domain_and_the_destroyed_one() -> None:
     text = lab.domain_summary()
     assert "dom0 (d1, 64-bit PV, privileged): vCPU 0 initialised" in text
     assert "guest (d2, 32-bit PV): destroyed at step 10" in text
+
+
+def test_compare_pairs_an_xsa_scenario_with_its_vulnerable_profile() -> None:
+    lab = Lab()
+    lab.load(XSA182)  # no xen: in the file: Xen 4.19
+    lab.step()
+    lab.step()
+    lab.set_compare("profile")
+    assert lab.w_compare_profile.value == "pre-xsa-182"
+    assert "Xen pre-xsa-182" in lab.w_picture2_label.value
+    assert "→ ok" in lab.w_picture2_label.value and "EINVAL" in lab.w_picture_label.value
+    lab.set_compare("profile", "4.17")
+    assert lab.session.compare_against() == "4.17"
