@@ -72,3 +72,15 @@ def test_summarised_picture_marks_the_danger() -> None:
     v2 = tables_view(xen2, g2)  # type: ignore[arg-type]
     assert "summarised" in v2.model.title
     assert dangers_in(v2.model) == [] and MARK not in v2.text()
+
+
+def test_pvlab_render_diff_view_marks_the_danger(capsys: pytest.CaptureFixture[str]) -> None:
+    """The diff view is built from snapshots; the command adds the live state's dangers."""
+    chain = XSA182.parent / "953-xsa-240-linear-pagetable-chain.yaml"
+    args = ["render", "--view", "diff", "--step", "3", str(chain)]
+    assert main([*args[:1], "--profile", "pre-xsa-240", *args[1:]]) == 0
+    out = capsys.readouterr().out
+    assert "what changed" in out or "->" in out
+    assert f"{MARK} (XSA-240)" in out
+    assert main([*args[:1], "--profile", "4.19", *args[1:]]) == 0
+    assert MARK not in capsys.readouterr().out
