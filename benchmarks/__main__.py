@@ -14,7 +14,7 @@ import os
 import time
 
 from benchmarks import figures
-from benchmarks.figures import FIGURES, Figure, as_json, run
+from benchmarks.figures import FIGURES, OPT_IN, Figure, as_json, run
 
 
 def _fmt(v: float | None) -> str:
@@ -52,18 +52,20 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--runs", type=int, default=5, help="runs per figure (median, spread)")
-    ap.add_argument("--only", default=",".join(FIGURES),
-                    help=f"comma-separated subset of {','.join(FIGURES)}")
+    ap.add_argument("--only", default=None,
+                    help=f"comma-separated subset of {','.join(FIGURES)} (default: all but "
+                    f"{','.join(OPT_IN)})")
     ap.add_argument("--wall", action="store_true",
                     help="time the engine figures in wall time (default: CPU time)")
     args = ap.parse_args(argv)
     if args.wall:
         figures.CLOCK = time.perf_counter
-    names = [n.strip() for n in args.only.split(",") if n.strip()]
+    only = args.only or ",".join(n for n in FIGURES if n not in OPT_IN)
+    names = [n.strip() for n in only.split(",") if n.strip()]
     bad = [n for n in names if n not in FIGURES]
     if bad:
         ap.error(f"unknown figure {bad[0]!r}; choose from {', '.join(FIGURES)}")
-    figs = run(names, max(1, args.runs))
+    figs = run(names, max(1, args.runs), every=args.only is None)
     print(as_json(figs) if args.json else table(figs))
     return 0
 

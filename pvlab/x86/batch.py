@@ -4,11 +4,16 @@
 `walk_many(mem, mode, cr3, vas, ...)` follows exactly the rules of
 :func:`pvlab.x86.walk.walk` (SDM Vol.3 chapter 4: not-present entries, reserved bits,
 large pages, rights combined over the levels, the #PF error code, #GP for a
-non-canonical address or a bad PAE PDPTE), one level at a time for every address still
-walking. It returns numpy arrays (physical address, page size, fault kind, level and
-error code); `WalkBatch.walk(i)` re-runs the scalar `walk()` for one address when the
-steps and the reason in words are wanted. `walk()` stays the reference: the tests check
-that each result here equals `walk()`'s.
+non-canonical address or a bad PAE PDPTE), one level at a time. Addresses in one
+L1-table region (2 MiB, 4 MiB in 2-level paging) share every entry above L1, so those
+levels are walked once per distinct region and only the L1 step runs per address: one
+gather and one fused flag check, the few failing addresses then classified
+(`_walk_shared`). When most addresses lie in regions of their own, the levels above L2
+are shared per 1 GiB region instead (`_walk_split_l2`), and failing that every address
+walks every level (`_walk_levels`). It returns numpy arrays (physical address, page size,
+fault kind, level and error code); `WalkBatch.walk(i)` re-runs the scalar `walk()` for
+one address when the steps and the reason in words are wanted. `walk()` stays the
+reference: the tests check that each result here equals `walk()`'s.
 
 Memory that offers `read_u64_many` / `read_u32_many` (e.g.
 :class:`pvlab.xen.machine.Machine`) is read with one gather per level; any other
@@ -325,7 +330,7 @@ def _walk_shared(mem: PhysMem, rows: _FrameRows | None, o: _Options,
     sva = va.view(np.int64)  # canonical high-half addresses go negative: >> keeps them
     got = _factorize(sva >> shift2) if n else None
     if got is None:
-        return None
+        return _walk_split_l2(mem, rows, o, va) if n and levels(mode) >= 3 else None
     uniq, inv = got
     reps = (uniq << shift2).view(np.uint64)
     up, surv = _walk_levels(mem, o, reps, rows, last=2)
@@ -367,6 +372,40 @@ def _walk_shared(mem: PhysMem, rows: _FrameRows | None, o: _Options,
                    np.zeros(n, np.int8), np.zeros(n, np.int32))
     for i in range(0, n, PIECE):  # pieces: the temporaries stay in the caches
         _last_level(mem, rows, o, region, va[i:i + PIECE], inv[i:i + PIECE], res, i)
+    return res
+
+
+def _walk_split_l2(mem: PhysMem, rows: _FrameRows | None, o: _Options,
+                   va: U64) -> _Results | None:
+    """Addresses in regions of their own at L1 but sharing L2 tables (1 GiB regions):
+    the levels above L2 once per 1 GiB region, L2 and L1 per address (level by level,
+    from each address's L2 table and the rights above it). None when even the 1 GiB
+    regions mostly differ."""
+    shift3 = index_shift(o.mode, 3)
+    got = _factorize(va.view(np.int64) >> shift3)
+    if got is None:
+        return None
+    uniq, inv = got
+    up, surv = _walk_levels(mem, o, (uniq << shift3).view(np.uint64), rows, last=3)
+    low = np.uint64((1 << shift3) - 1)
+    res = _Results(np.where(up.size[inv] > 0, up.paddr[inv] | (va & low), np.uint64(0)),
+                   up.size[inv], up.kind[inv], up.level[inv], up.ec[inv])
+    if not len(surv.live):
+        return res
+    slot = np.full(len(uniq), -1, np.intp)
+    slot[surv.live] = np.arange(len(surv.live))
+    aslot = slot[inv]
+    idx = np.flatnonzero(aslot >= 0)
+    for i in range(0, len(idx), CHUNK):
+        part = idx[i:i + CHUNK]
+        s = aslot[part]
+        state = _Survivors(np.arange(len(part)),
+                           None if surv.trow is None else surv.trow[s],
+                           None if surv.tables is None else surv.tables[s],
+                           surv.rw[s], surv.us[s], surv.nx[s])
+        sub, _ = _walk_levels(mem, o, va[part], rows, last=1, start=(2, state))
+        for name in ("paddr", "size", "kind", "level", "ec"):
+            getattr(res, name)[part] = getattr(sub, name)
     return res
 
 
@@ -440,9 +479,12 @@ def _last_level(mem: PhysMem, rows: _FrameRows | None, o: _Options, r: _Regions,
 
 
 def _walk_levels(mem: PhysMem, o: _Options, va: U64, rows: _FrameRows | None,
-                 last: int) -> tuple[_Results, _Survivors]:
+                 last: int, start: tuple[int, _Survivors] | None = None
+                 ) -> tuple[_Results, _Survivors]:
     """The walk of every address from the top down to level `last` (1: to the end), one
-    pass per level; addresses still walking below `last` come back as survivors."""
+    pass per level; addresses still walking below `last` come back as survivors.
+    `start=(level, state)`: begin at `level` from `state` (every address, its table and
+    the rights of the levels above) instead of CR3."""
     mode, cr3, maxphyaddr = o.mode, o.cr3, o.maxphyaddr
     n = len(va)
     res = _Results.empty(n)
@@ -462,7 +504,11 @@ def _walk_levels(mem: PhysMem, o: _Options, va: U64, rows: _FrameRows | None,
 
     live = np.arange(n)  # indices of addresses still walking
 
-    if mode is PagingMode.FOUR_LEVEL:
+    if start is not None:
+        top, st = start
+        live = st.live
+        tables = st.tables if st.tables is not None else np.zeros(len(live), np.uint64)
+    elif mode is PagingMode.FOUR_LEVEL:
         top_bits = va >> np.uint64(47)
         canon = (top_bits == 0) | (top_bits == (1 << 17) - 1)
         fault(~canon, KIND_GP, 0, 0)
@@ -490,9 +536,12 @@ def _walk_levels(mem: PhysMem, o: _Options, va: U64, rows: _FrameRows | None,
         tables = np.full(n, cr3 & 0xFFFFF000, np.uint64)
         top = 2
 
-    rw = np.ones(len(live), np.bool_)
-    us = np.ones(len(live), np.bool_)
-    nx = np.zeros(len(live), np.bool_)
+    if start is not None:
+        rw, us, nx = start[1].rw.copy(), start[1].us.copy(), start[1].nx.copy()
+    else:
+        rw = np.ones(len(live), np.bool_)
+        us = np.ones(len(live), np.bool_)
+        nx = np.zeros(len(live), np.bool_)
     # addresses that reached their leaf: index, its level, rights
     done_idx: list[npt.NDArray[np.intp]] = []
     done_lvl: list[npt.NDArray[np.int8]] = []
@@ -501,7 +550,10 @@ def _walk_levels(mem: PhysMem, o: _Options, va: U64, rows: _FrameRows | None,
     done_nx: list[npt.NDArray[np.bool_]] = []
     next_mask = np.uint64(0xFFFFF000 if width == 4 else ADDR_MASK)
     lva = va[live] if len(live) != n else va
-    trow = rows.rows_of(tables) if rows is not None else None
+    if start is not None and start[1].trow is not None:
+        trow: npt.NDArray[np.int64] | None = start[1].trow
+    else:
+        trow = rows.rows_of(tables) if rows is not None else None
     for level in range(top, last - 1, -1):
         if not len(live):
             break

@@ -56,10 +56,21 @@ def _compare(mem: object, mode: PagingMode, cr3: int, vas: list[int], **kw: obje
     return int(batch.ok.sum())
 
 
+def _split_only(mem: object, rows: object, o: wm._Options, va: np.ndarray) -> object:
+    if len(va) and wm.levels(o.mode) >= 3:
+        return wm._walk_split_l2(mem, rows, o, va)  # type: ignore[arg-type]
+    return None
+
+
 @contextmanager
-def _sharing(share: bool) -> Iterator[None]:
-    """Force the two-phase walk (upper levels once per region) or the plain one."""
-    if share:
+def _sharing(share: bool | str) -> Iterator[None]:
+    """Force the two-phase walk (upper levels once per 2 MiB region: True), the split at
+    L2 (levels above L2 once per 1 GiB region: "split") or the plain one (False)."""
+    if share == "split":
+        with mock.patch.object(wm, "SHARE_MIN", 1 << 30), \
+                mock.patch.object(wm, "_walk_shared", _split_only):
+            yield
+    elif share:
         with mock.patch.object(wm, "SHARE_MIN", 1 << 30):
             yield
     else:
@@ -67,11 +78,11 @@ def _sharing(share: bool) -> Iterator[None]:
             yield
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), mode=st.sampled_from(MODES),
-       maxphyaddr=st.sampled_from([40, 52]), share=st.booleans())
+       maxphyaddr=st.sampled_from([40, 52]), share=st.sampled_from([False, True, "split"]))
 def test_walk_many_equals_walk(seed: int, mode: PagingMode, maxphyaddr: int,
-                               share: bool) -> None:
+                               share: bool | str) -> None:
     rng = random.Random(seed)
     tree = _random_tree(rng, mode)
     vas = _extra_vas(rng, mode, tree.vas)
@@ -142,7 +153,7 @@ def test_walk_many_in_pieces_equals_one_batch(monkeypatch: pytest.MonkeyPatch) -
     whole = walk_many(machine, "4-level", tree.cr3, vas, user=True)
     monkeypatch.setattr(wm, "CHUNK", 7)
     monkeypatch.setattr(wm, "PIECE", 5)
-    for share in (False, True):
+    for share in (False, True, "split"):
         with _sharing(share):
             pieces = walk_many(machine, "4-level", tree.cr3, vas, user=True)
         assert [whole.result(i) for i in range(len(vas))] == [pieces.result(i)
