@@ -316,9 +316,9 @@ def _replay_update_va(op: str) -> Any:
         if a.get("uvmf"):
             return StepPlan(i, op, skip=SKIP_UVMF)
         target, value = entry_plan(plan, a)
-        dom = a.get("domain")
-        if op != "update_va_mapping" and dom not in ("other", "DOMID_SELF"):
-            return StepPlan(i, op, skip=SKIP_OTHER_DOMAIN)
+        dom = str(a.get("domain", "")).lower()  # as written: other, self, DOMID_SELF
+        if op != "update_va_mapping" and dom not in ("other", "self", "domid_self"):
+            return StepPlan(i, op, skip=SKIP_OTHER_DOMAIN)  # a named domain, DOMID_IO, ...
         sel = 0 if op == "update_va_mapping" else (1 if dom == "other" else 2)
         return StepPlan(i, op, OP_UPDATE_VA, sel, va & 0xFFFF_FFFF, target, value,
                         aux=va >> 32)
