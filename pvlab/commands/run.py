@@ -49,7 +49,8 @@ def run_json(path: str, run: ScenarioRun) -> dict[str, Any]:
     return {"file": path, "name": run.scenario.name, "profile": run.profile, "ok": run.ok,
             "frames": {k: hex(v) for k, v in run.frames.items()},
             "steps": [step_json(s) for s in run.steps],
-            "counters": run.counters().as_dict()}
+            "counters": run.counters().as_dict(),
+            "dangers": danger_lines(run)}
 
 
 def _mark(s: StepResult) -> str:

@@ -6,6 +6,7 @@ entry by the fast path that the fix routes through the linear-pagetable check)."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,9 @@ def test_pvlab_render_text_and_run_output_mark_the_danger(
     assert f"  {MARK} (XSA-182)" in capsys.readouterr().out
     assert main(["run", "--profile", "4.19", str(cut)]) == 0
     assert MARK not in capsys.readouterr().out
+    assert main(["run", "--json", "--profile", "pre-xsa-182", str(cut)]) == 0
+    got = json.loads(capsys.readouterr().out)[0]["dangers"]
+    assert len(got) == 1 and got[0].startswith(f"{MARK} (XSA-182)")
 
 
 def _large_guest(profile: str) -> tuple[Xen, object, int]:
