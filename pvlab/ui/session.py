@@ -21,6 +21,7 @@ from typing import Any
 
 from pvlab.errors import PvlabError
 from pvlab.scenario import ScenarioRun, load_scenario
+from pvlab.scenario.registry import steps
 from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, format_size, parse_size
 from pvlab.x86.flags import parse_flags
@@ -254,7 +255,10 @@ class LabSession:
         for res in reversed(run.steps):
             if res.is_check:
                 continue
-            who = run.scenario.issuer(run.scenario.steps[res.index - 1])
+            step = run.scenario.steps[res.index - 1]
+            kind = steps().get(step.op)
+            who = (run.scenario.toolstack_domain if kind is not None and kind.privileged_only
+                   and step.as_domain is None else run.scenario.issuer(step))
             if who in alive:
                 return who
             break

@@ -67,6 +67,9 @@ def test_the_picture_draws_the_issuers_tables_and_names_the_owners() -> None:
     lab.set_view_domain(None)
     lab.run_to_end()  # the guest is destroyed at step 10: dom0 issued the last hypercall
     assert lab.picture_domain() == "dom0"
+    for _ in range(3):
+        lab.back()  # step 10: destroy_domain, a domctl: the toolstack domain dom0 issued it
+    assert lab.position == 10 and lab.picture_domain() == "dom0"
 
 
 def test_steps_are_issued_as_the_chosen_domain() -> None:
