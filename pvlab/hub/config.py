@@ -38,6 +38,12 @@ RENDER_SOCKET = "run/render.sock"
 #: JupyterLab fetches a news feed and checks PyPI for updates by default: not on our hub.
 NO_PHONE_HOME_ARGS = ["--LabApp.news_url=None",
                       "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+#: Server extensions a learner's server does not load: Voila (the projector page of
+#: `make app`, not used on the hub) and jupyter-lsp (no language server is installed).
+#: Each costs memory in every learner's server.
+UNUSED_SERVER_EXTENSIONS = ("voila.server_extension", "jupyter_lsp")
+LEAN_SERVER_ARGS = [f"--ServerApp.jpserver_extensions={name}=False"
+                    for name in UNUSED_SERVER_EXTENSIONS]
 IDLE_CULLER = "idle-culler"
 #: What the idle culler may do (jupyterhub-idle-culler's documented minimum scopes).
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
@@ -112,7 +118,7 @@ def configure(c: Any, state_dir: str | Path) -> None:
     c.Spawner.start_timeout = 180
     c.Spawner.http_timeout = 180
     c.SimpleLocalProcessSpawner.home_dir_template = str(state / HOMES / "{username}")
-    c.Spawner.args = list(NO_PHONE_HOME_ARGS)
+    c.Spawner.args = list(NO_PHONE_HOME_ARGS) + LEAN_SERVER_ARGS
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         c.Spawner.args.append("--ServerApp.allow_root=True")
     # Stopping a learner's server: SIGINT, then SIGTERM after 5 s, SIGKILL after 10 more

@@ -29,6 +29,9 @@ MAX_SOURCES = 64
 MAX_SOURCE_CHARS = 2_000_000
 #: At most this many `dot` runs at once (the rest wait): a room's burst must not fork-bomb.
 DOT_SLOTS = max(2, (os.cpu_count() or 2))
+#: A request whose pictures take longer is refused (the learner's kernel then draws itself):
+#: one learner's enormous graph must not hold the room's render server.
+DOT_TIMEOUT = 20.0
 
 
 class RenderServer(socketserver.ThreadingUnixStreamServer):
@@ -48,7 +51,7 @@ class RenderServer(socketserver.ThreadingUnixStreamServer):
         missing = [i for i, svg in enumerate(found) if svg is None]
         if missing:
             with self.slots:
-                drawn = dot_svgs([sources[i] for i in missing])
+                drawn = dot_svgs([sources[i] for i in missing], timeout=DOT_TIMEOUT)
             for i, svg in zip(missing, drawn, strict=True):
                 self.store.put(keys[i], svg)
                 found[i] = svg

@@ -14,8 +14,9 @@ learner runs can read other learners' files.
 
 Limits per learner, enforced in the child before the server starts (`make_preexec_fn`):
 address space (`mem_limit`, RLIMIT_AS; a runaway notebook gets MemoryError, not the machine),
-one BLAS/OpenMP thread each, and a lower CPU priority than the hub (nice 5). A local spawner
-cannot cap CPU share; Z2JH's `cpu_limit` can.
+one BLAS/OpenMP thread each, a lower CPU priority than the hub (nice 5) and, with an account
+per learner, at most `NPROC_LIMIT` processes and threads. A local spawner cannot cap CPU
+share; Z2JH's `cpu_limit` can.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ from pvlab.course import copy_course
 from pvlab.hub import accounts
 from pvlab.hub.settings import THREAD_ENV
 from pvlab.render.cache import CACHE_ENV, SERVER_ENV
+
+#: With an account per learner: most processes and threads the learner's account may run
+#: (the server and kernels use a few dozen), so a fork bomb in a notebook stops there.
+NPROC_LIMIT = 512
 
 
 class CourseSpawner(SimpleLocalProcessSpawner):
@@ -65,6 +70,8 @@ class CourseSpawner(SimpleLocalProcessSpawner):
             if nice:
                 os.nice(nice)
             if account is not None:
+                # Per account, so it bounds this learner alone (threads count too).
+                resource.setrlimit(resource.RLIMIT_NPROC, (NPROC_LIMIT, NPROC_LIMIT))
                 become(account)
 
         return preexec
@@ -113,10 +120,15 @@ class CourseSpawner(SimpleLocalProcessSpawner):
     def _copy_course_as_learner(self, home: Path) -> str:
         account = self.account
         assert account is not None
-        proc = subprocess.run([self.learner_python, "-m", "pvlab.course", str(home)],
-                              preexec_fn=lambda: become(account), cwd=str(home),
-                              env={**os.environ, "HOME": str(home)}, capture_output=True,
-                              text=True, timeout=300, check=False)
+        # Not the hub's environment (it holds the workshop password and the proxy's token)
+        # and not the home on sys.path (-P): the learner's files must not run here.
+        env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+               "LANG": os.environ.get("LANG", "C.UTF-8")}
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+        proc = subprocess.run([self.learner_python, "-P", "-m", "pvlab.course", str(home)],
+                              preexec_fn=lambda: become(account), cwd="/", env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
         if proc.returncode != 0:
             raise RuntimeError(f"copying the course into {home} as {account.name} failed: "
                                f"{proc.stderr.strip()[-500:]}")

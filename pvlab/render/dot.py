@@ -193,19 +193,20 @@ def render_many(models: list[GraphModel]) -> list[str]:
     return cache.svg_many([dot_source(m) for m in models], dot_svgs)
 
 
-def dot_svgs(sources: list[str]) -> list[str]:
+def dot_svgs(sources: list[str], timeout: float | None = None) -> list[str]:
     """SVG for several DOT sources: the session's long-lived `dot` if it answers, else one
-    `dot -Tsvg` run."""
+    `dot -Tsvg` run. With `timeout` (the hub's render server, drawing for a whole room):
+    always one run of its own, killed after `timeout` seconds."""
     import subprocess
 
     from .dotserver import render as served
 
-    got = served(sources)
+    got = served(sources) if timeout is None else None
     if got is not None:
         return got
     src = "\n".join(sources)
     proc = subprocess.run(["dot", "-Tsvg"], input=src.encode("utf-8"), capture_output=True,
-                          check=True)
+                          check=True, timeout=timeout)
     out = proc.stdout.decode("utf-8")
     docs = ["<?xml" + part for part in out.split("<?xml") if part.strip()]
     if len(docs) != len(sources):

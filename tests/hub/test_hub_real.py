@@ -107,6 +107,8 @@ def test_a_learners_kernel_cannot_read_another_learners_files(
         running_hub: HubUnderTest) -> None:
     if not per_learner_accounts():
         pytest.skip(NOT_ROOT)
+    from pvlab.hub.spawner import NPROC_LIMIT
+
     ada = learner(running_hub, "ada")
     state = running_hub.state_dir.resolve()
     bob_home = state / "homes" / "bob"
@@ -119,8 +121,9 @@ def test_a_learners_kernel_cannot_read_another_learners_files(
         "read the database": ("read", str(state / "jupyterhub.sqlite")),
     }
     code = f"""
-import getpass, os
+import getpass, os, resource
 print("user", getpass.getuser())
+print("nproc", resource.getrlimit(resource.RLIMIT_NPROC))
 for what, (how, path) in {attempts!r}.items():
     try:
         if how == "list":
@@ -135,6 +138,7 @@ for what, (how, path) in {attempts!r}.items():
     ada.start_kernel()
     out = ada.execute(code).stdout
     assert "user pvlab-ada" in out, out
+    assert f"nproc ({NPROC_LIMIT}, {NPROC_LIMIT})" in out, out  # a fork bomb stops there
     for what in attempts:
         assert f"{what} PermissionError" in out, out
     assert not (bob_home / "planted.txt").exists()

@@ -163,3 +163,19 @@ def test_a_cached_picture_is_the_picture(tmp_path: Path,
 def _a_model() -> GraphModel:
     return GraphModel(kind="tables", title="cache test",
                       nodes=[Node(id="n1", title="L4 0x10", rows=(Row(text="0: -> n2"),))])
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is not installed")
+def test_a_picture_the_server_gives_up_on_is_drawn_by_the_learner(
+        render_server: tuple[Path, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from pvlab.hub import renderd
+
+    folder, sock = render_server
+    monkeypatch.setattr(renderd, "DOT_TIMEOUT", 1e-6)  # every dot run is "too long"
+    monkeypatch.setenv(cache.CACHE_ENV, str(folder))
+    monkeypatch.setenv(cache.SERVER_ENV, sock)
+    own = Counting()
+    assert cache.svg_many([DOT], own) == [f"<?xml?><svg>{DOT}</svg>"]
+    assert own.drawn == [DOT]
+    assert cache.stats()["errors"] == 1
+    assert cache.RenderCache(folder).get(cache.key(DOT)) is None
