@@ -36,6 +36,7 @@ import ipywidgets as w
 
 from pvlab.errors import PvlabError
 from pvlab.render import snapshot, svg_many
+from pvlab.render.danger import dangers_in
 from pvlab.render.diffview import xen_added_flags
 from pvlab.render.replay import build as build_replay
 from pvlab.render.view import View
@@ -887,7 +888,7 @@ class Lab:
             self.picture = None
             self.render_error = f"{type(err).__name__}: {err}"
         self._show(self.w_picture, self.picture, s.run, replay=True)
-        self.w_picture_label.value = (f"<b>{html.escape(self._side_label(s.run))}</b>"
+        self.w_picture_label.value = (self._label_html(s.run, self.picture)
                                       if self.compare else "")
         if self.compare:
             self._draw_compare()
@@ -914,9 +915,17 @@ class Lab:
         _label, run = got
         view = tables_picture(s, run, changes=False)
         self._show(self.w_picture2, view, run, replay=False)
-        colour = "#b71c1c" if run.steps and not run.steps[-1].outcome.ok else "#1b5e20"
-        self.w_picture2_label.value = (f'<b style="color:{colour}">'
-                                       f"{html.escape(self._side_label(run))}</b>")
+        self.w_picture2_label.value = self._label_html(run, view)
+
+    def _label_html(self, run: ScenarioRun, view: Any | None) -> str:
+        """A compare side's label: red when its last step failed or its state is dangerous
+        (a pre-xsa-NNN profile's exploit: `ok`, and the `⚠ danger` count after it)."""
+        found = dangers_in(view.model) if view is not None else []
+        bad = bool(found) or bool(run.steps and not run.steps[-1].outcome.ok)
+        colour = "#b71c1c" if bad else "#1b5e20"
+        warn = f" — ⚠ {len(found)} danger(s)" if found else ""
+        return (f'<b style="color:{colour}">{html.escape(self._side_label(run) + warn)}'
+                "</b>")
 
     def _show(self, widget: Any, view: Any | None, run: ScenarioRun, *, replay: bool) -> None:
         s = self.session

@@ -115,6 +115,8 @@ def test_compare_offers_every_profile_and_pairs_pre_xsa_with_the_fixed_one() -> 
     assert lab.w_compare_profile.value == "4.19"
     assert "Xen 4.19" in lab.w_picture2_label.value and "EINVAL" in lab.w_picture2_label.value
     assert "pre-xsa-182" in lab.w_picture_label.value and "→ ok" in lab.w_picture_label.value
+    assert "⚠ 1 danger(s)" in lab.w_picture_label.value
+    assert "danger" not in lab.w_picture2_label.value
     assert any(n.startswith(f"{MARK} (XSA-182)") for n in dangers_in(lab.picture.model))
     lab.set_compare("profile", "4.17")
     assert "Xen 4.17" in lab.w_picture2_label.value and "EINVAL" in lab.w_picture2_label.value
@@ -187,5 +189,8 @@ def test_compare_pairs_an_xsa_scenario_with_its_vulnerable_profile() -> None:
     assert lab.w_compare_profile.value == "pre-xsa-182"
     assert "Xen pre-xsa-182" in lab.w_picture2_label.value
     assert "→ ok" in lab.w_picture2_label.value and "EINVAL" in lab.w_picture_label.value
+    # the vulnerable side's ok is the exploit: its label is red and counts the danger
+    assert "⚠ 1 danger(s)" in lab.w_picture2_label.value
+    assert "#b71c1c" in lab.w_picture2_label.value
     lab.set_compare("profile", "4.17")
     assert lab.session.compare_against() == "4.17"
