@@ -746,6 +746,8 @@ class LabSession:
         self._undo.append(self.doc)
         self.previous_run = None
         self.doc, self.run, self.last_outcome = doc, run, None
+        # another scenario: its own domains and its own profile partner
+        self.view_domain = self.acting_domain = self.compare_profile = None
         self._say("info", f"loaded {doc.name}: {len(doc.frames)} frame(s), "
                           f"{len(doc.steps)} step(s) — press step to apply them")
         return True

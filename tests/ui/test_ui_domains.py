@@ -194,3 +194,14 @@ def test_compare_pairs_an_xsa_scenario_with_its_vulnerable_profile() -> None:
     assert "#b71c1c" in lab.w_picture2_label.value
     lab.set_compare("profile", "4.17")
     assert lab.session.compare_against() == "4.17"
+
+
+def test_loading_another_scenario_forgets_the_domain_and_profile_choices() -> None:
+    lab = Lab()
+    lab.load(ISSUE)
+    lab.set_acting_domain("dom0")
+    lab.set_view_domain("guest")
+    lab.set_compare("profile", "4.17")
+    lab.load(XSA182)
+    assert (lab.session.acting_domain, lab.session.view_domain) == (None, None)
+    assert lab.w_compare_profile.value == "pre-xsa-182"
