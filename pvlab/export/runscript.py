@@ -36,6 +36,13 @@ ADDR_BITS = (1 << 40) - 1
 FLAG_BITS = 0xFFF0_0000_0000_0FFF
 
 
+GNTST = {0: "ok", -1: "GNTST_general_error", -2: "GNTST_bad_domain", -3: "GNTST_bad_gntref",
+         -4: "GNTST_bad_handle", -5: "GNTST_bad_virt_addr", -6: "GNTST_bad_dev_addr",
+         -7: "GNTST_no_device_space", -8: "GNTST_permission_denied", -9: "GNTST_bad_page",
+         -10: "GNTST_bad_copy_arg", -11: "GNTST_address_too_big", -12: "GNTST_eagain",
+         -13: "GNTST_no_space"}
+
+
 def errno_name(rc):
     if rc == 0:
         return "ok"
@@ -96,7 +103,12 @@ def parse(text):
             num, _, result = rest.partition(" ")
             step = {"log": pending}
             if result.startswith("rc="):
-                step["rc"] = int(result[3:])
+                fields = dict(w.split("=", 1) for w in result.split() if "=" in w)
+                step["rc"] = int(fields["rc"])
+                if "gntst" in fields:
+                    step["gntst"] = int(fields["gntst"])
+            elif result == "lost":
+                step["lost"] = True
             elif result.startswith("value="):
                 step["value"] = int(result[6:], 16)
             steps[int(num)] = step
@@ -138,7 +150,17 @@ def result_of(step, got, frames):
             return "read failed (%s)" % errno_name(got.get("rc", 0)), None
         bad = entry_problems(step["check"], got["value"], frames)
         return ("failed" if bad else "held"), got["value"]
+    if got.get("lost"):
+        return "domain_crashed", None
     rc = got.get("rc", 0)
+    if step["kind"] == "grant":
+        if rc < 0:
+            return "read failed (%s)" % errno_name(rc), None
+        bad = [k for k, bit in (("reading", 8), ("writing", 16))
+               if step["check"].get(k) is not None and bool(rc & bit) != step["check"][k]]
+        return ("failed" if bad else "held"), None
+    if "gntst" in got and rc == 0:
+        return GNTST.get(got["gntst"], "GNTST(%d)" % got["gntst"]), None
     if step["kind"] == "write" and rc != 0:
         return "EFAULT", None
     return errno_name(rc), None

@@ -37,14 +37,20 @@ LDFLAGS = -nostdlib -static -no-pie -Wl,--build-id=none -Wl,-T,link.lds
 
 all: probe{bits}
 
-probe64: probe.c link.lds plan.h
-\tgcc -m64 -mno-red-zone $(CFLAGS) -I. $(LDFLAGS) -o $@ probe.c
+agent64: probe.c link.lds
+\tgcc -m64 -mno-red-zone $(CFLAGS) -Wno-unused-variable -DPVLAB_AGENT $(LDFLAGS) -o $@ probe.c
+
+agent32: probe.c link.lds
+\tgcc -m32 $(CFLAGS) -Wno-unused-variable -DPVLAB_AGENT $(LDFLAGS) -o $@ probe.c
+
+probe64: probe.c link.lds plan.h agent64 agent32
+\tgcc -m64 -mno-red-zone $(CFLAGS) -I. -DAGENT_DIR='"$(CURDIR)"' $(LDFLAGS) -o $@ probe.c
 
 probe32: probe.c link.lds plan.h
 \tgcc -m32 $(CFLAGS) -I. $(LDFLAGS) -o $@ probe.c
 
 clean:
-\trm -f probe32 probe64
+\trm -f probe32 probe64 agent32 agent64
 
 .PHONY: all clean
 """
@@ -92,8 +98,9 @@ _MODES = {
     "dom0": "the probe is the guest itself (dom0, privileged, vCPU 0 running)",
     "toolstack": "the probe (64-bit dom0) is the toolstack of a new PV domU whose vCPU 0 is "
                  "not initialised, and acts on its behalf",
-    "domu": "the probe (64-bit dom0) creates a PV domU and loads vCPU 0's context first (an "
-            "initialised, never-unpaused guest), then acts on its behalf",
+    "agent": "the probe (64-bit dom0) builds and starts a PV domU running the agent (probe.c "
+             "built with -DPVLAB_AGENT), which issues the guest's steps itself through a shared "
+             "page; the probe keeps the toolstack's steps",
 }
 
 
@@ -151,7 +158,10 @@ def plan_export(path: Path, profile: str) -> tuple[ScenarioPlan, list[dict[str, 
             # The file's own expectation differs from what pvlab (and verify: Xen) gives.
             row["scenario_expects"] = mine.expected
         if sp.skip is None:
-            if sp.code == OP_READ:
+            if sp.op == "expect_grant":  # the granter's entry flags (docs/verify.md)
+                row["kind"] = "grant"
+                row["check"] = {k: (sp.check or {}).get(k) for k in ("reading", "writing")}
+            elif sp.code == OP_READ:
                 row["kind"] = "entry"
                 _, args = next(iter(raw_steps[sp.index - 1].items()))
                 row["check"] = _check(dict(args), plan, frames)

@@ -7,7 +7,7 @@ language, so a finding is a file a human reads and `pvlab run`/`pvlab verify` re
 
 Only scenarios that `pvlab verify` replays in full are produced: every step has a replay
 (:func:`replayable` asks the plan), so each scenario runs as an unprivileged domU that the
-64-bit probe creates and destroys (modes ``toolstack`` and ``domu``) and all scenarios of
+64-bit probe creates and destroys (modes ``toolstack`` and ``agent``) and all scenarios of
 any bitness share one QEMU boot.
 """
 

@@ -32,8 +32,12 @@ STATE_ENV = "PVLAB_HUB_STATE"
 MIN_PASSWORD = 8
 MIN_ADMIN_PASSWORD = 16
 LOOPBACK = "127.0.0.1"
-#: Environment for every learner's kernel: one thread for BLAS/OpenMP pools.
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: Environment for every learner's server and kernel: one thread for BLAS/OpenMP pools,
+#: few kept lab runs.
+LEARNER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              # the lab keeps 2 runs (undo, toggle back) instead of 12: about 10 MB less
+              # per learner's kernel (pvlab.ui.document.RUNS_KEPT_ENV)
+              "PVLAB_RUNS_KEPT": "2"}
 #: Where a learner lands after sign-in.
 DEFAULT_URL = "/lab"
 #: Admins manage servers; they do not open learners' servers.

@@ -35,7 +35,7 @@ from traitlets import Integer, Unicode
 
 from pvlab.course import copy_course
 from pvlab.hub import accounts
-from pvlab.hub.settings import THREAD_ENV
+from pvlab.hub.settings import LEARNER_ENV
 from pvlab.render.cache import CACHE_ENV, SERVER_ENV
 
 #: With an account per learner: most processes and threads the learner's account may run
@@ -78,7 +78,7 @@ class CourseSpawner(SimpleLocalProcessSpawner):
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env = dict(super().user_env(env))
-        env.update(THREAD_ENV)
+        env.update(LEARNER_ENV)
         for var, sub in (("JUPYTER_CONFIG_DIR", ".jupyter"),
                          ("JUPYTER_RUNTIME_DIR", ".local/share/jupyter/runtime"),
                          ("IPYTHONDIR", ".ipython")):

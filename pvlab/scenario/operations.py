@@ -19,6 +19,7 @@ from pvlab.scenario.runner import entry_value
 from pvlab.trace import Outcome, Tracer
 from pvlab.verify.replay import (
     AUX_FRAME,
+    GUEST_ISSUES,
     OP_MACHPHYS,
     OP_MMU_UPDATE,
     OP_MMU_UPDATE_AD,
@@ -30,10 +31,13 @@ from pvlab.verify.replay import (
     OP_UNPIN,
     OP_UPDATE_VA,
     OP_VCPU_INIT,
+    OP_VCPU_OP_INIT,
     OP_VCPU_RESET,
     OP_VM_ASSIST,
     OP_WRITE,
+    SKIP_AGENT_VCPU0,
     SKIP_BASEPTR,
+    SKIP_BUILD_LACKS,
     SKIP_CACHE_FLUSH,
     SKIP_COMPAT_ASSIST,
     SKIP_GUEST_ONLY,
@@ -42,7 +46,6 @@ from pvlab.verify.replay import (
     SKIP_PAGE_INFO,
     SKIP_RAW_MFN,
     SKIP_UVMF,
-    SKIP_VCPU0_TAKEN,
     SKIP_VCPU_OP,
     ScenarioPlan,
     StepPlan,
@@ -88,8 +91,9 @@ def _one_entry_form(at: Where, raw: Mapping[str, Any]) -> None:
 
 
 def _guest_only(plan: ScenarioPlan, i: int, op: str) -> StepPlan | None:
-    """In toolstack mode the probe is not the guest: a guest-only step is skipped."""
-    return StepPlan(i, op, skip=SKIP_GUEST_ONLY) if plan.mode != "dom0" else None
+    """In toolstack mode the probe is not the guest: a guest-only step is skipped (the guest,
+    dom0 itself or the agent domU, issues it)."""
+    return StepPlan(i, op, skip=SKIP_GUEST_ONLY) if plan.mode not in GUEST_ISSUES else None
 
 
 def _frame(plan: ScenarioPlan, a: Mapping[str, Any], key: str = "frame") -> int:
@@ -140,7 +144,7 @@ class BaseptrArgs(StepArgs):
 
 
 def _replay_new_baseptr(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
-    return StepPlan(i, "new_baseptr", skip=SKIP_BASEPTR if plan.mode == "dom0"
+    return StepPlan(i, "new_baseptr", skip=SKIP_BASEPTR if plan.mode in GUEST_ISSUES
                     else SKIP_GUEST_ONLY)
 
 
@@ -195,8 +199,12 @@ def _replay_mmuext(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
     skip = _guest_only(plan, i, "mmuext")
     if skip:
         return skip
-    if int(a["cmd"]) in (12, 18) and not plan.privileged:
+    if int(a["cmd"]) in (12, 18) and not plan.privileged and plan.mode == "dom0":
         return StepPlan(i, "mmuext", skip=SKIP_CACHE_FLUSH)
+    if (int(a["cmd"]) == 18 and not plan.privileged
+            and "flush_cache_global_denied" in plan.lacks):
+        return StepPlan(i, "mmuext", skip=SKIP_BUILD_LACKS.format(
+            what="MMUEXT_FLUSH_CACHE_GLOBAL's answer, commit bbaea9878b"))
     aux = int(a.get("ents", 0))
     if "src" in a:
         aux = AUX_FRAME | _frame(plan, a, "src")
@@ -310,8 +318,8 @@ def _replay_update_va(op: str) -> Any:
         va = int(a["va"]) & ((1 << 64) - 1)
         if plan.bitness == 32:
             va &= 0xFFFF_FFFF
-        if plan.mode != "dom0" or addr_ok(va):
-            return StepPlan(i, op, skip=(SKIP_OWN_TABLES if plan.mode == "dom0"
+        if plan.mode not in GUEST_ISSUES or addr_ok(va):
+            return StepPlan(i, op, skip=(SKIP_OWN_TABLES if plan.mode in GUEST_ISSUES
                                          else SKIP_GUEST_ONLY))
         if a.get("uvmf"):
             return StepPlan(i, op, skip=SKIP_UVMF)
@@ -435,8 +443,10 @@ class VcpuContextArgs(VcpuCr3Args):
 
 @step("vcpu_op_initialise", VcpuCr3Args, summary="VCPUOP_initialise from the guest itself",
       guest_only=True,
-      replay=lambda plan, i, a: StepPlan(i, "vcpu_op_initialise", skip=(
-          SKIP_VCPU_OP if plan.mode == "dom0" else SKIP_GUEST_ONLY)),
+      replay=lambda plan, i, a: StepPlan(
+          i, "vcpu_op_initialise", OP_VCPU_OP_INIT, _frame(plan, a, "cr3"), int(a["vcpu"]),
+          target=1) if plan.mode == "agent" else StepPlan(i, "vcpu_op_initialise", skip=(
+              SKIP_VCPU_OP if plan.mode == "dom0" else SKIP_GUEST_ONLY)),
       level_hint=lambda a, abi: (a.cr3, abi.top_level))
 def _vcpu_op_initialise(run: ScenarioRun, a: VcpuCr3Args) -> Outcome:
     return run.guest.vcpu_op_initialise(a.vcpu, cr3=run.mfn(a.cr3))
@@ -444,8 +454,8 @@ def _vcpu_op_initialise(run: ScenarioRun, a: VcpuCr3Args) -> Outcome:
 
 def _replay_vcpu_context(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
     op = "vcpu_initialise"
-    if plan.mode == "domu" and int(a.get("vcpu", 0)) == 0:
-        return StepPlan(i, op, skip=SKIP_VCPU0_TAKEN)
+    if plan.mode == "agent" and int(a.get("vcpu", 0)) == 0:
+        return StepPlan(i, op, skip=SKIP_AGENT_VCPU0)
     if plan.mode == "dom0":
         return StepPlan(i, op, skip=SKIP_OWN_VCPU)
     if assist_mask(a.get("vm_assists")) >> abi_for(plan.bitness).context_vm_assist_bits:
@@ -464,8 +474,8 @@ def _vcpu_initialise(run: ScenarioRun, a: VcpuContextArgs) -> Outcome:
 
 
 def _replay_vcpu_reset(plan: ScenarioPlan, i: int, a: dict[str, Any]) -> StepPlan:
-    if plan.mode == "domu" and int(a.get("vcpu", 0)) == 0:
-        return StepPlan(i, "vcpu_reset", skip=SKIP_VCPU0_TAKEN)
+    if plan.mode == "agent" and int(a.get("vcpu", 0)) == 0:
+        return StepPlan(i, "vcpu_reset", skip=SKIP_AGENT_VCPU0)
     if plan.mode == "dom0":
         return StepPlan(i, "vcpu_reset", skip=SKIP_OWN_VCPU)
     return StepPlan(i, "vcpu_reset", OP_VCPU_RESET, arg=int(a.get("vcpu", 0)))

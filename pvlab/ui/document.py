@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -38,8 +39,19 @@ _ROLE_RE = re.compile(r"^l([1-4])(?![0-9])", re.IGNORECASE)
 LAB_SOURCE = "the lab"
 
 
-#: Runs `Document.build` keeps (each a few hundred KiB for a workshop-sized sketch).
-RUNS_KEPT = 12
+#: Environment variable that sets how many runs `Document.build` keeps (a hub sets it low:
+#: each learner's kernel keeps its own, and memory per learner is the hub's limit).
+RUNS_KEPT_ENV = "PVLAB_RUNS_KEPT"
+
+
+def _runs_kept(default: int = 12) -> int:
+    """Runs kept: `PVLAB_RUNS_KEPT` if it is a whole number >= 1, else `default`."""
+    raw = os.environ.get(RUNS_KEPT_ENV, "")
+    return int(raw) if raw.isdigit() and int(raw) >= 1 else default
+
+
+#: Runs `Document.build` keeps (each a few hundred KiB to 1 MiB for a workshop-sized sketch).
+RUNS_KEPT = _runs_kept()
 _RUNS: OrderedDict[tuple[str, str | None, int], ScenarioRun] = OrderedDict()
 
 

@@ -31,7 +31,7 @@ def build_probe(plans: list[ScenarioPlan], bits: int, workdir: Path) -> Path:
                          "apt-get install gcc make gcc-multilib")
     result = subprocess.run(
         ["make", "-s", "-C", str(oracle_dir()), f"PLANDIR={workdir}", f"OUT={workdir}",
-         f"probe{bits}"],
+         f"AGENTS={workdir.parent / 'agents'}", f"probe{bits}"],
         capture_output=True, text=True, check=False,
     )
     if result.returncode != 0:

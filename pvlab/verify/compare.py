@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pvlab.trace import CRASH, errno_name
+from pvlab.trace import CRASH, DOMAIN_CRASHED, SHADOWED, errno_name
+from pvlab.verify.domains import gntst_name, grant_problems
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, main_line
 from pvlab.verify.plan import ScenarioPlan, StepPlan
 from pvlab.x86.flags import parse_flags
@@ -30,6 +31,7 @@ class Row:
     verdict: str  # "agree", "DISAGREE", "skipped", "not run"
     log: str | None = None
     reason: str | None = None
+    by: str = ""  # who issued it on Xen: "dom0" or "domU" (the agent); "" when not replayed
 
 
 @dataclass
@@ -54,15 +56,36 @@ def xen_result(step: StepPlan, xs: XenStep, plan: ScenarioPlan, xen: XenScenario
     """Real Xen's result in pvlab's vocabulary ("crash" when the step made Xen panic)."""
     if xs.panic is not None:
         return CRASH
+    if xs.lost:  # the agent's domain was crashed by Xen (domain_crash), or hangs
+        return DOMAIN_CRASHED if any("crash" in line.lower() for line in xs.log) else "lost"
+    fate = l1tf_fate(xs.log)
+    if fate is not None and (xs.rc or 0) == 0:
+        return fate
+    if step.op == "expect_grant" and step.check is not None:  # the entry's flags, read back
+        if xs.rc is None or xs.rc < 0:
+            return f"read failed ({errno_name(xs.rc or 0)})"
+        return "failed" if grant_problems(step.check, xs.rc) else "held"
     if step.code and step.check is not None:  # expect_entry: evaluate on the value read back
         if xs.value is None:
             return f"read failed ({errno_name(xs.rc or 0)})"
         return "held" if not entry_problems(step.check, xs.value, plan, xen, pvlab_frames) \
             else "failed"
     rc = xs.rc if xs.rc is not None else 0
+    if xs.gntst is not None and rc == 0:  # a grant operation: its GNTST status
+        return gntst_name(xs.gntst)
     if step.op == "write" and rc != 0:
         return "EFAULT"  # the probe cannot map it writable: a guest's direct write would fault
     return errno_name(rc)
+
+
+def l1tf_fate(log: list[str]) -> str | None:
+    """The PV L1TF mitigation's verdict in Xen's log (pv_l1tf_check_pte): "L1TF-vulnerable L1e
+    ... - Shadowing" (the domain now runs on shadow pagetables and the call is retried) or
+    "- Crashing" (no shadow paging: domain_crash)."""
+    for line in log:
+        if "L1TF-vulnerable" in line:
+            return SHADOWED if "Shadowing" in line else DOMAIN_CRASHED
+    return None
 
 
 def entry_problems(check: dict, value: int, plan: ScenarioPlan, xen: XenScenario,
@@ -102,6 +125,7 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
             rep.problem = f"probe set-up failed: {xen.setup_failed}"
         else:
             rep.problem = boot_problem or "the probe did not finish this scenario"
+    lost: int | None = None  # the step after which the agent domU stopped answering
     for step in plan.steps:
         mine = pvlab.get(step.index, PvlabStep("-"))
         if step.skip or plan.skip:
@@ -109,6 +133,10 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
                                 reason=step.skip or plan.skip))
             continue
         xs = xen.steps.get(step.index) if xen else None
+        if xs is None and lost is not None:
+            rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, "-", "skipped",
+                                reason=f"after step {lost}: the agent's domain no longer runs"))
+            continue
         if xs is None and rep.crash is not None:
             rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, "-", "skipped",
                                 reason="after Xen's panic: nothing runs on a crashed host"))
@@ -118,6 +146,8 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
                                 reason=rep.problem))
             continue
         theirs = xen_result(step, xs, plan, xen, pvlab_frames)  # type: ignore[arg-type]
+        if xs.lost:
+            lost = step.index
         if xs.value is not None:
             theirs_text = f"{theirs} ({xs.value:#x})"
         else:
@@ -128,8 +158,16 @@ def compare(plan: ScenarioPlan, profile: str, pvlab: dict[int, PvlabStep],
             log = xs.panic.summary()
             rep.crash = xs.panic
         rep.rows.append(Row(step.index, step.op, mine.expected, mine.result, theirs_text, verdict,
-                            log=log))
+                            log=log, by=step.by))
     return rep
+
+
+#: how each replay mode plays the scenario's guest (the report's heading)
+MODE_TEXT = {
+    "dom0": "probe is the guest (dom0)",
+    "toolstack": "probe is its toolstack",
+    "agent": "an unprivileged domU (the agent) issues its steps, probe (dom0) is its toolstack",
+}
 
 
 def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
@@ -137,8 +175,7 @@ def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
     for rep in reports:
         p = rep.plan
         head = f"== {p.name} [{rep.profile}] ({p.source}): {p.bitness}-bit guest, "
-        head += {"dom0": "probe is the guest (dom0)", "toolstack": "probe is its toolstack",
-                 "domu": "probe is its toolstack, vCPU 0 loaded"}[p.mode]
+        head += MODE_TEXT[p.mode]
         out.append(head)
         for note in p.notes:
             out.append(f"   note: {note}")
@@ -150,14 +187,14 @@ def render(reports: list[ScenarioReport], *, verbose: bool = False) -> str:
         if rep.crash is not None:
             out.append(f"   XEN PANIC: {rep.crash.message}")
             out.extend(f"      {line}" for line in rep.crash.trace[:12])
-        out.append(f"   {'step':>4}  {'operation':<16} {'expect':<8} {'pvlab':<8} {'xen':<24} "
-                   "verdict   xen log / reason")
+        out.append(f"   {'step':>4}  {'operation':<16} {'by':<5} {'expect':<8} {'pvlab':<8} "
+                   f"{'xen':<24} verdict   xen log / reason")
         for r in rep.rows:
             tail = r.log or ""
             if r.verdict in ("skipped", "not run"):
                 tail = r.reason or ""
-            out.append(f"   {r.step:>4}  {r.op:<16} {r.expected or '-':<8} {r.pvlab:<8} "
-                       f"{r.xen:<24} {r.verdict:<9} {tail}".rstrip())
+            out.append(f"   {r.step:>4}  {r.op:<16} {r.by or '-':<5} {r.expected or '-':<8} "
+                       f"{r.pvlab:<8} {r.xen:<24} {r.verdict:<9} {tail}".rstrip())
     return "\n".join(out)
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pvlab.verify.plan import ScenarioPlan
 
-MODE_CODES = {"dom0": 0, "toolstack": 1, "domu": 2}
+MODE_CODES = {"dom0": 0, "toolstack": 1, "agent": 3}  # oracle/probe.c MODE_*
+#: a step's `who` (oracle/probe.c struct pl_step): the probe itself, or the agent domU
+WHO_CODES = {"dom0": 1, "domU": 2}
 
 
 def _u64(value: int) -> str:
@@ -31,7 +33,7 @@ def encode_plans(plans: list[ScenarioPlan]) -> str:
             target = 0 if s.target is None else s.target + 1
             steps.append(
                 f"    {{ {s.index}, {s.code}, {s.frame}, {s.arg & 0xFFFFFFFF}, {target}, "
-                f"{s.aux:#x}U, {_u64(s.value)} }},"
+                f"{s.aux:#x}U, {_u64(s.value)}, {WHO_CODES.get(s.by, 0)}, 0 }},"
                 f" /* {s.op} */"
             )
         scns.append(

@@ -49,10 +49,14 @@ class XenPanic:
 @dataclass
 class XenStep:
     rc: int | None = None
+    #: a grant operation's own status (GNTST_*), when the hypercall returned 0
+    gntst: int | None = None
     value: int | None = None
     log: list[str] = field(default_factory=list)
     #: the step made Xen panic (no return code)
     panic: XenPanic | None = None
+    #: the agent domU that issued it never answered (Xen crashed its domain)
+    lost: bool = False
 
 
 @dataclass
@@ -127,7 +131,11 @@ def parse_log(text: str) -> BootLog:
             num, _, result = rest.partition(" ")
             step = XenStep(log=pending)
             if result.startswith("rc="):
-                step.rc = int(result[3:])
+                fields = dict(w.split("=", 1) for w in result.split() if "=" in w)
+                step.rc = int(fields["rc"])
+                step.gntst = int(fields["gntst"]) if "gntst" in fields else None
+            elif result == "lost":  # the agent stopped answering (its domain crashed)
+                step.lost = True
             elif result.startswith("value="):
                 step.value = int(result[6:], 16)
             scn.steps[int(num)] = step

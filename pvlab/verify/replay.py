@@ -19,7 +19,15 @@ from pvlab.xen.vmassist import VM_ASSISTS
 OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MACHPHYS, OP_VM_ASSIST = 1, 2, 3, 4, 5
 OP_VCPU_INIT, OP_VCPU_RESET, OP_WRITE, OP_TLB_FLUSH, OP_READ = 6, 7, 8, 9, 10
 OP_NEW_USER_BASEPTR, OP_NEW_BASEPTR, OP_MMUEXT = 11, 12, 13
-OP_MMU_UPDATE_AD, OP_UPDATE_VA, OP_MULTICALL = 14, 15, 16
+OP_MMU_UPDATE_AD, OP_UPDATE_VA, OP_MULTICALL, OP_VCPU_OP_INIT = 14, 15, 16, 17
+OP_GRANT, OP_GRANT_MAP, OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE, OP_DESTROY = 18, 19, 20, 21, 22
+OP_GRANT_READ = 23
+#: a step's `pad` naming a domain, which the probe resolves: DSEL | DS_* (pvlab.verify.domains)
+DSEL = 0x4000_0000
+DS_DOM0, DS_AGENT, DS_OTHER, DS_IO, DS_XEN, DS_SELF = 0, 1, 2, 3, 4, 5
+#: in the agent mode, the probe (dom0) keeps these, the toolstack's steps; the agent domU
+#: issues every other replayed step itself (oracle/probe.c: agent_op)
+TOOLSTACK_OPS = {OP_WRITE, OP_READ, OP_VCPU_INIT, OP_VCPU_RESET, OP_DESTROY}
 #: an mmuext arg2 that names a frame (the probe passes that frame's MFN)
 AUX_FRAME = 0x8000_0000
 #: a multicall step N's k-th call is reported as step N * MULTICALL_SUB + k
@@ -28,17 +36,19 @@ MULTICALL_REPLAYED = {OP_PIN, OP_UNPIN, OP_MMU_UPDATE, OP_MMU_UPDATE_AD, OP_MMUE
 
 # frame kinds (oracle/probe.c)
 FK_HIGH, FK_LOW, FK_EXACT, FK_OTHER_HIGH, FK_OTHER_LOW = 1, 2, 3, 4, 5
+#: a frame of the probe itself (dom0 of a multi-domain scenario), above or below 4 GiB
+FK_DOM0_HIGH, FK_DOM0_LOW = 6, 7
 
 VMASST = VM_ASSISTS  # the VM-assist type numbers (public/xen.h)
 
 SKIP_PAGE_INFO = "page_info cannot be read from inside a guest"
 SKIP_GUEST_ONLY = "only the guest itself can issue it; the probe plays the toolstack here"
+SKIP_AGENT_VCPU0 = (
+    "vCPU 0 of the agent domU runs the agent: its context is the agent's, so it cannot be set "
+    "or reset as the scenario does"
+)
 SKIP_OWN_VCPU = (
     "the guest is the probe (dom0), whose vCPU 0 is running: its context cannot be set or reset"
-)
-SKIP_VCPU0_TAKEN = (
-    "vCPU 0 of the replayed guest was initialised by the probe with a context of its own, so "
-    "its context cannot be set or reset as the scenario does"
 )
 SKIP_RAW_MFN = (
     "names machine frame {mfn:#x} directly; that frame's state on the QEMU machine differs "
@@ -49,21 +59,26 @@ SKIP_COMPAT_ASSIST = (
     "cannot be expressed"
 )
 SKIP_OWN_TABLES = (
-    "acts on the running vCPU's own pagetables, which are the probe's: not replayed"
+    "acts on the running vCPU's own pagetables, which are the probe's (or the agent's): not "
+    "replayed"
 )
 SKIP_VCPU_OP = (
     "the probe (dom0) has a single vCPU, so the guest's own VCPUOP_initialise cannot be "
     "replayed as the scenario does"
 )
 SKIP_BASEPTR = (
-    "would switch the probe's own page tables to the scenario's table, which does not map the "
-    "probe; not replayed"
+    "would switch the probe's (or the agent's) own page tables to the scenario's table, which "
+    "does not map it; not replayed"
 )
 
 
 SKIP_CACHE_FLUSH = (
     "a cache flush by an unprivileged guest: the probe that issues it is dom0, which holds "
     "I/O resources and so cache-flush permission"
+)
+SKIP_BUILD_LACKS = (
+    "this hypervisor is the project's \"4.19\" build (4.17 plus the PAE-extended-CR3 check): "
+    "it lacks what the profile models here ({what})"
 )
 SKIP_UVMF = "UVMF flush flags are not replayed (the probe passes UVMF_NONE)"
 
@@ -75,8 +90,13 @@ def addr_ok(va: int) -> bool:
 
 
 #: Who the probe plays: the guest itself (dom0), the toolstack building a domU, or the
-#: toolstack after loading a running domU's vCPU 0 (see pvlab.verify.plan).
-ReplayMode = Literal["dom0", "toolstack", "domu"]
+#: toolstack of a running domU whose agent issues the guest's steps itself (see
+#: pvlab.verify.plan).
+ReplayMode = Literal["dom0", "toolstack", "agent"]
+
+#: the modes in which the guest's own steps are issued by the guest (dom0 itself, or the
+#: agent domU)
+GUEST_ISSUES = ("dom0", "agent")
 
 
 class PlanError(ValueError):
@@ -111,6 +131,7 @@ class StepPlan:
     skip: str | None = None
     check: dict[str, Any] | None = None  # expect_entry arguments, evaluated on the read value
     aux: int = 0  # the probe step's `pad` word: mmuext arg2, the high half of a VA
+    by: str = ""  # who issued it on Xen: "dom0" or "domU" (set by pvlab.verify.plan)
 
 
 @dataclass
@@ -129,11 +150,26 @@ class ScenarioPlan:
     skip: str | None = None  # the whole scenario cannot be replayed
     pvlab_frames: dict[str, int] = field(default_factory=dict)
     privileged: bool = False  # the scenario's guest is privileged
+    #: profile behaviours the hypervisor under test lacks (pvlab.verify.xenbuild.build_lacks)
+    lacks: frozenset[str] = frozenset()
+    #: who plays each scenario domain on Xen ("dom0": the probe, "domU": the agent); set by
+    #: pvlab.verify.plan, which replays `as:` and `foreign:` itself (the registry's guard
+    #: skips them in a plan without it)
+    domains: dict[str, str] | None = None
 
     @property
     def boot(self) -> int:
-        """Which probe (32 or 64) replays it: toolstack scenarios always use the 64-bit one."""
+        """Which probe (32 or 64) replays it: toolstack and agent scenarios always use the
+        64-bit one (it embeds both agent images)."""
         return self.bitness if self.mode == "dom0" else 64
+
+    @property
+    def dom0_maps(self) -> bool:
+        """dom0 (the probe) unmaps a grant by its handle number: dom0's maptrack must be as
+        fresh as pvlab's, handles from 0 (the first scenario of a boot,
+        pvlab.verify.runner.fresh_dom0_batches). A named handle is the one Xen returned."""
+        return any(s.code in (OP_GRANT_UNMAP, OP_GRANT_UNMAP_REPLACE) and s.target is None
+                   and s.by == "dom0" for s in self.replayed)
 
     @property
     def replayed(self) -> list[StepPlan]:
@@ -200,6 +236,8 @@ def frame_plan(name: str, spec: dict[str, Any], pvlab_mfn: int | None) -> FrameP
             raise Unreplayable(f"frame {name}: below {below} is too low to request from Xen")
     if owner == "other":
         return FramePlan(name, FK_OTHER_HIGH if high else FK_OTHER_LOW, 0 if high else bits, note)
+    if owner == "dom0":
+        return FramePlan(name, FK_DOM0_HIGH if high else FK_DOM0_LOW, 0 if high else bits, note)
     return FramePlan(name, FK_HIGH if high else FK_LOW, 0 if high else bits, note)
 
 

@@ -15,7 +15,7 @@ from pvlab.verify.boot import boot, boot_groups, build_probe, cmdline_words
 from pvlab.verify.compare import PvlabStep, ScenarioReport, compare
 from pvlab.verify.logparse import XenPanic, XenScenario, XenStep, parse_log
 from pvlab.verify.plan import MULTICALL_SUB, PlanError, ScenarioPlan, plan_scenario
-from pvlab.verify.xenbuild import xen_build_of
+from pvlab.verify.xenbuild import build_lacks, xen_build_of
 
 Progress = Callable[[str], None]
 
@@ -59,13 +59,14 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
     which scenarios apply and how pvlab models the build. When Xen panics, the panic is that
     scenario's result; Xen is booted again for the scenarios that had not run yet."""
     build = xen_build or xen_build_of(xen)
+    lacks = build_lacks(xen, profile)
     plans: list[ScenarioPlan] = []
     sides: dict[int, tuple[dict[int, PvlabStep], dict[str, int]]] = {}
     for sid, path in enumerate(paths, start=1):
         steps, frames = pvlab_side(path, profile, build)
         try:
             plan = plan_scenario(load_data(path), id=sid, source=str(path), pvlab_frames=frames,
-                                 xen_build=build)
+                                 xen_build=build, lacks=lacks)
         except (PlanError, KeyError, TypeError, ValueError) as err:
             raise PvlabError(f"{path}: cannot plan a replay ({err})",
                              "check the scenario with `pvlab run`") from err
@@ -73,11 +74,13 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
         sides[sid] = (steps, frames)
     reports: dict[int, ScenarioReport] = {}
     tag = profile if build == "debug" else f"{profile}, {build} build"
+    boot_no = 0
     with tempfile.TemporaryDirectory(prefix="pvlab-verify-") as tmp:
-        for bits, words in boot_groups(plans):  # one boot per bitness and Xen command line
-            todo = [p for p in plans if p.boot == bits and not p.skip
-                    and cmdline_words(p) == words]
-            boot_no = 0
+        for bits, words, todo in (
+                (bits, words, batch)
+                for bits, words in boot_groups(plans)  # one boot per bitness and command line
+                for batch in fresh_dom0_batches([p for p in plans if p.boot == bits
+                                                 and not p.skip and cmdline_words(p) == words])):
             while todo:
                 boot_no += 1
                 progress(f"[verify {tag}] building the {bits}-bit probe for {len(todo)} "
@@ -126,6 +129,18 @@ def verify(paths: list[Path], profile: str, xen: Path, *, timeout: float = 300.0
             steps, frames = sides[plan.id]
             reports[plan.id] = compare(plan, profile, steps, frames, None, None)
     return [reports[p.id] for p in plans]
+
+
+def fresh_dom0_batches(todo: list[ScenarioPlan]) -> list[list[ScenarioPlan]]:
+    """The boots `todo` needs: a scenario in which dom0 unmaps grants by handle number
+    (`ScenarioPlan.dom0_maps`) needs dom0's maptrack as fresh as pvlab's (handles from 0; a
+    handle left behind by an earlier scenario, whose domain is gone, crashes dom0 when used),
+    so each runs first in a boot of its own; the other scenarios follow the first one."""
+    mapping = [p for p in todo if p.dom0_maps]
+    rest = [p for p in todo if not p.dom0_maps]
+    if not mapping:
+        return [rest] if rest else []
+    return [mapping[:1] + rest, *([p] for p in mapping[1:])]
 
 
 def _crashed(plan: ScenarioPlan, xs: XenScenario | None, panic: XenPanic) -> XenScenario:

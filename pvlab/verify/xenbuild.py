@@ -50,6 +50,27 @@ def xen_build_of(xen: Path) -> str:
     return "debug"
 
 
+#: the profile behaviours `oracle/xen-patches/` adds to the 4.17 source ("4.19" build)
+PATCHED = frozenset({"pae_l3_below_4g_check"})
+
+
+def build_lacks(xen: Path, profile: str) -> frozenset[str]:
+    """The `Profile` fields in which the project's "4.19" build (Debian's 4.17 source plus
+    `oracle/xen-patches/`) differs from the profile it plays: Xen 4.19's other changes, which
+    the build does not have. Empty for any other hypervisor (its own build plays itself)."""
+    from dataclasses import fields
+
+    from pvlab.xen.profiles import get_profile
+
+    name = xen.parent.name
+    if not (name.startswith("xen-4.17") and name.endswith("-4.19")) or profile == "4.17":
+        return frozenset()
+    base, played = get_profile("4.17"), get_profile(profile)
+    return frozenset(f.name for f in fields(played) if f.name not in ("name", "description",
+                                                                      "first_release")
+                     and getattr(base, f.name) != getattr(played, f.name)) - PATCHED
+
+
 def build_xen(profiles: tuple[str, ...] = PROFILES) -> None:
     """Run oracle/build-xen.sh (prints its own progress lines); raises PvlabError on failure.
 

@@ -33,7 +33,7 @@ def test_scenarios_are_valid_files_and_replay_in_full() -> None:
         assert plan.boot == 64  # every scenario shares the 64-bit probe's boot
         modes[plan.mode] += 1
         ops.update(next(iter(s)) for s in data["steps"])
-    assert set(modes) == {"toolstack", "domu"}
+    assert set(modes) == {"toolstack", "agent"}
     assert {"pin", "unpin", "mmu_update", "write", "vcpu_initialise", "vcpu_reset",
             "expect_entry"} <= set(ops)
     # "meaningful": many hypercalls succeed and many fail, for several reasons

@@ -13,7 +13,7 @@ from pvlab.course import main as course_main
 from pvlab.hub.settings import (
     ADMIN_ACCESS,
     DEFAULT_URL,
-    THREAD_ENV,
+    LEARNER_ENV,
     USERNAME_PATTERN,
     HubSettings,
 )
@@ -33,7 +33,7 @@ def test_limits_culler_and_landing_page_match_the_local_hub() -> None:
     assert v["cull"]["timeout"] == local.idle_timeout_s
     assert v["cull"]["every"] == local.cull_every_s
     assert v["singleuser"]["defaultUrl"] == DEFAULT_URL
-    assert v["singleuser"]["extraEnv"] == THREAD_ENV
+    assert v["singleuser"]["extraEnv"] == LEARNER_ENV
 
 
 def test_hub_config_matches_the_local_hub() -> None:

@@ -4,6 +4,8 @@ gives, and belongs to the document that asked for it."""
 
 from __future__ import annotations
 
+import pytest
+
 from pvlab.render import text_dump
 from pvlab.ui import LabSession
 from pvlab.ui import document as docmod
@@ -61,3 +63,11 @@ def test_kept_runs_are_per_profile_and_cursor() -> None:
     c = lab.doc.build(cursor=2, profile="4.17")
     assert len(a.steps) == 1 and len(b.steps) == 2 and c.profile == "4.17"
     assert b is not c and _state(b) == _fresh(lab, 2)
+
+
+def test_runs_kept_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(docmod.RUNS_KEPT_ENV, "2")
+    assert docmod._runs_kept() == 2
+    for junk in ("", "0", "-3", "many"):
+        monkeypatch.setenv(docmod.RUNS_KEPT_ENV, junk)
+        assert docmod._runs_kept() == 12

@@ -60,6 +60,25 @@ def test_corpus_agrees_with_real_xen(profile: str) -> None:
     assert not bad, render(bad)
     replayed = sum(r.verdict == "agree" for rep in reports for r in rep.rows)
     assert replayed > len(CORPUS), "too few steps were replayed on Xen to mean anything"
+    # the agent domU: the unprivileged guests' own steps were issued by a real domU
+    agent = [rep for rep in reports if rep.plan.mode == "agent"]
+    assert len(agent) >= 20 and all(rep.ok for rep in agent)
+    by_domu = [r for rep in agent for r in rep.rows if r.by == "domU"]
+    assert len(by_domu) >= 50 and all(r.verdict == "agree" for r in by_domu)
+    ops = {r.op for r in by_domu}
+    assert {"vm_assist", "machphys_update", "tlb_flush", "new_user_baseptr", "mmuext",
+            "vcpu_op_initialise", "pin", "mmu_update"} <= ops, ops
+    # two domains: dom0 (the probe) maps the agent's grants through Xen's grant table
+    multi = [rep for rep in agent if any(r.op.startswith("grant") for r in rep.rows)]
+    grants = [r for rep in multi for r in rep.rows if "grant" in r.op and r.verdict == "agree"]
+    assert len(multi) >= 20 and len(grants) >= 60
+    assert {("grant", "domU"), ("grant_map", "dom0"), ("grant_unmap", "dom0"),
+            ("expect_grant", "domU")} <= {(r.op, r.by) for r in grants}
+    assert any(r.op == "destroy_domain" and r.verdict == "agree" for rep in multi
+               for r in rep.rows)
+    # a cache flush by the unprivileged agent is refused (dom0 may flush): EACCES from Xen
+    (flush,) = [rep for rep in agent if rep.plan.name == "mmuext-cache-flush-unprivileged"]
+    assert (flush.rows[0].by, flush.rows[0].xen) == ("domU", "EACCES")
 
 
 @pytest.mark.slow
