@@ -16,6 +16,7 @@ from pvlab.errors import PvlabError
 
 if TYPE_CHECKING:
     from pvlab.render.view import View
+    from pvlab.scenario import ScenarioRun
 
 VIEWS = ("tables", "walk", "frames", "diff")
 
@@ -87,9 +88,24 @@ def build_view(args: argparse.Namespace) -> View:
         raise PvlabError("--view diff compares step N-1 with step N", "use --step 1 or later")
     before = run_scenario(scn, profile=args.profile, stop_after=n - 1)
     names, outcome, hints, title = run_context(run)
-    return diff_view(snapshot(before.xen, before.guest), snapshot(run.xen, run.guest),
+    view = diff_view(snapshot(before.xen, before.guest), snapshot(run.xen, run.guest),
                      outcome=run.steps[-1].outcome, names=names, hints=hints,
                      title=title.replace(" — after step", " — step", 1) + " — what changed")
+    return with_dangers(view, run)
+
+
+def with_dangers(view: View, run: ScenarioRun) -> View:
+    """A picture of snapshots (the diff view) with the danger marking of the live state
+    after the step, as the tables view has it (picture and text)."""
+    from pvlab.render import danger
+    from pvlab.render.view import View as _View
+    from pvlab.xen.danger import find_dangers
+
+    found = find_dangers(run.xen)
+    if not found:
+        return view
+    danger.mark(view.model, found)
+    return _View(view.model, view.text() + danger.text(found))
 
 
 def write_replay(args: argparse.Namespace) -> list[str]:

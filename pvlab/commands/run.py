@@ -49,7 +49,8 @@ def run_json(path: str, run: ScenarioRun) -> dict[str, Any]:
     return {"file": path, "name": run.scenario.name, "profile": run.profile, "ok": run.ok,
             "frames": {k: hex(v) for k, v in run.frames.items()},
             "steps": [step_json(s) for s in run.steps],
-            "counters": run.counters().as_dict()}
+            "counters": run.counters().as_dict(),
+            "dangers": danger_lines(run)}
 
 
 def _mark(s: StepResult) -> str:
@@ -87,6 +88,15 @@ def format_step(s: StepResult, *, verbose: bool = False, stats: bool = False) ->
     return lines
 
 
+def danger_lines(run: ScenarioRun) -> list[str]:
+    """The danger marking of the final state (`pvlab.xen.danger.find_dangers`): what a
+    guest could exploit, which only a pre-xsa-NNN profile lets it reach."""
+    from pvlab.render.danger import line
+    from pvlab.xen.danger import find_dangers
+
+    return [line(d) for d in find_dangers(run.xen)]
+
+
 def main(args: argparse.Namespace) -> int:
     invalid = failed = 0
     results: list[dict[str, Any]] = []
@@ -120,6 +130,7 @@ def main(args: argparse.Namespace) -> int:
                 if args.quiet and s.held is not False:
                     continue
                 print("\n".join(format_step(s, verbose=args.verbose, stats=args.stats)))
+            print("".join(f"  {x}\n" for x in danger_lines(run)), end="")
         if args.stats:
             c = run.counters()
             print(f"  total: {c.hypercalls} hypercalls, {c.type_acquisitions} type acquisitions, "

@@ -69,6 +69,12 @@ class Problem:
     def __str__(self) -> str:
         return self.text()
 
+    def __repr__(self) -> str:
+        """The question only: a notebook's plain-text output (a console, nbconvert to text,
+        a front end without markdown) must not show the answer, the explanation or the
+        hints (`pvlab.check` gives those, one try at a time)."""
+        return f"Problem ({self.kind}):\n{self.question}"
+
     def _repr_markdown_(self) -> str:
         return f"```text\n{self.question}\n```"
 

@@ -116,18 +116,21 @@ def tables_view(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
     model = tables_graph.build(forest, title=title or rtitle)
     hv = xen.xen if _is_run(xen) else xen
-    if not isinstance(hv, Snapshot):  # the danger marking needs the live state
-        danger.mark(model, find_dangers(hv))
-    return View(model, lambda: tables.dump(forest))
+    found = [] if isinstance(hv, Snapshot) else find_dangers(hv)  # needs the live state
+    danger.mark(model, found)
+    return View(model, lambda: tables.dump(forest) + danger.text(found))
 
 
 def text_dump(xen: Xen | ScenarioRun | Snapshot, guest: Guest | None = None, *,
               names: Mapping[int, str] | None = None, outcome: Outcome | None = None,
               hints: Mapping[int, int] | None = None) -> str:
-    """Canonical text: one line per present entry, indented per level (stable)."""
+    """Canonical text: one line per present entry, indented per level (stable), then
+    one "⚠ danger" line per dangerous fact of a live state (`pvlab.xen.danger`)."""
     snap, nm, out, rhints, _ = _resolve(xen, guest, names, outcome)
     forest = tables.analyse(snap, names=nm, outcome=out, hints={**rhints, **(hints or {})})
-    return tables.dump(forest)
+    hv = xen.xen if _is_run(xen) else xen
+    return tables.dump(forest) + ("" if isinstance(hv, Snapshot) else
+                                  danger.text(find_dangers(hv)))  # the live state's dangers
 
 
 def walk_view(xen: Xen | ScenarioRun, guest: Guest | None = None, va: int | None = None, *,

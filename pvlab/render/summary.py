@@ -29,6 +29,7 @@ import numpy.typing as npt
 
 from pvlab.units import MFN_4GIB
 from pvlab.x86.flags import ADDR_MASK, PS, RW
+from pvlab.xen.danger import find_dangers
 from pvlab.xen.page_info import (
     TYPE_NAMES,
     PGC_count_mask,
@@ -39,6 +40,7 @@ from pvlab.xen.page_info import (
     owner_name,
 )
 
+from . import danger
 from . import style as S
 from .model import Cluster, Edge, GraphModel, Node, Row
 from .view import View
@@ -422,7 +424,9 @@ def summary_view(xen: Xen, guest: Guest, *, title: str | None = None) -> View:
     """The summarised pagetable picture of `guest` (see the module docstring)."""
     sm = summarise(xen, guest)
     model = build(sm, title=title or f"{guest.domain.label}: pagetables (summarised)")
-    return View(model, lambda: text(sm))
+    found = find_dangers(xen)  # the danger marking, as tables_view adds it
+    danger.mark(model, found)
+    return View(model, lambda: text(sm) + danger.text(found))
 
 
 __all__ = ["SUMMARY_TABLES", "FrameRun", "FrameRuns", "Summary", "TableGroup", "build",

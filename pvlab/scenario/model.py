@@ -63,6 +63,9 @@ class GuestSpec:
     vcpu0_initialised: bool = False
     vcpus: int = 1
     privileged: bool = False
+    #: `max_maptrack_frames` (xl.cfg; XEN_DOMCTL_createdomain): None is Xen's default,
+    #: `gnttab_max_maptrack_frames` (1024); 0 leaves the domain no grant map handles.
+    max_maptrack_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -309,7 +312,8 @@ def _check_domains(ctx: _Ctx, where: str, kind: Any, as_domain: Any,
 def _parse_guest(ctx: _Ctx, raw: Any, where: str = "guest") -> GuestSpec:
     """The `guest:` mapping (or one domain of `domains:`): bitness, VM-assists, vCPUs."""
     g = _mapping(ctx, f"key {where!r}", raw)
-    _keys(ctx, where, g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged"})
+    _keys(ctx, where, g, {"bitness", "vm_assists", "vcpu0_initialised", "vcpus", "privileged",
+                          "max_maptrack_frames"})
     bitness = g.get("bitness", 64)
     if bitness not in (32, 64):
         raise ctx.err(f"{where}: key 'bitness'", f"{bitness!r} is not 32 or 64",
@@ -329,7 +333,10 @@ def _parse_guest(ctx: _Ctx, raw: Any, where: str = "guest") -> GuestSpec:
                           f"write {key}: true or false")
     guest = GuestSpec(bitness, tuple(assists), bool(g.get("vcpu0_initialised", False)),
                       _int(ctx, f"{where}: key 'vcpus'", g.get("vcpus", 1), hi=128),
-                      bool(g.get("privileged", False)))
+                      bool(g.get("privileged", False)),
+                      None if g.get("max_maptrack_frames") is None else
+                      _int(ctx, f"{where}: key 'max_maptrack_frames'",
+                           g["max_maptrack_frames"], hi=1 << 20))
     if guest.vcpu0_initialised and guest.vcpus == 0:
         raise ctx.err(where, "vcpu0_initialised: true needs a vCPU 0", "set vcpus: 1 or more")
     return guest

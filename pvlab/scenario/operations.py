@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pvlab.scenario.domain_steps import domid_of
 from pvlab.scenario.params import FrameRef, Where, param
-from pvlab.scenario.registry import StepArgs, step
+from pvlab.scenario.registry import SKIP_OTHER_DOMAIN, StepArgs, step
 from pvlab.scenario.runner import entry_value
 from pvlab.trace import Outcome, Tracer
 from pvlab.verify.replay import (
@@ -58,7 +58,7 @@ from pvlab.verify.replay import (
 from pvlab.x86.flags import flag_names
 from pvlab.xen import hypercalls
 from pvlab.xen.abi import abi_for
-from pvlab.xen.foreign import mmu_update_foreign, mmuext_foreign
+from pvlab.xen.foreign import mmu_update_foreign, mmuext_foreign, update_va_mapping_foreign
 from pvlab.xen.vmassist import vm_assist_number
 
 if TYPE_CHECKING:
@@ -307,9 +307,10 @@ class UpdateVaArgs(EntryArgs):
 
 @dataclass(frozen=True, kw_only=True)
 class UpdateVaOtherArgs(UpdateVaArgs):
-    domain: str = param("text", choices=("other", "self"),
-                        help="the page owner: the helper domain of {owner: other} frames, or "
-                        "DOMID_SELF")
+    domain: str | int = param("domain", help="the page owner (the hypercall's domid, "
+                              "`get_pg_owner`): a domain named under domains:, other (the "
+                              "helper domain of {owner: other} frames), self (DOMID_SELF), "
+                              "DOMID_IO, DOMID_XEN or a domain id number")
 
 
 def _replay_update_va(op: str) -> Any:
@@ -323,7 +324,10 @@ def _replay_update_va(op: str) -> Any:
         if a.get("uvmf"):
             return StepPlan(i, op, skip=SKIP_UVMF)
         target, value = entry_plan(plan, a)
-        sel = 0 if op == "update_va_mapping" else (1 if a.get("domain") == "other" else 2)
+        dom = str(a.get("domain", "")).lower()  # as written: other, self, DOMID_SELF
+        if op != "update_va_mapping" and dom not in ("other", "self", "domid_self"):
+            return StepPlan(i, op, skip=SKIP_OTHER_DOMAIN)  # a named domain, DOMID_IO, ...
+        sel = 0 if op == "update_va_mapping" else (1 if dom == "other" else 2)
         return StepPlan(i, op, OP_UPDATE_VA, sel, va & 0xFFFF_FFFF, target, value,
                         aux=va >> 32)
     return replay
@@ -341,11 +345,13 @@ def _update_va_mapping(run: ScenarioRun, a: UpdateVaArgs) -> Outcome:
       summary="HYPERVISOR_update_va_mapping_otherdomain", validate=_one_entry_form,
       guest_only=True, replay=_replay_update_va("update_va_mapping_otherdomain"))
 def _update_va_mapping_otherdomain(run: ScenarioRun, a: UpdateVaOtherArgs) -> Outcome:
-    if a.domain == "other" and run.other is None:
-        run.other = run.xen.create_domain(64, name="other")
-    owner = run.other if a.domain == "other" and run.other is not None else run.guest
-    return hypercalls.update_va_mapping(run.xen, run.guest.domain, a.va, a.entry(run),
-                                        vcpu=a.vcpu, flags=a.uvmf, pg_owner=owner.domain)
+    """`do_update_va_mapping_otherdomain`: `get_pg_owner(domid)` (-ESRCH for an unknown
+    domain, DOMID_XEN, or the caller's own id), then `__do_update_va_mapping` with that
+    page owner (`xsm_update_va_mapping`, XSM_TARGET: -EPERM unless the caller is the owner
+    or a control domain)."""
+    return update_va_mapping_foreign(run.xen, run.guest.domain, a.va, a.entry(run),
+                                     domid=domid_of(run, a.domain), vcpu=a.vcpu,
+                                     flags=a.uvmf)
 
 
 # ------------------------------------------------------------------ multicall

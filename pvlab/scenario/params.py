@@ -215,6 +215,8 @@ def _domain(at: Where, key: str, value: Any, spec: ParamSpec, frames: Any) -> st
                      "domains:), DOMID_IO or a domain id number", key=key)
     if isinstance(value, int):
         return parse_number(at, key, value, hi=0x7FFF)
+    if value.lower() == "self":
+        return "DOMID_SELF"  # `domain: self`, as update_va_mapping_otherdomain always took
     return value.upper() if is_special_domain(value) else value
 
 

@@ -151,7 +151,8 @@ def _setup(scn: Scenario, profile: str, build: str | None = None) -> ScenarioRun
         try:
             made[dname] = xen.create_domain(
                 g.bitness, vcpus=g.vcpus, vm_assists=g.vm_assists, privileged=g.privileged,
-                name=dname if scn.multi_domain else scn.name)
+                name=dname if scn.multi_domain else scn.name,
+                max_maptrack_frames=g.max_maptrack_frames)
         except PvlabError as e:
             raise ScenarioError(f"{scn.source}: domain {dname!r}: {e.message}", e.fix) from None
         if g.vcpu0_initialised:

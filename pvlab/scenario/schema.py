@@ -75,6 +75,9 @@ def scenario_schema() -> dict[str, Any]:
             "vcpu0_initialised": {"type": "boolean"},
             "vcpus": {"type": "integer", "minimum": 0, "maximum": 128},
             "privileged": {"type": "boolean"},
+            "max_maptrack_frames": {"type": "integer", "minimum": 0,
+                                    "description": "grant maptrack frames (256 handles "
+                                                   "each); default 1024"},
         },
     }
     frame = {"anyOf": [{"type": "null"}, {

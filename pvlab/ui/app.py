@@ -36,6 +36,7 @@ import ipywidgets as w
 
 from pvlab.errors import PvlabError
 from pvlab.render import snapshot, svg_many
+from pvlab.render.danger import dangers_in
 from pvlab.render.diffview import xen_added_flags
 from pvlab.render.replay import build as build_replay
 from pvlab.render.view import View
@@ -46,6 +47,7 @@ from pvlab.xen.domain import VM_ASSIST_HELP, VM_ASSISTS
 from pvlab.xen.profiles import PROFILES
 
 from .bits import FLAG_COMBOS, cr3_ruler_html, entry_ruler_html
+from .compare import compare_choices
 from .examples import examples
 from .picture import HAVE_ANYWIDGET, make_picture
 from .pictures import (
@@ -68,7 +70,11 @@ WHERE = {"anywhere": "anywhere", "below 4 GiB": "below", "above 4 GiB": "above",
          "at MFN": "mfn"}
 LEVELS = [("as its role", 0), ("L1", 1), ("L2", 2), ("L3", 3), ("L4", 4)]
 ROLES = [("-", 0), ("L1", 1), ("L2", 2), ("L3", 3), ("L4", 4)]
-COMPARE = [("one picture", ""), ("Xen 4.17 | 4.19", "profile"), ("32-bit | 64-bit", "bitness")]
+COMPARE = [("one picture", ""), ("Xen profile | profile", "profile"),
+           ("32-bit | 64-bit", "bitness")]
+#: The domain menus' "not chosen" entries (a document with `domains:` only).
+FOLLOW = ("the step's issuer", "")
+DEFAULT_ISSUER = ("the default domain", "")
 #: Results a learner can predict (ok and the errnos Xen's PV MM paths return).
 PREDICT_RESULTS = ["ok", "ERANGE", "EINVAL", "EBUSY", "EPERM", "EEXIST", "ENOMEM", "EFAULT"]
 NO_GUESS = "(your guess)"
@@ -338,16 +344,31 @@ class Lab:
         if self.w_projector.value != on:
             self.w_projector.value = on
 
-    def set_compare(self, mode: str) -> None:
-        """"" (one picture), "profile" (4.17 | 4.19) or "bitness" (32 | 64-bit)."""
+    def set_compare(self, mode: str, against: str | None = None) -> None:
+        """"" (one picture), "profile" (the document's profile | `against`; by default a
+        pre-xsa-NNN profile's fixed version, else 4.17 | 4.19) or "bitness" (32 | 64-bit)."""
         if mode not in ("", "profile", "bitness"):
             self.session._say("error", f"compare mode {mode!r} unknown: use '', 'profile' "
                                        "or 'bitness'")
+        elif against is not None and not self.session.set_compare_profile(against):
+            pass  # the session said why
         else:
             self.compare = mode
             if self.w_compare.value != mode:
                 self.w_compare.value = mode
         self._refresh()
+
+    def set_view_domain(self, name: str | None) -> bool:
+        """With `domains:`, draw domain `name`'s tables (None: the last step's issuer)."""
+        ok = self.session.set_view_domain(name)
+        self._refresh()
+        return ok
+
+    def set_acting_domain(self, name: str | None) -> bool:
+        """With `domains:`, issue the lab's hypercalls `as:` domain `name`."""
+        ok = self.session.set_acting_domain(name)
+        self._refresh()
+        return ok
 
     def set_predict_mode(self, on: bool) -> None:
         """Predict, then reveal: guess a hypercall's result and failing frame first."""
@@ -413,6 +434,10 @@ class Lab:
                                 "lab-projector-toggle")
         self.w_compare = _cls(w.Dropdown(options=COMPARE, value="", description="compare",
                                          **_narrow("230px")), "lab-compare")
+        self.w_compare_profile = _cls(w.Dropdown(
+            options=compare_choices(), value=None, description="against",
+            tooltip="the profile drawn on the right (a pre-xsa-NNN profile: its fixed "
+                    "version by default)", **_narrow("300px")), "lab-compare-profile")
         self.w_predict_mode = _cls(w.Checkbox(value=False, description="predict, then reveal",
                                               indent=False, layout=w.Layout(width="auto")),
                                    "lab-predict-mode")
@@ -486,6 +511,24 @@ class Lab:
         self.b_vcpu_init = _button("init vCPU 0", "lab-vcpu-init",
                                    "XEN_DOMCTL_setvcpucontext: CR3 = this frame, VM-assists "
                                    "as ticked")
+        self.w_as_domain = _cls(w.Dropdown(options=[DEFAULT_ISSUER], value="", description="as",
+                                           tooltip="the domain that issues the hypercall "
+                                                   "(as: in the scenario)",
+                                           **_narrow("200px")), "lab-as-domain")
+        self.w_view_domain = _cls(w.Dropdown(options=[FOLLOW], value="", description="draw",
+                                             tooltip="whose pagetables the picture draws",
+                                             **_narrow("200px")), "lab-view-domain")
+        self.w_step_text = _cls(w.Text(
+            placeholder="{grant: {as: guest, ref: 1, frame: pg, to: dom0}}",
+            description="step", **_narrow("330px")), "lab-step-text")
+        self.b_add_step = _button("add step", "lab-add-step",
+                                  "append this scenario step (any step a file can have: "
+                                  "grant, grant_map, grant_unmap, destroy_domain, ...)")
+        self.w_domain_box = _cls(w.VBox([w.HBox([self.w_as_domain, self.w_view_domain],
+                                                layout=w.Layout(flex_flow="row wrap")),
+                                         w.HBox([self.w_step_text, self.b_add_step],
+                                                layout=w.Layout(flex_flow="row wrap"))]),
+                                 "lab-domain-box")
         self.w_guess_result = _cls(w.Dropdown(options=[NO_GUESS, *PREDICT_RESULTS],
                                               value=NO_GUESS, description="guess",
                                               **_narrow("175px")), "lab-guess-result")
@@ -533,6 +576,9 @@ class Lab:
         self.w_upload.observe(self._on_upload, names="value")
         self.w_projector.observe(lambda ch: self.set_projector(bool(ch["new"])), names="value")
         self.w_compare.observe(self._on_compare, names="value")
+        self.w_compare_profile.observe(self._on_compare_profile, names="value")
+        self.w_as_domain.observe(self._on_as_domain, names="value")
+        self.w_view_domain.observe(self._on_view_domain, names="value")
         self.w_predict_mode.observe(self._on_predict_mode, names="value")
         self.w_guess_result.observe(self._on_guess, names="value")
         self.w_guess_frame.observe(self._on_guess, names="value")
@@ -551,6 +597,7 @@ class Lab:
             self.b_load: lambda: self.load_example(self.w_example.value or ""),
             self.b_back: self.back, self.b_step: self.step, self.b_undo: self.undo,
             self.b_export: self.export_yaml,
+            self.b_add_step: self._on_add_step,
         }
         for button, fn in clicks.items():
             button.on_click(self._click(fn))
@@ -571,6 +618,7 @@ class Lab:
                      w.HBox([self.b_write, self.b_mmu_update]))
         calls = _box("Hypercalls (on the frame; click one in the picture)",
                      w.HBox([self.w_op_frame, self.w_op_level]),
+                     self.w_domain_box,
                      self.w_predict_box,
                      w.HBox([self.b_pin, self.b_unpin, self.b_baseptr, self.b_vcpu_init],
                             layout=w.Layout(flex_flow="row wrap")))
@@ -589,9 +637,9 @@ class Lab:
             titles=["trace", "what changed", "bits", "frames", "log", "YAML"]), "lab-details")
         right = _cls(w.VBox([w.HBox([self.w_pane1, self.w_pane2]), self.w_summary,
                              self.w_details]), "lab-right")
-        header = w.HBox([self.w_title, self.w_projector, self.w_compare, self.w_predict_mode,
-                         self.w_score], layout=w.Layout(flex_flow="row wrap",
-                                                        align_items="center"))
+        header = w.HBox([self.w_title, self.w_projector, self.w_compare,
+                         self.w_compare_profile, self.w_predict_mode, self.w_score],
+                        layout=w.Layout(flex_flow="row wrap", align_items="center"))
         css = _LAB_CSS + (_PAGE_CSS if self.page else "")
         self.widget = _cls(w.VBox([w.HTML(css), header, self.w_status,
                                    _cls(w.HBox([controls, right]), "lab-main")]), "lab-app")
@@ -620,6 +668,39 @@ class Lab:
     def _on_compare(self, change: dict[str, Any]) -> None:
         if not self._syncing:
             self.set_compare(str(change["new"] or ""))
+
+    def _on_compare_profile(self, change: dict[str, Any]) -> None:
+        if not self._syncing and change["new"]:
+            self.set_compare("profile", str(change["new"]))
+
+    def _on_as_domain(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self.set_acting_domain(str(change["new"] or "") or None)
+
+    def _on_view_domain(self, change: dict[str, Any]) -> None:
+        if not self._syncing:
+            self.set_view_domain(str(change["new"] or "") or None)
+
+    def _on_add_step(self) -> None:
+        """The step text box: one scenario step as YAML (safe_load; nothing is run)."""
+        import yaml
+
+        text = self.w_step_text.value.strip()
+        try:
+            step = yaml.safe_load(text) if text else None
+        except yaml.YAMLError as err:
+            self.session._say("error", f"the step is not YAML ({err.__class__.__name__}): "
+                                       "write it as a scenario file does, e.g. {grant: "
+                                       "{as: guest, ref: 1, frame: pg, to: dom0}}")
+            self._refresh()
+            return
+        if not isinstance(step, dict) or not step:
+            self.session._say("error", "write one step as a mapping, e.g. {grant_unmap: "
+                                       "{as: dom0, handle: 0}}")
+            self._refresh()
+            return
+        if self.add_step(step) is not None:
+            self.w_step_text.value = ""
 
     def _on_predict_mode(self, change: dict[str, Any]) -> None:
         if not self._syncing:
@@ -749,11 +830,11 @@ class Lab:
         try:
             self.w_bitness.value = s.bitness
             self.w_profile.value = s.profile
-            self.w_vcpu0.value = s.doc.vcpu0_initialised
+            self.w_vcpu0.value = s.vcpu0_initialised
             valid = assist_validity(s.profile, s.bitness)
             why = []
             for name, cb in self.w_assists.items():
-                cb.value = name in s.doc.vm_assists
+                cb.value = name in s.vm_assists
                 cb.disabled = bool(valid[name])
                 cb.tooltip = (f"{name}: {valid[name]}" if valid[name]
                               else VM_ASSIST_HELP.get(name, ""))
@@ -777,6 +858,16 @@ class Lab:
             shown = self.example_loaded if self.example_loaded in examples() else None
             self.w_example.value = shown
             self.w_pane2.layout.display = "" if self.compare else "none"
+            self.w_compare_profile.layout.display = "" if self.compare == "profile" else "none"
+            if self.compare == "profile":
+                self.w_compare_profile.value = s.compare_against()
+            doms = s.domain_names
+            self.w_as_domain.options = [DEFAULT_ISSUER, *((n, n) for n in doms)]
+            self.w_as_domain.value = s.acting_domain if s.acting_domain in doms else ""
+            self.w_view_domain.options = [FOLLOW, *((n, n) for n in doms)]
+            self.w_view_domain.value = s.view_domain if s.view_domain in doms else ""
+            self.w_as_domain.layout.display = "" if doms else "none"
+            self.w_view_domain.layout.display = "" if doms else "none"
         finally:
             self._syncing = False
 
@@ -797,7 +888,7 @@ class Lab:
             self.picture = None
             self.render_error = f"{type(err).__name__}: {err}"
         self._show(self.w_picture, self.picture, s.run, replay=True)
-        self.w_picture_label.value = (f"<b>{html.escape(self._side_label(s.run))}</b>"
+        self.w_picture_label.value = (self._label_html(s.run, self.picture)
                                       if self.compare else "")
         if self.compare:
             self._draw_compare()
@@ -806,7 +897,10 @@ class Lab:
         last = run.steps[-1] if run.steps else None
         result = "" if last is None else (f": step {last.index} → " + (
             ("holds" if last.held else "does not hold") if last.is_check else last.result))
-        return f"Xen {run.profile}, {run.guest.domain.bitness}-bit PV{result}"
+        who = self.session.picture_domain(run)
+        bits = (run.domains[who] if who in run.domains else run.guest).domain.bitness
+        return (f"Xen {run.profile}, " + (f"{who}'s tables, " if who else "")
+                + f"{bits}-bit PV{result}")
 
     def _draw_compare(self) -> None:
         s = self.session
@@ -821,9 +915,17 @@ class Lab:
         _label, run = got
         view = tables_picture(s, run, changes=False)
         self._show(self.w_picture2, view, run, replay=False)
-        colour = "#b71c1c" if run.steps and not run.steps[-1].outcome.ok else "#1b5e20"
-        self.w_picture2_label.value = (f'<b style="color:{colour}">'
-                                       f"{html.escape(self._side_label(run))}</b>")
+        self.w_picture2_label.value = self._label_html(run, view)
+
+    def _label_html(self, run: ScenarioRun, view: Any | None) -> str:
+        """A compare side's label: red when its last step failed or its state is dangerous
+        (a pre-xsa-NNN profile's exploit: `ok`, and the `⚠ danger` count after it)."""
+        found = dangers_in(view.model) if view is not None else []
+        bad = bool(found) or bool(run.steps and not run.steps[-1].outcome.ok)
+        colour = "#b71c1c" if bad else "#1b5e20"
+        warn = f" — ⚠ {len(found)} danger(s)" if found else ""
+        return (f'<b style="color:{colour}">{html.escape(self._side_label(run) + warn)}'
+                "</b>")
 
     def _show(self, widget: Any, view: Any | None, run: ScenarioRun, *, replay: bool) -> None:
         s = self.session

@@ -15,15 +15,59 @@ SVG as the lab's compare mode (`pvlab.ui.pictures.inline_svg`). Notebook 7 uses 
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pvlab.render import View, tables_view
 from pvlab.render.danger import dangers_in
 from pvlab.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
-from pvlab.xen.profiles import get_profile
+from pvlab.xen.profiles import PROFILES, get_profile
 
 from .pictures import inline_svg
+
+
+def fit_svg(svg: str) -> str:
+    """An inline SVG scaled down to its column (its viewBox keeps the proportions): two
+    pictures of 1000+ points side by side otherwise each need a horizontal scroll."""
+    return re.sub(r"<svg\b", '<svg style="max-width:100%;height:auto"', svg, count=1)
+
+
+def compare_partner(profile: str) -> str:
+    """The profile to draw beside `profile` by default: a `pre-xsa-NNN` profile's fixed
+    version (the release it is taken from, 4.19), else 4.17 beside 4.19 and 4.19 beside
+    anything else."""
+    p = get_profile(profile)
+    if p.advisory is not None:
+        return "4.19"
+    return "4.17" if p.name == "4.19" else "4.19"
+
+
+def scenario_partner(scn: Scenario, profile: str) -> str:
+    """:func:`compare_partner`, except that a scenario whose expectations name a
+    `pre-xsa-NNN` profile (the XSA scenarios 950-955) pairs fixed Xen with it."""
+    p = get_profile(profile)
+    if p.advisory is None:
+        for s in scn.steps:
+            if isinstance(s.expect, dict):
+                for key in s.expect:
+                    other = PROFILES.get(str(key))
+                    if other is not None and other.advisory is not None:
+                        return other.name
+    return compare_partner(profile)
+
+
+def compare_choices() -> list[tuple[str, str]]:
+    """(label, profile) for a compare menu: every profile, each pre-xsa-NNN one named
+    with the advisory it leaves out and the fixed profile it pairs with."""
+    out = []
+    for name, p in PROFILES.items():
+        if p.advisory is not None:
+            out.append((f"{name} (XSA-{p.advisory.xsa} open; fixed: "
+                        f"{compare_partner(name)})", name))
+        else:
+            out.append((f"Xen {name}", name))
+    return out
 
 
 def first_difference(scn: Scenario, a: str, b: str) -> int | None:
@@ -78,7 +122,8 @@ class SideBySide:
             cols.append(
                 f'<div style="flex:1;min-width:0"><b style="color:{colour}">'
                 f"{html.escape(s.label)}</b>" + (f"<ul>{notes}</ul>" if notes else "")
-                + f'<div style="overflow:auto">{inline_svg(s.view.svg())}</div></div>')
+                + f'<div style="overflow:auto">{fit_svg(inline_svg(s.view.svg()))}</div>'
+                + "</div>")
         return '<div style="display:flex;gap:1em">' + "".join(cols) + "</div>"
 
 
@@ -96,4 +141,6 @@ def side_by_side(scenario: str | Path | Scenario, profiles: tuple[str, str],
     return SideBySide(scn, step, (sides[0], sides[1]))
 
 
-__all__ = ["SideBySide", "first_difference", "side_by_side"]
+__all__ = ["SideBySide", "compare_choices", "compare_partner", "first_difference",
+           "scenario_partner",
+           "side_by_side"]

@@ -27,6 +27,7 @@ from pvlab.scenario import Scenario, ScenarioRun, Step, load_scenario, parse_sce
 from pvlab.units import format_size
 from pvlab.x86.flags import flag_names
 from pvlab.xen.abi import abi_for
+from pvlab.xen.cmdline import Hardware
 from pvlab.xen.profiles import DEFAULT_PROFILE
 
 #: Step keys that name a frame.
@@ -121,6 +122,8 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
             out["vcpus"] = g.vcpus
         if g.privileged:
             out["privileged"] = True
+        if g.max_maptrack_frames is not None:
+            out["max_maptrack_frames"] = g.max_maptrack_frames
         return out
 
     guest = domain_data(scn.guest)
@@ -133,6 +136,13 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
     if scn.placement != "low-first":
         data["placement"] = scn.placement
         data["seed"] = scn.seed
+    if scn.xen_build is not None:
+        data["xen_build"] = scn.xen_build
+    if scn.xen_cmdline.given():
+        data["xen_cmdline"] = scn.xen_cmdline.given()
+    hardware = _hardware_data(scn.hardware)
+    if hardware:
+        data["hardware"] = hardware
     if scn.multi_domain:
         data["domains"] = {n: Flow(domain_data(g)) for n, g in scn.domains.items()}
     else:
@@ -149,8 +159,8 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
                 spec["below"] = format_size(f.below)
             if f.above is not None:
                 spec["above"] = format_size(f.above)
-        if f.owner != "guest":
-            spec["owner"] = f.owner
+        if f.owner != ("guest" if not scn.multi_domain else scn.default_domain):
+            spec["owner"] = f.owner  # with domains:, a frame's default is the default domain
         frames[f.name] = Flow(spec)
     data["frames"] = frames
     tables: dict[str, Any] = {}
@@ -163,6 +173,13 @@ def scenario_data(scn: Scenario, *, upto: int | None = None,
     steps = scn.steps if upto is None else scn.steps[:upto]
     data["steps"] = [step_data(s) for s in steps]
     return data
+
+
+def _hardware_data(hw: Hardware) -> dict[str, Any]:
+    """The `hardware:` keys that differ from the default CPU."""
+    default = Hardware()
+    return {f.name: getattr(hw, f.name) for f in dataclasses.fields(hw)
+            if getattr(hw, f.name) != getattr(default, f.name)}
 
 
 def _entry_data(to: str | None, mfn: int | None, flags: int, value: int | None) -> dict[str, Any]:
@@ -190,10 +207,22 @@ class Draft:
     roles: dict[str, int]
     placed: dict[str, int]
     cursor: int
+    #: with `domains:`, the domain whose settings :attr:`guest` edits (None: the default
+    #: domain, the only or first unprivileged one)
+    domain: str | None = None
 
     @property
     def guest(self) -> dict[str, Any]:
-        return self.data.setdefault("guest", {})
+        """The settings being edited: `guest:`, or with `domains:` one domain's mapping."""
+        doms = self.data.get("domains")
+        if not isinstance(doms, dict) or not doms:
+            return self.data.setdefault("guest", {})
+        name = self.domain if self.domain in doms else next(
+            (n for n, g in doms.items() if not (g or {}).get("privileged")), next(iter(doms)))
+        if not isinstance(doms[name], dict):
+            doms[name] = {}
+        got: dict[str, Any] = doms[name]
+        return got
 
     @property
     def frames(self) -> dict[str, Any]:

@@ -11,6 +11,7 @@ in so no cell breaks.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import re
 from typing import Any
@@ -40,11 +41,26 @@ def lab_hints(session: LabSession, run: ScenarioRun | None = None) -> dict[int, 
     return {run.frames[n]: lvl for n, lvl in session.doc.roles.items() if n in run.frames}
 
 
+def drawn_run(session: LabSession, run: ScenarioRun | None = None, *,
+              name: str | None = None) -> ScenarioRun:
+    """`run` as the picture draws it: with `domains:`, a shallow copy whose `guest` is
+    domain `name` (default :meth:`LabSession.picture_domain`; the render pipeline draws
+    `run.guest`'s tables)."""
+    run = run or session.run
+    name = name or session.picture_domain(run)
+    if name is None or name not in run.domains or run.domains[name] is run.guest:
+        return run
+    return dataclasses.replace(run, guest=run.domains[name])
+
+
 def picture_title(session: LabSession, run: ScenarioRun | None = None) -> str:
     """One title for the picture: the scenario, the step it shows and that step's result."""
     run = run or session.run
     total = len(session.doc.steps)
-    head = f"{run.scenario.name} (Xen {run.profile}, {run.guest.domain.bitness}-bit PV)"
+    name = session.picture_domain(run)
+    who = f"{name}'s tables, " if name is not None else ""
+    head = (f"{run.scenario.name} ({who}Xen {run.profile}, "
+            f"{run.domains[name].domain.bitness if name else run.guest.domain.bitness}-bit PV)")
     if not run.steps:
         return f"{head} — set-up, before step 1" + (f" of {total}" if total else "")
     last = run.steps[-1]
@@ -57,22 +73,31 @@ def tables_picture(session: LabSession, run: ScenarioRun | None = None, *,
     """The picture of the session's state: the tables view, or, after an action, the
     diff view (what changed since the state before it, as badges)."""
     try:
-        from pvlab.render import diff_view, snapshot, tables_view
+        from pvlab.render import danger, diff_view, snapshot, tables_view
+        from pvlab.render.api import domain_labels
+        from pvlab.xen.danger import find_dangers
     except ImportError:
         return None
     run = run or session.run
     title = picture_title(session, run)
     hints = lab_hints(session, run)
     before = session.previous_run if run is session.run else None
+    name = session.picture_domain(run)
+    run = drawn_run(session, run, name=name)
+    if before is not None:
+        before = drawn_run(session, before, name=name)
     if changes and before is not None and before.guest.domain.abi.name == \
             run.guest.domain.abi.name:
         last = run.steps[-1] if run.steps else None
-        view = diff_view(snapshot(before.xen, before.guest), snapshot(run.xen, run.guest),
+        labels = domain_labels(run)
+        view = diff_view(snapshot(before.xen, before.guest, labels=labels),
+                         snapshot(run.xen, run.guest, labels=labels),
                          outcome=last.outcome if last is not None and not last.is_check
                          else None,
                          names={m: n for n, m in run.frames.items()}, hints=hints,
                          title=title)
         view.model.kind = "tables"
+        danger.mark(view.model, find_dangers(run.xen))  # as tables_view marks its picture
         return view
     return tables_view(run, hints=hints, title=title)
 
@@ -199,7 +224,9 @@ def frame_map_html(rows: list[FrameRow], memory_frames: int) -> str:
                      f'fill="{colour}">{html.escape(r.name)}</text>')
     parts.append("</svg>")
     cell = 'style="padding:2px 8px;text-align:left;border-bottom:1px solid #ccc"'
-    heads = ("frame", "mfn", "addr", "where", "meant as", "type", "type count", "refs", "state")
+    owned = any(r.owner for r in rows)  # several domains: say whose each frame is
+    heads = ("frame", *(("owner",) if owned else ()), "mfn", "addr", "where", "meant as",
+             "type", "type count", "refs", "state")
     head = "<tr>" + "".join(f"<th {cell}>{h}</th>" for h in heads) + "</tr>"
     body = []
     for r in rows:
@@ -211,7 +238,8 @@ def frame_map_html(rows: list[FrameRow], memory_frames: int) -> str:
         style = f' style="background:{_TYPE_FILL.get(r.type, "#fff")}"'
         cls = (' class="lab-frame-failed"' if r.failed
                else ' class="lab-frame-refused"' if r.refused_at else "")
-        cells = (html.escape(r.name), f"mfn {r.mfn:#x}", f"addr {r.address:#x}", r.side,
+        cells = (html.escape(r.name), *((html.escape(r.owner),) if owned else ()),
+                 f"mfn {r.mfn:#x}", f"addr {r.address:#x}", r.side,
                  f"L{r.role}" if r.role else "-", r.type, str(r.type_count), str(r.count),
                  state)
         body.append(f"<tr{cls}{style}>" + "".join(f"<td {cell}>{c}</td>" for c in cells)

@@ -21,6 +21,7 @@ from typing import Any
 
 from pvlab.errors import PvlabError
 from pvlab.scenario import ScenarioRun, load_scenario
+from pvlab.scenario.registry import steps
 from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB, PAGE_SHIFT, format_size, parse_size
 from pvlab.x86.flags import parse_flags
@@ -60,6 +61,8 @@ class FrameRow:
     #: the last hypercall's failing check names this frame, which stays a live table
     #: (e.g. the shared slot-3 L2 under 4.17: validated, and where the check stopped)
     refused_at: bool = False
+    #: with `domains:`, the owner as the scenario names it ("dom0 (d1)"); else ""
+    owner: str = ""
 
     @property
     def address(self) -> int:
@@ -114,13 +117,28 @@ class LabSession:
         self.last_error: PvlabError | None = None
         #: the state before the last action (what the change badges compare with)
         self.previous_run: ScenarioRun | None = None
+        #: with `domains:`: whose tables the picture draws (None: the issuer of the last
+        #: step, see :meth:`picture_domain`) and who issues the lab's hypercalls (`as:`;
+        #: None: the scenario's default domain)
+        self.view_domain: str | None = None
+        self.acting_domain: str | None = None
+        #: the profile compare mode runs on the right (None: :func:`compare_partner`)
+        self.compare_profile: str | None = None
         self.run: ScenarioRun = self.doc.build()
         self._say("info", "empty lab: allocate frames, write entries, then pin")
 
     # ------------------------------------------------------------------ reading state
+    def _edited_spec(self) -> Any:
+        """The settings the Guest controls show and change: `guest:`, or with `domains:`
+        the `as` domain's (:attr:`acting_domain`; default: the scenario's default)."""
+        scn = self.doc.scenario
+        if self.acting_domain in self.domain_names:
+            return scn.domains[self.acting_domain]
+        return scn.guest
+
     @property
     def bitness(self) -> int:
-        return self.doc.bitness
+        return int(self._edited_spec().bitness)
 
     @property
     def profile(self) -> str:
@@ -128,7 +146,11 @@ class LabSession:
 
     @property
     def vm_assists(self) -> list[str]:
-        return list(self.doc.vm_assists)
+        return [str(a) for a in self._edited_spec().vm_assists]
+
+    @property
+    def vcpu0_initialised(self) -> bool:
+        return bool(self._edited_spec().vcpu0_initialised)
 
     @property
     def frames(self) -> dict[str, int]:
@@ -170,12 +192,16 @@ class LabSession:
         out = self.last_outcome
         failed = out.failed_mfn if out is not None and not out.ok else None
         rows = []
+        owners = ({g.domid: f"{n} (d{g.domid})" for n, g in self.run.domains.items()}
+                  if self.domain_names else None)
         for name, mfn in self.run.frames.items():
             pi = m.page(mfn)
             live = pi.validated and pi.type_count > 0
+            owner = "" if owners is None else (
+                "free" if pi.owner is None else owners.get(pi.owner, f"d{pi.owner}"))
             rows.append(FrameRow(name, mfn, self.doc.roles.get(name), pi.type_name,
                                  pi.type_count, pi.count, pi.pinned, pi.validated,
-                                 failed == mfn and not live, failed == mfn and live))
+                                 failed == mfn and not live, failed == mfn and live, owner))
         return sorted(rows, key=lambda r: r.mfn)
 
     def run_before_last_step(self) -> ScenarioRun | None:
@@ -197,7 +223,7 @@ class LabSession:
         why in the label instead: e.g. a VM-assist that the other bitness refuses).
         """
         if mode == "profile":
-            other = "4.17" if get_profile(self.profile).name != "4.17" else "4.19"
+            other = self.compare_against()
             return f"Xen {other}", self.doc.build(profile=other)
         if mode == "bitness":
             bits = ({32, 64} - {self.bitness}).pop()
@@ -209,8 +235,96 @@ class LabSession:
                                                      cursor=self.doc.cursor)
         return None
 
+    @property
+    def domain_names(self) -> list[str]:
+        """The scenario's domains (`domains:`); empty for a one-guest (`guest:`) document."""
+        scn = self.doc.scenario
+        return list(scn.domains) if scn.multi_domain else []
+
+    def picture_domain(self, run: ScenarioRun | None = None) -> str | None:
+        """With `domains:`, whose tables the picture draws: :attr:`view_domain` if set,
+        else the domain that issued the last hypercall step (a destroyed domain has no
+        tables left: then the first live one); None for a one-guest document."""
+        run = run or self.run
+        names = self.domain_names
+        if not names:
+            return None
+        alive = [n for n in names if n not in run.destroyed]
+        if self.view_domain in names:
+            return self.view_domain
+        for res in reversed(run.steps):
+            if res.is_check:
+                continue
+            step = run.scenario.steps[res.index - 1]
+            kind = steps().get(step.op)
+            who = (run.scenario.toolstack_domain if kind is not None and kind.privileged_only
+                   and step.as_domain is None else run.scenario.issuer(step))
+            if who in alive:
+                return who
+            break
+        default = run.scenario.default_domain
+        return default if default in alive else (alive or names)[0]
+
+    def set_view_domain(self, name: str | None) -> bool:
+        """Draw domain `name`'s tables (None or "": follow the issuer of the last step)."""
+        if name and name not in self.domain_names:
+            self._say("error", f"no domain {name!r} to draw: "
+                      + (f"use one of {', '.join(self.domain_names)}" if self.domain_names
+                         else "this document has one guest (load a scenario with domains:)"))
+            return False
+        self.view_domain = name or None
+        return True
+
+    def set_acting_domain(self, name: str | None) -> bool:
+        """Issue the lab's next hypercalls `as:` domain `name` (None: the default domain)."""
+        if name and name not in self.domain_names:
+            self._say("error", f"no domain {name!r} to act as: "
+                      + (f"use one of {', '.join(self.domain_names)}" if self.domain_names
+                         else "this document has one guest (load a scenario with domains:)"))
+            return False
+        self.acting_domain = name or None
+        return True
+
+    def compare_against(self) -> str:
+        """The profile compare mode draws on the right: the one chosen, else the partner
+        of the document's (`pvlab.ui.compare.scenario_partner`: an XSA scenario's
+        pre-xsa-NNN profile beside fixed Xen, a pre-xsa-NNN profile beside 4.19)."""
+        from .compare import scenario_partner  # compare.py draws (pvlab.render)
+
+        return get_profile(self.compare_profile
+                           or scenario_partner(self.doc.scenario, self.profile)).name
+
+    def set_compare_profile(self, profile: str | None) -> bool:
+        """The profile compare mode draws beside the document's (None: the partner)."""
+        if profile:
+            try:
+                profile = get_profile(profile).name
+            except PvlabError as err:
+                self._say("error", err.message)
+                return False
+        self.compare_profile = profile or None
+        return True
+
     def domain_summary(self) -> str:
+        if self.domain_names:  # several domains: one clause each
+            parts = []
+            for name, g in self.run.domains.items():
+                d = g.domain
+                head = (f"{name} (d{d.domid}, {d.bitness}-bit PV"
+                        + (", privileged" if d.privileged else "") + ")")
+                if name in self.run.destroyed:
+                    parts.append(f"{head}: destroyed at step {self.run.destroyed[name]}")
+                else:
+                    parts.append(f"{head}: {self._vcpu_text(g)}; VM-assists: "
+                                 + (", ".join(vm_assist_names(d.vm_assist)) or "none"))
+            return f"Xen profile {self.run.profile}; " + "; ".join(parts)
         d = self.run.guest.domain
+        assists = ", ".join(vm_assist_names(d.vm_assist)) or "none"
+        return (f"{d.bitness}-bit PV guest {d.label} on Xen profile {self.run.profile}; "
+                f"{self._vcpu_text(self.run.guest)}; VM-assists: {assists}")
+
+    def _vcpu_text(self, guest: Any) -> str:
+        d = guest.domain
         v0 = d.vcpu(0)
         if v0 is None:
             vcpu = "no vCPU 0 yet"
@@ -221,9 +335,7 @@ class LabSession:
                                               if table is not None else " (running guest)"))
         else:
             vcpu = "vCPU 0 not initialised (toolstack still building)"
-        assists = ", ".join(vm_assist_names(d.vm_assist)) or "none"
-        return (f"{d.bitness}-bit PV guest {d.label} on Xen profile {self.run.profile}; "
-                f"{vcpu}; VM-assists: {assists}")
+        return vcpu
 
     def trace_text(self) -> str:
         return self.last_outcome.explain() if self.last_outcome is not None else ""
@@ -251,6 +363,7 @@ class LabSession:
         if it builds. The status is this action's own result: a step's outcome for a
         hypercall, "ok" for an edit that was done, "error" for one that was refused."""
         draft = self.doc.draft()
+        draft.domain = self.acting_domain if self.acting_domain in self.domain_names else None
         try:
             note = mutate(draft)
             new = Document.from_draft(draft)
@@ -356,6 +469,8 @@ class LabSession:
                 spec["below"] = format_size(parse_size(below, what="below"))
             if above is not None:
                 spec["above"] = format_size(parse_size(above, what="above"))
+            if d.domain is not None:
+                spec["owner"] = d.domain  # with domains:, the `as` domain's frame
             d.frames[chosen] = spec
             role = level or role_from_name(chosen)
             if role:
@@ -449,7 +564,7 @@ class LabSession:
     # ------------------------------------------------------------------ hypercalls
     def _step(self, what: str, make: Callable[[Draft], dict[str, Any]]) -> Outcome | None:
         def mutate(d: Draft) -> str | None:
-            return d.append_step(make(d))
+            return d.append_step(self._as_acting(make(d)))
         if not self._commit(what, mutate, is_step=True):
             return None
         return self.last_outcome
@@ -531,8 +646,23 @@ class LabSession:
                                    **self._entry(d, target, flags, value)}}
         return self._step(f"mmu_update {table}[{index}]", make)
 
+    def _as_acting(self, step: dict[str, Any]) -> dict[str, Any]:
+        """`step` issued `as:` :attr:`acting_domain` (a step that names its own `as:`, or
+        a one-guest document, is left alone)."""
+        if not self.acting_domain or self.acting_domain not in self.domain_names:
+            return step
+        op = next((k for k in step if k not in ("expect", "note", "comment")), None)
+        args = step.get(op) if op is not None else None
+        if op is None or not isinstance(args, dict) or "as" in args:
+            return step
+        out = dict(step)
+        out[op] = {"as": self.acting_domain, **args}
+        return out
+
     def add_step(self, step: dict[str, Any]) -> Outcome | None:
-        """Append any scenario step given as a mapping, e.g. `{"tlb_flush": {}}`."""
+        """Append any scenario step given as a mapping, e.g. `{"tlb_flush": {}}`, or with
+        several domains a grant step: `{"grant": {"as": "guest", "ref": 1, "frame": "pg",
+        "to": "dom0"}}` (without `as:`, the step is issued as :attr:`acting_domain`)."""
         op = next((k for k in step if k not in ("expect", "note", "comment")), "step")
         return self._step(f"{op} {step.get(op) or ''}".strip(), lambda d: dict(step))
 
@@ -616,6 +746,8 @@ class LabSession:
         self._undo.append(self.doc)
         self.previous_run = None
         self.doc, self.run, self.last_outcome = doc, run, None
+        # another scenario: its own domains and its own profile partner
+        self.view_domain = self.acting_domain = self.compare_profile = None
         self._say("info", f"loaded {doc.name}: {len(doc.frames)} frame(s), "
                           f"{len(doc.steps)} step(s) — press step to apply them")
         return True

@@ -21,15 +21,19 @@ class DomainRule:
 
 
 DOMAIN_RULES: tuple[DomainRule, ...] = (
-    DomainRule("pg_owner", "mmu_update / pin / unpin foreign:", "-ESRCH",
+    DomainRule("pg_owner", "mmu_update / pin / unpin foreign:, "
+               "update_va_mapping_otherdomain", "-ESRCH",
                "foreigndom must name another existing domain, DOMID_SELF, DOMID_IO or "
                "DOMID_XEN; naming yourself by id or an unknown domain fails.",
                "get_pg_owner"),
-    DomainRule("xsm", "mmu_update / pin / unpin foreign:", "-EPERM",
+    DomainRule("xsm", "mmu_update / pin / unpin foreign:, update_va_mapping_otherdomain",
+               "-EPERM",
                "Only the page owner itself or a control domain may map a domain's frames "
-               "(no check for DOMID_IO: the I/O permission is checked per frame) or pin and "
+               "(mmu_update: no check for DOMID_IO, the I/O permission is checked per "
+               "frame; update_va_mapping_otherdomain has no such exception) or pin and "
                "unpin its tables.",
-               "xsm_mmu_update / xsm_mmuext_op (XSM_TARGET, dummy policy)"),
+               "xsm_mmu_update / xsm_mmuext_op / xsm_update_va_mapping (XSM_TARGET, dummy "
+               "policy)"),
     DomainRule("l1_foreign", "mmu_update", "-EBUSY",
                "The L1's owner (l1e_owner) maps the page owner's frame and the reference is "
                "taken on it; a frame of anyone else is refused, unless the page owner is a "
@@ -41,6 +45,11 @@ DOMAIN_RULES: tuple[DomainRule, ...] = (
     DomainRule("gnttab_domain", "grant_map", "GNTST_bad_domain",
                "The granting domain must exist (a dying one still does).",
                "map_grant_ref (rcu_lock_domain_by_id)"),
+    DomainRule("maptrack", "grant_map", "GNTST_no_space",
+               "The mapper needs a maptrack handle: a free one, else a new maptrack frame "
+               "within its max_maptrack_frames (default 1024 frames of 256 handles; 0 gives "
+               "none), else one stolen from another of its vCPUs.",
+               "map_grant_ref (get_maptrack_handle)"),
     DomainRule("gnttab_ref", "grant_map", "GNTST_bad_gntref",
                "The ref must lie in the granter's table (512 v1 entries in its first frame).",
                "map_grant_ref (nr_grant_entries)"),

@@ -121,10 +121,27 @@ def mmuext_foreign(xen: Xen, d: Domain, cmd: int, mfn: int, *, foreigndom: int) 
     return out
 
 
+def update_va_mapping_foreign(xen: Xen, d: Domain, va: int, value: int, *, domid: int,
+                              vcpu: int = 0, flags: int = 0) -> Outcome:
+    """`do_update_va_mapping_otherdomain(va, val, flags, domid)`: `get_pg_owner(domid)`
+    (NULL: -ESRCH, before anything else), then `__do_update_va_mapping` with that page
+    owner, whose `xsm_update_va_mapping` (XSM_TARGET, no dom_io exception unlike
+    `xsm_mmu_update`) refuses a caller that is neither the owner nor a control domain."""
+    t = Tracer(f"update_va_mapping_otherdomain({va:#x}, {value:#x}, {domid_text(domid)})")
+    pg_owner = get_pg_owner(xen, t, d, domid)
+    if pg_owner is None:
+        t.outcome.counters.hypercalls += 1
+        return t.finish(-int(Errno.ESRCH))
+    out = hypercalls.update_va_mapping(xen, d, va, value, vcpu=vcpu, flags=flags,
+                                       pg_owner=pg_owner)
+    out.events[:0] = t.outcome.events
+    return out
+
+
 def domid_text(domid: int) -> str:
     return {DOMID_SELF: "DOMID_SELF", DOMID_IO: "DOMID_IO", DOMID_XEN: "DOMID_XEN"}.get(
         domid, f"d{domid}")
 
 
 __all__ = ["DOM_IO", "DOM_XEN", "domid_text", "get_pg_owner", "lookup_domain",
-           "mmu_update_foreign", "mmuext_foreign", "xsm_target"]
+           "mmu_update_foreign", "mmuext_foreign", "update_va_mapping_foreign", "xsm_target"]

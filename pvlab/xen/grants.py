@@ -23,7 +23,9 @@ unpins the active entries: `gnttab_release_host_mappings` is false for PV).
 Statuses: the hypercall returns 0 and each operation's `status` says what happened
 (:mod:`pvlab.xen.grant_status`). Not modelled: `GNTMAP_device_map` (IOMMU/bus
 addresses), grant copy and transfer, transitive and sub-page grants, table growth
-(`GNTTABOP_setup_table`: the table stays at its initial frame, 512 v1 entries), the v2
+(`GNTTABOP_setup_table`: the table stays at its initial frame, 512 v1 entries), stealing
+maptrack handles between vCPUs (one free list; a domain's `max_maptrack_frames`, default
+1024, bounds it: beyond it a map gets `GNTST_no_space`), the v2
 status frames, XSM policies other than the dummy one (so `xsm_grant_mapref` never refuses
 and `GNTST_permission_denied` does not arise from a map).
 """
@@ -42,6 +44,7 @@ from pvlab.xen.grant_status import (
     GNTST_bad_handle,
     GNTST_bad_page,
     GNTST_general_error,
+    GNTST_no_space,
     GNTST_okay,
     gntst_name,
 )
@@ -76,6 +79,8 @@ GNTMAP_contains_pte = 1 << 4
 NR_GRANT_ENTRIES = 4096 // 8
 #: `MAPTRACK_PER_PAGE`: a 4 KiB maptrack frame holds 256 16-byte `grant_mapping`s.
 MAPTRACK_PER_PAGE = 4096 // 16
+#: `opt_max_maptrack_frames` (`gnttab_max_maptrack_frames=`): a domain's default limit.
+MAX_MAPTRACK_FRAMES = 1024
 #: `_PAGE_GNTTAB`: debug builds mark grant PTEs with PTE bit 62 (x86_64/page.h); release
 #: builds define it as 0.
 PAGE_GNTTAB = BIT62
@@ -140,13 +145,20 @@ class GrantTable:
     #: `maptrack_limit`: handles below it index a maptrack frame
     maptrack_limit: int = 0
     nr_entries: int = NR_GRANT_ENTRIES
+    #: `max_maptrack_frames` (`grant_table_init`; xl.cfg's `max_maptrack_frames`)
+    max_maptrack_frames: int = MAX_MAPTRACK_FRAMES
 
-    def get_maptrack_handle(self) -> int:
+    def get_maptrack_handle(self) -> int | None:
         """`get_maptrack_handle`: the head of the free list unless only the tail sentinel is
         left; else a new maptrack frame (256 handles), whose first handle is returned and
-        whose others go to the head of the list."""
+        whose others go to the head of the list. With `max_maptrack_frames` frames already
+        (none at all when it is 0) Xen tries to steal a free handle from the domain's other
+        vCPUs (`steal_maptrack_handle`); the model's one free list is every vCPU's, so
+        there is none to steal: None (`INVALID_MAPTRACK_HANDLE`, GNTST_no_space)."""
         if len(self.free) >= 2:
             return self.free.pop(0)
+        if self.maptrack_limit // MAPTRACK_PER_PAGE >= self.max_maptrack_frames:
+            return None
         handle = self.maptrack_limit
         self.maptrack_limit += MAPTRACK_PER_PAGE
         self.free[:0] = range(handle + 1, handle + MAPTRACK_PER_PAGE)
@@ -406,7 +418,15 @@ def map_grant_ref(xen: Xen, ld: Domain, domid: int, ref: int, flags: int,
     t.event("xsm", "info", "xsm_grant_mapref (XSM_HOOK): the dummy policy allows it",
             f"{fn} (xsm_grant_mapref)")
     lgt, rgt = grant_table(xen, ld), grant_table(xen, rd)
-    handle = lgt.get_maptrack_handle()  # given back (to the tail) on failure below
+    got = lgt.get_maptrack_handle()  # given back (to the tail) on failure below
+    if got is None:
+        t.event("maptrack", "fail", "'Failed to obtain maptrack handle': "
+                f"{ld.label} has no free maptrack handle and may not add a maptrack frame "
+                f"({lgt.maptrack_limit // MAPTRACK_PER_PAGE} of max_maptrack_frames "
+                f"{lgt.max_maptrack_frames})",
+                f"{fn} (get_maptrack_handle)")
+        return _finish(t, GNTST_no_space)
+    handle = got
     if not 0 <= ref < rgt.nr_entries:
         t.event("gnttab_ref", "fail", f"'{c_format('Bad ref %#x for d%d', ref, rd.domid)}': "
                 f"{rd.label}'s "

@@ -82,8 +82,9 @@ class Xen:
     # ------------------------------------------------------------------ domains
     def create_domain(self, bitness: int = 64, *, vcpus: int = 1,
                       vm_assists: Iterable[str | int] = (), privileged: bool = False,
-                      name: str = "") -> Guest:
-        """`XEN_DOMCTL_createdomain` (+ `set_address_size` 32 for PV32, `max_vcpus`)."""
+                      name: str = "", max_maptrack_frames: int | None = None) -> Guest:
+        """`XEN_DOMCTL_createdomain` (+ `set_address_size` 32 for PV32, `max_vcpus`);
+        `max_maptrack_frames` is its `grant_table_init` limit (None: Xen's default)."""
         abi = abi_for(bitness)
         if not isinstance(vcpus, int) or not 0 <= vcpus <= 128:
             raise PvlabError(f"vcpus {vcpus!r} is out of range", "use 0 to 128 (0: before "
@@ -99,6 +100,10 @@ class Xen:
                    privileged, name)
         self._next_domid += 1
         self.domains[d.domid] = d
+        if max_maptrack_frames is not None:
+            from pvlab.xen.grants import GrantTable
+
+            self.grant_tables[d.domid] = GrantTable(max_maptrack_frames=max_maptrack_frames)
         return Guest(self, d)
 
     def max_vcpus(self, d: Domain, n: int) -> None:

@@ -72,6 +72,7 @@ class Profile:
     #: bbaea9878b ("x86/pv: fix MMUEXT_FLUSH_CACHE to flush all pCPU caches", 2025; 4.19.2+,
     #: 4.20.1+ via e9e2f32771 / ee150f56fc), -EACCES since. 4.17.7 still says -EINVAL.
     flush_cache_global_denied: Errno = Errno.EACCES
+    #: the first Xen release the profile stands for ("" for a pre-xsa-NNN model)
     first_release: str = ""
     # --- the security fixes (a `pre-xsa-NNN` profile turns exactly one of them off) -----
     #: XSA-148 (fe360c90ea): PSE is in L2_DISALLOW_MASK (no PV superpages without the
@@ -119,7 +120,9 @@ PROFILES: dict[str, Profile] = {
                     "fixes (XSA-148, 182, 185, 240, 279, 299): for an older Xen without "
                     "one of them use a pre-xsa-NNN profile.",
         pae_l3_below_4g_check=False, dom0_pv32_memf_bits32=False,
-        flush_cache_global_denied=Errno.EINVAL, first_release="4.3.0"),
+        # the first release it stands for (the description's 4.14 to 4.18), not 4.3: the
+        # releases 4.3-4.13 lack some of the fixes (pre-xsa-NNN profiles model that)
+        flush_cache_global_denied=Errno.EINVAL, first_release="4.14.0"),
     "4.19": _XEN_419,
     "no-slack": replace(
         _XEN_419, name="no-slack",

@@ -197,7 +197,8 @@ def test_side_by_side_erange_under_4_19_ok_under_4_17(page: Any, lab_app_url: st
     from playwright.sync_api import expect
 
     app = open_app(page, lab_app_url, 1440, 900)
-    app.locator(".lab-compare select").select_option(label="Xen 4.17 | 4.19")
+    # the profile pair: 4.19 (the sketch's) | 4.17 by default
+    app.locator(".lab-compare select").select_option(label="Xen profile | profile")
     expect(app.locator(".lab-picture-2")).to_be_visible()
     thirty_two_bit_pin(app)
     wait_log(app, "pin l3 as L3: ERANGE")

@@ -162,3 +162,17 @@ def test_reasons_lists_rule_ids_with_errnos() -> None:
     assert {"l1_writable_pagetable", "type_conflict", "pv32_l3_slot3", "l3_flags",
             "pae_l3_below_4g"} <= set(r)
     assert "32-bit" in r["l3_flags"]
+
+
+@pytest.mark.parametrize("ex_id", ["predict-xsa-182", "predict-xsa-182-before",
+                                   "bughunt-xsa-240"])
+def test_what_show_prints_has_the_question_and_not_the_answer(ex_id: str) -> None:
+    """The plain-text output of `show(...)` (a console, nbconvert --to text, a front end
+    without markdown) is the question only, as its markdown is: the dataclass repr
+    printed the answer, the explanation and the hints."""
+    problem = show(ex_id)
+    text = repr(problem)
+    assert problem.question in text
+    assert "answer" not in text.lower().replace("give (result, reason)", "")
+    assert problem.explanation.splitlines()[0] not in text
+    assert not any(h in text for h in problem.hints)

@@ -303,3 +303,38 @@ def test_handles_come_from_the_maptrack_free_list() -> None:
     gt = grants.grant_table(xen, dom0.domain)
     assert gt.maptrack_limit == 256 and gt.free[-2:] == [0, 2]
     assert grants.unmap_grant_ref(xen, dom0.domain, 256).result == "GNTST_bad_handle"
+
+
+def test_a_full_maptrack_is_gntst_no_space() -> None:
+    """get_maptrack_handle with no free handle and max_maptrack_frames reached (one vCPU:
+    nothing to steal) -> map_grant_ref's GNTST_no_space, before the ref is looked at; an
+    unmap frees a handle again. One frame holds 256 handles, one kept as the tail
+    sentinel: 255 mappings at once."""
+    xen = Xen("4.19")
+    dom0 = xen.create_domain(64, privileged=True, name="dom0", max_maptrack_frames=1)
+    guest = xen.create_domain(64, name="guest")
+    l1s = [dom0.alloc_frame() for _ in range(2)]
+    assert all(dom0.pin(l1, 1).ok for l1 in l1s)
+    page = guest.alloc_frame()
+    grants.write_grant_entry(xen, guest.domain, 0, frame=page, domid=dom0.domid)
+    for i in range(255):
+        out = grants.map_grant_ref(xen, dom0.domain, guest.domid, 0, CONTAINS_PTE_RO,
+                                   _pte(l1s[i // 200], i % 200))
+        assert out.ok, (i, out.result)
+    full = grants.map_grant_ref(xen, dom0.domain, guest.domid, 0, CONTAINS_PTE_RO,
+                                _pte(l1s[1], 100))
+    assert (full.rc, full.result) == (0, "GNTST_no_space")
+    assert any(e.check == "maptrack" and e.decision == "fail" for e in full.events)
+    assert grants.map_grant_ref(xen, dom0.domain, guest.domid, 600, CONTAINS_PTE_RO,
+                                _pte(l1s[1], 100)).result == "GNTST_no_space"
+    assert xen.machine.peek(page).count == 1 + 255
+    assert grants.unmap_grant_ref(xen, dom0.domain, 7).ok
+    assert grants.map_grant_ref(xen, dom0.domain, guest.domid, 0, CONTAINS_PTE_RO,
+                                _pte(l1s[1], 100)).ok
+    none = xen.create_domain(64, name="nomaptrack", max_maptrack_frames=0)
+    grants.write_grant_entry(xen, guest.domain, 1, frame=page, domid=none.domid)
+    l1 = none.alloc_frame()
+    assert none.pin(l1, 1).ok
+    assert grants.map_grant_ref(xen, none.domain, guest.domid, 1, CONTAINS_PTE_RO,
+                                _pte(l1, 0)).result == "GNTST_no_space"
+    assert audit(xen) == []
