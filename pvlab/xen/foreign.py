@@ -76,24 +76,17 @@ def mmu_update_foreign(xen: Xen, d: Domain, table: int, index: int, value: int, 
     then the update with the page owner passed to `get_page_from_l1e`."""
     who = domid_text(foreigndom)
     t = Tracer(f"mmu_update(MFN {table:#x}[{index}] = {value:#x}, foreigndom {who})")
-    pg_owner = get_pg_owner(xen, t, d, foreigndom)
-    if pg_owner is None:
-        t.outcome.counters.hypercalls += 1
-        return t.finish(-int(Errno.ESRCH))
-    if pg_owner is not DOM_IO and not xsm_target(d, pg_owner):
-        t.outcome.counters.hypercalls += 1
-        t.event("xsm", "fail", f"{d.label} is neither {pg_owner.label} nor a control domain: "
-                "it may not map that domain's frames", "xsm_mmu_update (XSM_TARGET)")
-        return t.finish(-int(Errno.EPERM))
+    pg_owner = _checked_pg_owner(xen, t, d, foreigndom, hook="xsm_mmu_update",
+                                 refused="map that domain's frames", io_exempt=True)
+    if isinstance(pg_owner, Outcome):
+        return pg_owner
     if pg_owner is not d:
         t.event("xsm", "pass", f"{d.label} may map {pg_owner.label}'s frames"
                 + (" (dom_io: the I/O permission is checked per frame)" if pg_owner is DOM_IO
                    else " (a control domain)" if pg_owner is not d else ""),
                 "xsm_mmu_update (XSM_TARGET)")
-    out = hypercalls.mmu_update(xen, d, table, index, value, cmd=cmd, pg_owner=pg_owner)
-    out.events[:0] = t.outcome.events
-    out.op = t.outcome.op
-    return out
+    return _after_checks(t, hypercalls.mmu_update(xen, d, table, index, value, cmd=cmd,
+                                                  pg_owner=pg_owner))
 
 
 def mmuext_foreign(xen: Xen, d: Domain, cmd: int, mfn: int, *, foreigndom: int) -> Outcome:
@@ -103,19 +96,36 @@ def mmuext_foreign(xen: Xen, d: Domain, cmd: int, mfn: int, *, foreigndom: int) 
     (pg_owner, ...)`) and validated as that owner's table."""
     who = domid_text(foreigndom)
     t = Tracer(f"mmuext_op(cmd {cmd}, MFN {mfn:#x}, foreigndom {who})")
+    pg_owner = _checked_pg_owner(xen, t, d, foreigndom, hook="xsm_mmuext_op",
+                                 refused="pin or unpin that domain's tables", io_exempt=False)
+    if isinstance(pg_owner, Outcome):
+        return pg_owner
+    if pg_owner is not d:
+        t.event("xsm", "pass", f"{d.label} acts on {pg_owner.label}'s tables (a control "
+                "domain)", "xsm_mmuext_op (XSM_TARGET)")
+    return _after_checks(t, hypercalls.mmuext_op(xen, pg_owner, cmd, mfn))
+
+
+def _checked_pg_owner(xen: Xen, t: Tracer, d: Domain, foreigndom: int, *, hook: str,
+                      refused: str, io_exempt: bool) -> Domain | Outcome:
+    """`get_pg_owner` (NULL: -ESRCH), then the default XSM policy's XSM_TARGET check of
+    `hook` (-EPERM unless `d` is the owner or a control domain; `xsm_mmu_update` lets
+    dom_io through, its I/O permission is checked per frame): the page owner, or the
+    finished failure."""
     pg_owner = get_pg_owner(xen, t, d, foreigndom)
     if pg_owner is None:
         t.outcome.counters.hypercalls += 1
         return t.finish(-int(Errno.ESRCH))
-    if not xsm_target(d, pg_owner):
+    if not (io_exempt and pg_owner is DOM_IO) and not xsm_target(d, pg_owner):
         t.outcome.counters.hypercalls += 1
         t.event("xsm", "fail", f"{d.label} is neither {pg_owner.label} nor a control domain: "
-                "it may not pin or unpin that domain's tables", "xsm_mmuext_op (XSM_TARGET)")
+                f"it may not {refused}", f"{hook} (XSM_TARGET)")
         return t.finish(-int(Errno.EPERM))
-    if pg_owner is not d:
-        t.event("xsm", "pass", f"{d.label} acts on {pg_owner.label}'s tables (a control "
-                "domain)", "xsm_mmuext_op (XSM_TARGET)")
-    out = hypercalls.mmuext_op(xen, pg_owner, cmd, mfn)
+    return pg_owner
+
+
+def _after_checks(t: Tracer, out: Outcome) -> Outcome:
+    """The hypercall's outcome with the owner checks' events first, named as the call."""
     out.events[:0] = t.outcome.events
     out.op = t.outcome.op
     return out
