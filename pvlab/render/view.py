@@ -8,6 +8,7 @@ overrides the choice (tests render both ways in one run).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -174,3 +175,11 @@ def _svg_many(views: list[View], b: str, backend: str | None) -> list[str]:
                              "install Graphviz (apt-get install graphviz) or call "
                              "pvlab.render.set_backend('fallback')") from None
     return [v.svg(backend="fallback") for v in views]
+
+
+_XML_PROLOGUE = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
+
+
+def inline_svg(svg: str) -> str:
+    """An SVG document made fit for inline HTML (no XML declaration or DOCTYPE)."""
+    return _XML_PROLOGUE.sub("", svg, count=1)

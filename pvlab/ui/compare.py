@@ -9,7 +9,7 @@ side_by_side("tests/scenarios/951-xsa-182-l4-fast-path-rw-recursive.yaml",
 
 Each side is the render's `tables_view` of the run stopped after the step that differs
 (or after `stop_after` steps), with the danger marking; the HTML uses the same inline
-SVG as the lab's compare mode (`pvlab.ui.pictures.inline_svg`). Notebook 7 uses it.
+SVG as the lab's compare mode (`pvlab.render.view.inline_svg`). Notebook 7 uses it.
 """
 
 from __future__ import annotations
@@ -21,10 +21,9 @@ from pathlib import Path
 
 from pvlab.render import View, tables_view
 from pvlab.render.danger import dangers_in
+from pvlab.render.view import inline_svg
 from pvlab.scenario import Scenario, ScenarioRun, load_scenario, run_scenario
 from pvlab.xen.profiles import PROFILES, get_profile
-
-from .pictures import inline_svg
 
 
 def fit_svg(svg: str) -> str:

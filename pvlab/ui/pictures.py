@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import re
 from typing import Any
 
+from pvlab.render.view import inline_svg
 from pvlab.scenario import ScenarioRun
 from pvlab.trace import Outcome
 from pvlab.units import MFN_4GIB
@@ -23,13 +23,6 @@ from pvlab.x86.flags import make_entry
 
 from .bits import entry_text
 from .session import FrameRow, LabSession
-
-_XML_PROLOGUE = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
-
-
-def inline_svg(svg: str) -> str:
-    """An SVG document made fit for inline HTML (no XML declaration or DOCTYPE)."""
-    return _XML_PROLOGUE.sub("", svg, count=1)
 
 
 def names_by_mfn(run: ScenarioRun) -> dict[int, str]:
