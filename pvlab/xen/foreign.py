@@ -83,7 +83,7 @@ def mmu_update_foreign(xen: Xen, d: Domain, table: int, index: int, value: int, 
     if pg_owner is not d:
         t.event("xsm", "pass", f"{d.label} may map {pg_owner.label}'s frames"
                 + (" (dom_io: the I/O permission is checked per frame)" if pg_owner is DOM_IO
-                   else " (a control domain)" if pg_owner is not d else ""),
+                   else " (a control domain)"),
                 "xsm_mmu_update (XSM_TARGET)")
     return _after_checks(t, hypercalls.mmu_update(xen, d, table, index, value, cmd=cmd,
                                                   pg_owner=pg_owner))
